@@ -1,0 +1,124 @@
+/**
+ * The service, assembled: tokens, health, the one-port server, the database, the engine. `start()`
+ * listens first (health NOT_SERVING, RPCs UNAVAILABLE) and becomes ready once the database and
+ * the engine are up; `stop()` drains in the reverse order and stops an embedded database last.
+ */
+import { Code, ConnectError } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Config } from "./config.js";
+import { openDatabase, type Database } from "./db/database.js";
+import { startEngine, type Engine } from "./engine/engine.js";
+import { HealthMonitor } from "./health.js";
+import type { Logger } from "./logger.js";
+import { httpRoutes } from "./server/http-routes.js";
+import { authInterceptor, readinessInterceptor, requestContextInterceptor } from "./server/interceptors.js";
+import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
+import { routes } from "./server/routes.js";
+import { developmentTokens, parseTokens, type TokenStore } from "./server/tokens.js";
+import { serviceRegistry } from "./workers/registry.js";
+
+/** How often the database is probed for the health report. */
+export const DATABASE_PROBE_INTERVAL_MS = 2000;
+
+/** A running service. */
+export interface Service {
+  readonly port: number;
+  readonly host: string;
+  readonly health: HealthMonitor;
+  /** Resolves once the database and the engine are up (rejects if they fail to start). */
+  readonly ready: Promise<void>;
+  /** Graceful stop: stop accepting, end streams, drain jobs, close the database. */
+  stop(): Promise<void>;
+}
+
+/** Loads the tokens: AUTH_TOKENS, or the generated development admin token. */
+export function loadTokens(config: Config, logger: Logger): TokenStore {
+  if (config.authTokens) return parseTokens(config.authTokens);
+  const { store, path, created } = developmentTokens(config.dataDir);
+  logger.warn(
+    { tokenFile: path },
+    `AUTH_TOKENS is not set: ${created ? "generated" : "using"} a development admin token in ${path}. ` +
+      `Call the API with: -H "Authorization: Bearer $(cat ${path})"`,
+  );
+  return store;
+}
+
+/** Starts the service. */
+export async function startService(config: Config, logger: Logger): Promise<Service> {
+  const tokens = loadTokens(config, logger);
+  const health = new HealthMonitor(["database", "engine"]);
+  const shutdown = new AbortController();
+
+  const handler = connectNodeAdapter({
+    routes: routes({ health, maxHealthWatches: config.maxHealthWatches }),
+    interceptors: [requestContextInterceptor(logger), readinessInterceptor(() => health.ready()), authInterceptor(tokens)],
+    readMaxBytes: config.maxMessageBytes,
+    writeMaxBytes: 64 * 1024 * 1024,
+    shutdownSignal: shutdown.signal,
+    fallback: httpRoutes(health),
+  });
+  const server = await listenOnePort({
+    host: config.host,
+    port: config.port,
+    handler,
+    tls: config.tlsCertFile && config.tlsKeyFile ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile } : undefined,
+    firstByteTimeoutMs: config.firstByteTimeoutMs,
+    logger,
+  });
+
+  let database: Database | undefined;
+  let engine: Engine | undefined;
+  let probe: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  const ready = (async () => {
+    database = await openDatabase(config, logger);
+    if (stopped) return;
+    health.set("database", "healthy", "connected");
+    engine = await startEngine({
+      url: database.url,
+      schema: config.databaseSchema,
+      bossSchema: config.pgbossSchema,
+      poolMax: config.databasePoolMax,
+      bossPoolMax: config.pgbossPoolMax,
+      registry: serviceRegistry(),
+      logger,
+    });
+    health.set("engine", "healthy", "pg-boss started");
+    probe = setInterval(() => void probeDatabase(engine!, health), DATABASE_PROBE_INTERVAL_MS);
+    probe.unref();
+    logger.info({ port: server.port }, "ready");
+  })();
+  ready.catch((err: Error) => logger.error({ err: err.message }, "start failed"));
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port: server.port,
+    host: server.host,
+    health,
+    ready,
+    stop() {
+      stopping ??= (async () => {
+        stopped = true;
+        logger.info("stopping");
+        health.stopping();
+        shutdown.abort(new ConnectError("the server is shutting down; reconnect to another replica", Code.Unavailable));
+        if (probe) clearInterval(probe);
+        await ready.catch(() => {});
+        await Promise.all([server.close(config.shutdownGraceMs), engine?.stop(config.shutdownGraceMs)]);
+        await database?.embedded?.stop();
+        logger.info("stopped");
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function probeDatabase(engine: Engine, health: HealthMonitor): Promise<void> {
+  try {
+    await engine.pool.query({ text: "SELECT 1", query_timeout: 1500 } as never);
+    health.set("database", "healthy", "connected");
+  } catch (err) {
+    health.set("database", "unhealthy", `unreachable: ${(err as Error).message}`);
+  }
+}

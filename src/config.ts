@@ -1,0 +1,134 @@
+/**
+ * One typed configuration, read from environment variables at start.
+ *
+ * Every setting has its environment variable, its default and a line of documentation here; the
+ * README's configuration table is printed from this list (`npm run docs:config`). A bad value stops
+ * the start with a message that names the variable and the rule.
+ */
+import { isIP } from "node:net";
+import { z } from "zod";
+
+/** One configuration setting: where it comes from, its default and what it means. */
+export interface Setting<T> {
+  readonly env: string;
+  readonly default: string | undefined;
+  readonly doc: string;
+  readonly schema: z.ZodType<T>;
+}
+
+function setting<T>(env: string, schema: z.ZodType<T>, defaultValue: string | undefined, doc: string): Setting<T> {
+  return { env, schema, default: defaultValue, doc };
+}
+
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, `must be an integer from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"], { error: "must be true or false" })
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const optionalString = z.string().min(1).optional();
+
+const identifier = z
+  .string()
+  .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier (letters, digits, _; at most 63)");
+
+/** Every setting of the service. */
+export const settings = {
+  port: setting("PORT", int(0, 65535), "8080", "TCP port of the one port serving Connect, gRPC, gRPC-Web and HTTP (0: any free port)."),
+  host: setting("HOST", z.string().min(1), "127.0.0.1", "Address to listen on. A non-loopback address needs TLS, or ALLOW_PLAINTEXT=true."),
+  tlsCertFile: setting("TLS_CERT_FILE", optionalString, undefined, "PEM certificate chain; with TLS_KEY_FILE, serve TLS (HTTP/2 and HTTP/1.1 by ALPN)."),
+  tlsKeyFile: setting("TLS_KEY_FILE", optionalString, undefined, "PEM private key for TLS_CERT_FILE."),
+  allowPlaintext: setting("ALLOW_PLAINTEXT", bool, "false", "Allow a non-loopback HOST without TLS (behind a mesh or proxy that terminates TLS)."),
+  nodeEnv: setting("NODE_ENV", z.string().min(1), "development", "`production` refuses the embedded database and a generated admin token."),
+  databaseUrl: setting("DATABASE_URL", optionalString, undefined, "PostgreSQL connection string. Unset: an embedded PostgreSQL in DATA_DIR/pg (development only)."),
+  databasePoolMax: setting("DATABASE_POOL_MAX", int(2, 500), "10", "Connections in the service's own pool (pg-boss keeps a pool of PGBOSS_POOL_MAX besides)."),
+  pgbossPoolMax: setting("PGBOSS_POOL_MAX", int(2, 500), "10", "Connections in pg-boss's pool (workers, supervisor, LISTEN)."),
+  databaseSchema: setting("DATABASE_SCHEMA", identifier, "queue_service", "Schema of the service's own tables (events, idempotency keys, pauses, limits, alerts)."),
+  pgbossSchema: setting("PGBOSS_SCHEMA", identifier, "pgboss", "Schema of pg-boss's tables."),
+  dataDir: setting("DATA_DIR", z.string().min(1), "./data", "Directory for the embedded database, the generated admin token and the email outbox."),
+  authTokens: setting("AUTH_TOKENS", optionalString, undefined, "Comma-separated `name:role:token` (role `service` or `admin`; token may be `sha256:<hex>`). Unset: an admin token is generated into DATA_DIR/admin-token."),
+  logLevel: setting("LOG_LEVEL", z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { error: "must be one of fatal, error, warn, info, debug, trace, silent" }), "info", "pino log level."),
+  shutdownGraceMs: setting("SHUTDOWN_GRACE_MS", int(0, 600_000), "8000", "On SIGTERM/SIGINT: how long running jobs and requests may take to finish before the process exits anyway."),
+  firstByteTimeoutMs: setting("FIRST_BYTE_TIMEOUT_MS", int(100, 600_000), "10000", "A connection that sends nothing (or no complete request head) for this long is closed."),
+  maxMessageBytes: setting("MAX_MESSAGE_BYTES", int(65_536, 64 * 1024 * 1024), String(4 * 1024 * 1024), "Largest request message (the transport limit; larger is RESOURCE_EXHAUSTED). AddJobs batches are at most this size."),
+  maxPayloadBytes: setting("MAX_PAYLOAD_BYTES", int(1024, 16 * 1024 * 1024), String(256 * 1024), "Largest job payload, as JSON."),
+  maxHealthWatches: setting("MAX_HEALTH_WATCHES", int(0, 100_000), "100", "Open grpc.health.v1 Watch streams allowed at once."),
+};
+
+type Settings = typeof settings;
+
+/** The parsed configuration. */
+export type Config = { [K in keyof Settings]: Settings[K] extends Setting<infer T> ? T : never };
+
+/** A configuration value that cannot be used; the message names the variable and the rule. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  }
+}
+
+/** Reads and validates the configuration from `env` (default: `process.env`). */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const config: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(settings) as [string, Setting<unknown>][]) {
+    const raw = env[s.env] === "" ? undefined : env[s.env];
+    const value = raw ?? s.default;
+    const parsed = s.schema.safeParse(value);
+    if (parsed.success) {
+      config[key] = parsed.data;
+    } else {
+      const issue = parsed.error.issues[0];
+      const shown = raw === undefined ? "unset" : s.env === "AUTH_TOKENS" || s.env === "DATABASE_URL" ? "value hidden" : JSON.stringify(raw);
+      problems.push(`${s.env}: ${issue?.message ?? "invalid"} (${shown})`);
+    }
+  }
+  const c = config as Config;
+  if (problems.length === 0) problems.push(...crossChecks(c));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return c;
+}
+
+function crossChecks(c: Config): string[] {
+  const problems: string[] = [];
+  if ((c.tlsCertFile === undefined) !== (c.tlsKeyFile === undefined)) {
+    problems.push("TLS_CERT_FILE and TLS_KEY_FILE: set both or neither");
+  }
+  if (!isLoopback(c.host) && c.tlsCertFile === undefined && !c.allowPlaintext) {
+    problems.push(`HOST: ${c.host} is not a loopback address; set TLS_CERT_FILE/TLS_KEY_FILE, or ALLOW_PLAINTEXT=true behind a proxy that terminates TLS`);
+  }
+  if (c.nodeEnv === "production" && c.databaseUrl === undefined) {
+    problems.push("DATABASE_URL: required when NODE_ENV=production (the embedded database is for development only)");
+  }
+  if (c.nodeEnv === "production" && c.authTokens === undefined) {
+    problems.push("AUTH_TOKENS: required when NODE_ENV=production (a generated token is for development only)");
+  }
+  if (c.maxPayloadBytes > c.maxMessageBytes) {
+    problems.push("MAX_PAYLOAD_BYTES: must not exceed MAX_MESSAGE_BYTES");
+  }
+  return problems;
+}
+
+/** Whether `host` names only this machine. */
+export function isLoopback(host: string): boolean {
+  if (host === "localhost") return true;
+  const kind = isIP(host);
+  if (kind === 4) return host.startsWith("127.");
+  if (kind === 6) return host === "::1";
+  return false;
+}
+
+/** The configuration table of the README, in Markdown. */
+export function configurationTable(): string {
+  const rows = Object.values(settings).map((s) => {
+    const d = s.default === undefined ? "" : `\`${s.default}\``;
+    return `| \`${s.env}\` | ${d} | ${s.doc} |`;
+  });
+  return ["| variable | default | meaning |", "|---|---|---|", ...rows].join("\n");
+}

@@ -1,0 +1,109 @@
+/**
+ * pg-boss, started and tuned for the service, with one pg-boss queue (and one dead letter queue)
+ * per job type, created or updated from the registry at start.
+ *
+ * Tuning (see docs/engine.md): LISTEN/NOTIFY wake-ups; the supervisor runs every few seconds so that
+ * an expired attempt or a lost heartbeat is noticed within seconds rather than a minute; every queue
+ * is partitioned into its own table so counts and fetches of one queue never scan another.
+ */
+import { PgBoss, type Queue } from "pg-boss";
+import type { Logger } from "../logger.js";
+import type { JobRegistry, RegisteredJobType } from "./registry.js";
+
+/** How often the supervisor looks for expired attempts and lost heartbeats. */
+export const SUPERVISE_INTERVAL_SECONDS = 5;
+/** How long a worker may go without a heartbeat before its job is failed (pg-boss's minimum is 10). */
+export const LEASE_SECONDS = 10;
+/** How long a job waits in `created` or `retry` before pg-boss deletes it (counted from start_after). */
+export const QUEUED_RETENTION_SECONDS = 30 * 24 * 60 * 60;
+
+export interface StartBossOptions {
+  url: string;
+  schema: string;
+  poolMax: number;
+  registry: JobRegistry;
+  logger: Logger;
+  /** Called with every pg-boss error event (they are also logged). */
+  onError?: (err: Error) => void;
+}
+
+/** Starts pg-boss (installing or migrating its schema) and makes sure every queue exists. */
+export async function startBoss(options: StartBossOptions): Promise<PgBoss> {
+  const { logger } = options;
+  const boss = new PgBoss({
+    connectionString: options.url,
+    schema: options.schema,
+    max: options.poolMax,
+    application_name: "queue-service:pg-boss",
+    useListenNotify: true,
+    supervise: true,
+    superviseIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+    monitorIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
+    queueCacheIntervalSeconds: 60,
+    schedule: true,
+    migrate: true,
+    persistWarnings: false,
+    registerInstance: true,
+    instanceName: "queue-service",
+  });
+  boss.on("error", (err: Error) => {
+    logger.error({ err: err.message }, "pg-boss error");
+    options.onError?.(err);
+  });
+  boss.on("warning", (warning: { message: string }) => logger.warn({ warning: warning.message }, "pg-boss warning"));
+  await boss.start();
+  await ensureQueues(boss, options.registry);
+  return boss;
+}
+
+/** The pg-boss options of a job type's queue. */
+export function queueOptions(type: RegisteredJobType): Omit<Queue, "name"> {
+  const p = type.queueDefinition.policy;
+  return {
+    policy: "standard",
+    partition: true,
+    retryLimit: p.retryLimit,
+    retryDelay: p.retryDelaySeconds,
+    retryBackoff: p.retryBackoff,
+    retryDelayMax: p.retryDelayMaxSeconds,
+    expireInSeconds: p.expireInSeconds,
+    retentionSeconds: QUEUED_RETENTION_SECONDS,
+    deleteAfterSeconds: p.deleteAfterSeconds,
+    deadLetter: type.deadLetterBossQueue,
+    heartbeatSeconds: LEASE_SECONDS,
+    notify: true,
+  };
+}
+
+/** The pg-boss options of a job type's dead letter queue: jobs there are kept, never worked. */
+export function deadLetterQueueOptions(type: RegisteredJobType): Omit<Queue, "name"> {
+  const p = type.queueDefinition.policy;
+  return {
+    policy: "standard",
+    partition: true,
+    retryLimit: 0,
+    retentionSeconds: p.deadLetterRetentionSeconds,
+    deleteAfterSeconds: p.deleteAfterSeconds,
+    expireInSeconds: p.expireInSeconds,
+    notify: false,
+  };
+}
+
+/** Creates the queues that are missing and brings the others' policies up to date. */
+export async function ensureQueues(boss: PgBoss, registry: JobRegistry): Promise<void> {
+  for (const type of registry.types) {
+    // Dead letter queues first: a queue's foreign key names its dead letter queue.
+    await upsertQueue(boss, type.deadLetterBossQueue, deadLetterQueueOptions(type));
+    await upsertQueue(boss, type.bossQueue, queueOptions(type));
+  }
+}
+
+async function upsertQueue(boss: PgBoss, name: string, options: Omit<Queue, "name">): Promise<void> {
+  const existing = await boss.getQueue(name);
+  if (!existing) {
+    await boss.createQueue(name, options);
+    return;
+  }
+  const { policy: _policy, partition: _partition, ...changeable } = options;
+  await boss.updateQueue(name, changeable);
+}

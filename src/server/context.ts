@@ -1,0 +1,24 @@
+/**
+ * Typed per-request values set by the interceptors and read by the handlers.
+ */
+import { createContextKey, type HandlerContext } from "@connectrpc/connect";
+import { UnavailableError } from "../engine/errors.js";
+import type { Logger } from "../logger.js";
+import type { Principal } from "./tokens.js";
+
+/** The authenticated caller; undefined on public RPCs called without a token. */
+export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "principal" });
+
+/** The request's id (from `x-request-id` when valid, else generated). */
+export const requestIdKey = createContextKey<string>("", { description: "request id" });
+
+/** A logger carrying the request id, RPC and principal. */
+export const loggerKey = createContextKey<Logger | undefined>(undefined, { description: "request logger" });
+
+/** The caller of an authenticated RPC. */
+export function principalOf(ctx: HandlerContext): Principal {
+  const principal = ctx.values.get(principalKey);
+  // The auth interceptor runs before every non-public handler; reaching here without a principal is a wiring bug.
+  if (!principal) throw new UnavailableError("no principal on an authenticated call");
+  return principal;
+}

@@ -1,0 +1,43 @@
+/**
+ * Plain HTTP routes beside the RPCs: `GET /healthz` (the process is alive) and `GET /readyz`
+ * (ready to serve: database and engine up, not stopping). Anything else is 404.
+ */
+import type { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { HealthMonitor } from "../health.js";
+
+type NodeHandler = ReturnType<typeof connectNodeAdapter>;
+type Req = Parameters<NodeHandler>[0];
+type Res = Parameters<NodeHandler>[1];
+
+/** Extra routes (e.g. `/metrics`), by path. */
+export type RouteTable = Record<string, (req: Req, res: Res) => void | Promise<void>>;
+
+/** The fallback handler for requests that are not RPCs. */
+export function httpRoutes(health: HealthMonitor, extra: RouteTable = {}): (req: Req, res: Res) => void {
+  const send = (res: Res, status: number, body: unknown) => {
+    const text = JSON.stringify(body);
+    res.statusCode = status;
+    res.setHeader("content-type", "application/json");
+    res.setHeader("cache-control", "no-store");
+    res.setHeader("content-length", Buffer.byteLength(text));
+    res.end(text);
+  };
+  return (req, res) => {
+    const path = (req.url ?? "/").split("?")[0]!;
+    if (req.method !== "GET" && req.method !== "HEAD") return send(res, 404, { error: "not found" });
+    if (path === "/healthz") return send(res, 200, { status: "alive" });
+    if (path === "/readyz") {
+      const ready = health.ready();
+      return send(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", components: health.components().map(({ name, status, detail }) => ({ name, status, detail })) });
+    }
+    const route = extra[path];
+    if (route) {
+      Promise.resolve(route(req, res)).catch(() => {
+        if (!res.headersSent) send(res, 500, { error: "internal error" });
+        else res.end();
+      });
+      return;
+    }
+    send(res, 404, { error: "not found" });
+  };
+}

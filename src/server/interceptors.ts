@@ -1,0 +1,99 @@
+/**
+ * Cross-cutting concerns as Connect interceptors, outermost first: request context (id, logger,
+ * one log line per call, error translation), readiness, authentication and authorisation.
+ */
+import { randomUUID } from "node:crypto";
+import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
+import type { Logger } from "../logger.js";
+import { toConnectError } from "../rpc/errors.js";
+import { accessFor, allows } from "./access-policy.js";
+import { loggerKey, principalKey, requestIdKey } from "./context.js";
+import type { TokenStore } from "./tokens.js";
+
+const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Gives each call a request id and a logger, logs one line when it ends (streams: when the stream
+ * ends) and turns any error into a ConnectError a client may see (never UNKNOWN, never a stack).
+ */
+export function requestContextInterceptor(logger: Logger): Interceptor {
+  return (next) => async (req) => {
+    const started = performance.now();
+    const incoming = req.header.get("x-request-id");
+    const requestId = incoming && requestIdPattern.test(incoming) ? incoming : randomUUID();
+    const rpc = `${req.service.typeName}/${req.method.name}`;
+    const log = logger.child({ requestId, rpc });
+    req.contextValues.set(requestIdKey, requestId);
+    req.contextValues.set(loggerKey, log);
+    const finish = (err: unknown) => {
+      const principal = req.contextValues.get(principalKey)?.name;
+      const durationMs = Math.round((performance.now() - started) * 10) / 10;
+      const code = err === undefined ? "ok" : Code[(err as ConnectError).code]?.toString();
+      const level = err !== undefined && (err as ConnectError).code === Code.Internal ? "error" : "info";
+      log[level]({ principal, code, durationMs }, "rpc");
+    };
+    let res: UnaryResponse | StreamResponse;
+    try {
+      res = await next(req);
+    } catch (err) {
+      const translated = toConnectError(err, log, requestId);
+      finish(translated);
+      throw translated;
+    }
+    res.header.set("x-request-id", requestId);
+    if (!res.stream) {
+      finish(undefined);
+      return res;
+    }
+    return { ...res, message: guardStream(res.message, log, requestId, finish) };
+  };
+}
+
+async function* guardStream<T>(messages: AsyncIterable<T>, log: Logger, requestId: string, finish: (err: unknown) => void): AsyncGenerator<T> {
+  let failure: ConnectError | undefined;
+  try {
+    yield* messages;
+  } catch (err) {
+    failure = toConnectError(err, log, requestId);
+    throw failure;
+  } finally {
+    finish(failure);
+  }
+}
+
+/** Refuses non-public RPCs with UNAVAILABLE until the service is ready (and once it is stopping). */
+export function readinessInterceptor(isReady: () => boolean): Interceptor {
+  return (next) => async (req) => {
+    if (!isReady() && accessFor(req.service.typeName, req.method.name) !== "public") {
+      throw new ConnectError("the service is not ready (starting or stopping); retry shortly", Code.Unavailable);
+    }
+    return next(req);
+  };
+}
+
+/**
+ * Authenticates `authorization: Bearer <token>` and checks the RPC's required role before the
+ * handler runs: no or unknown token is UNAUTHENTICATED, a role that is not enough is
+ * PERMISSION_DENIED. Public RPCs (health, reflection) need no token.
+ */
+export function authInterceptor(tokens: TokenStore): Interceptor {
+  return (next) => async (req) => {
+    const access = accessFor(req.service.typeName, req.method.name);
+    const header = req.header.get("authorization");
+    if (header === null) {
+      if (access === "public") return next(req);
+      throw new ConnectError("missing authorization: send `authorization: Bearer <token>`", Code.Unauthenticated);
+    }
+    const match = /^Bearer\s+(\S{1,4096})\s*$/i.exec(header);
+    const principal = match ? tokens.verify(match[1]!) : undefined;
+    if (!principal) {
+      if (access === "public") return next(req);
+      throw new ConnectError("invalid bearer token", Code.Unauthenticated);
+    }
+    req.contextValues.set(principalKey, principal);
+    if (!allows(principal.role, access)) {
+      throw new ConnectError(`${req.method.name} needs the ${access} role; ${principal.name} has ${principal.role}`, Code.PermissionDenied);
+    }
+    return next(req);
+  };
+}

@@ -1,0 +1,155 @@
+/**
+ * One port for every protocol. Cleartext: the first bytes of each connection decide, the HTTP/2
+ * preface (`PRI * HTTP/2.0`) goes to an HTTP/2 server, anything else to an HTTP/1.1 server, so
+ * gRPC (h2c prior knowledge), Connect and gRPC-Web over either version share the port. TLS: one
+ * HTTP/2 server that also accepts HTTP/1.1, chosen by ALPN.
+ *
+ * A connection that sends nothing within the first-bytes timeout is closed (slowloris); so is an
+ * HTTP/1.1 connection whose request head is not complete by then, and an HTTP/2 connection that
+ * opens no stream by then.
+ */
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import http2 from "node:http2";
+import net, { type AddressInfo, type Socket } from "node:net";
+import type { connectNodeAdapter } from "@connectrpc/connect-node";
+import type { Logger } from "../logger.js";
+
+/** A request handler for both HTTP versions (what connectNodeAdapter returns). */
+type Handler = ReturnType<typeof connectNodeAdapter>;
+
+export interface OnePortServerOptions {
+  host: string;
+  port: number;
+  handler: Handler;
+  /** PEM files; both set: TLS. */
+  tls?: { certFile: string; keyFile: string };
+  firstByteTimeoutMs: number;
+  logger: Logger;
+}
+
+/** A listening server. */
+export interface OnePortServer {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: boolean;
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes everything. */
+  close(graceMs: number): Promise<void>;
+}
+
+const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/** Starts listening; resolves once the port is bound. */
+export async function listenOnePort(options: OnePortServerOptions): Promise<OnePortServer> {
+  const { firstByteTimeoutMs, logger } = options;
+  const sockets = new Set<Socket>();
+  const sessions = new Set<http2.Http2Session>();
+  // HTTP/1.1 requests in flight per socket, so that idle keep-alive connections can be closed first.
+  const http1InFlight = new Map<Socket, number>();
+  const handler: Handler = (req, res) => {
+    if (req.httpVersionMajor === 1) {
+      const socket = req.socket as Socket;
+      http1InFlight.set(socket, (http1InFlight.get(socket) ?? 0) + 1);
+      res.once("close", () => {
+        const left = (http1InFlight.get(socket) ?? 1) - 1;
+        if (left > 0) http1InFlight.set(socket, left);
+        else http1InFlight.set(socket, 0);
+      });
+      socket.once("close", () => http1InFlight.delete(socket));
+    }
+    options.handler(req, res);
+  };
+
+  const trackSession = (session: http2.Http2Session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+    session.on("error", () => {});
+    // An HTTP/2 connection must open a stream within the first-bytes timeout.
+    const timer = setTimeout(() => session.destroy(), firstByteTimeoutMs);
+    session.once("stream", () => clearTimeout(timer));
+    session.on("close", () => clearTimeout(timer));
+  };
+
+  const h2Settings: http2.Settings = { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024 };
+  let outer: net.Server;
+  if (options.tls) {
+    const secure = http2.createSecureServer(
+      {
+        cert: readFileSync(options.tls.certFile),
+        key: readFileSync(options.tls.keyFile),
+        allowHTTP1: true,
+        settings: h2Settings,
+        handshakeTimeout: firstByteTimeoutMs,
+      },
+      handler,
+    );
+    secure.on("session", trackSession);
+    secure.on("secureConnection", (socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    });
+    outer = secure;
+  } else {
+    const h1 = http.createServer({ headersTimeout: firstByteTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 }, handler);
+    const h2 = http2.createServer({ settings: h2Settings }, handler);
+    h2.on("session", trackSession);
+    h1.on("clientError", (err, socket) => {
+      if (socket.writable && !socket.destroyed) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+      else socket.destroy();
+      logger.debug({ err: err.message }, "bad HTTP/1.1 request");
+    });
+    outer = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => {});
+      const timer = setTimeout(() => socket.destroy(), firstByteTimeoutMs);
+      let seen = Buffer.alloc(0);
+      const onData = (chunk: Buffer) => {
+        seen = Buffer.concat([seen, chunk]);
+        const n = Math.min(seen.length, H2_PREFACE.length);
+        const isH2 = seen.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+        if (isH2 && seen.length < H2_PREFACE.length) return; // wait for the whole preface
+        socket.off("data", onData);
+        clearTimeout(timer);
+        socket.pause();
+        socket.unshift(seen);
+        (isH2 ? h2 : h1).emit("connection", socket);
+        process.nextTick(() => socket.resume());
+      };
+      socket.on("data", onData);
+    });
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    outer.once("error", reject);
+    outer.listen(options.port, options.host, () => {
+      outer.off("error", reject);
+      resolve();
+    });
+  });
+  const address = outer.address() as AddressInfo;
+  logger.info({ host: address.address, port: address.port, tls: !!options.tls }, "listening");
+
+  let closing: Promise<void> | undefined;
+  return {
+    host: address.address,
+    port: address.port,
+    tls: !!options.tls,
+    close(graceMs) {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => outer.close(() => resolve()));
+        for (const session of sessions) session.close();
+        const deadline = Date.now() + graceMs;
+        while ((sessions.size > 0 || sockets.size > 0) && Date.now() < deadline) {
+          // HTTP/1.1 keep-alive connections with no request in flight can go now.
+          for (const [socket, inFlight] of http1InFlight) if (inFlight === 0) socket.destroy();
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        for (const session of sessions) session.destroy();
+        for (const socket of sockets) socket.destroy();
+        await closed;
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,32 @@
+/**
+ * Every service on the one port: the jobs.v1 API, gRPC health and reflection.
+ */
+import type { DescService } from "@bufbuild/protobuf";
+import type { ConnectRouter } from "@connectrpc/connect";
+import { JobService } from "../../gen/jobs/v1/job_service_pb.js";
+import { MonitoringService } from "../../gen/jobs/v1/monitoring_service_pb.js";
+import { QueueService } from "../../gen/jobs/v1/queue_service_pb.js";
+import { Health } from "../../gen/health/v1/health_pb.js";
+import type { HealthMonitor } from "../health.js";
+import { registerMonitoringService } from "../rpc/monitoring-service.js";
+import { registerGrpcHealth } from "./grpc-health.js";
+import { registerReflection } from "./reflection.js";
+
+/** The API's services. */
+export const apiServices: readonly DescService[] = [JobService, QueueService, MonitoringService];
+
+export interface RouteDeps {
+  health: HealthMonitor;
+  maxHealthWatches: number;
+}
+
+/** Builds the routes function for the Connect adapter. */
+export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
+  return (router) => {
+    router.service(JobService, {});
+    router.service(QueueService, {});
+    registerMonitoringService(router, { health: deps.health });
+    registerGrpcHealth(router, { health: deps.health, services: apiServices.map((s) => s.typeName), maxWatches: deps.maxHealthWatches });
+    registerReflection(router, [...apiServices, Health]);
+  };
+}

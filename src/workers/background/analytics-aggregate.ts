@@ -1,0 +1,24 @@
+/**
+ * `analytics:aggregate`: rolls job activity up into per-minute statistics.
+ */
+import { z } from "zod";
+import type { JobTypeDefinition } from "../../engine/registry.js";
+import { rfc3339 } from "../payload-fields.js";
+
+/** The payload of `analytics:aggregate`. */
+export const analyticsPayload = z
+  .strictObject({
+    from: rfc3339.optional(),
+    to: rfc3339.optional(),
+    bucket: z.enum(["minute", "hour"], { error: "must be minute or hour" }).optional(),
+  })
+  .refine((p) => p.from === undefined || p.to === undefined || Date.parse(p.from) < Date.parse(p.to), { message: "must be after from", path: ["to"] });
+
+export type AnalyticsPayload = z.infer<typeof analyticsPayload>;
+
+/** The `analytics:aggregate` job type. */
+export const analyticsAggregate: JobTypeDefinition<AnalyticsPayload> = {
+  type: "analytics:aggregate",
+  queue: "background",
+  payload: analyticsPayload,
+};

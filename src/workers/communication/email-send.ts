@@ -1,0 +1,29 @@
+/**
+ * `email:send`: sends one email. At least once: SMTP has no idempotency.
+ */
+import { z } from "zod";
+import type { JobTypeDefinition } from "../../engine/registry.js";
+import { emailAddress } from "../payload-fields.js";
+
+/** Most recipients of one email job. */
+export const MAX_RECIPIENTS = 50;
+
+/** The payload of `email:send`. */
+export const emailPayload = z
+  .strictObject({
+    to: z.union([emailAddress, z.array(emailAddress).min(1, "must name at least one recipient").max(MAX_RECIPIENTS, `must name at most ${MAX_RECIPIENTS} recipients`)]),
+    subject: z.string().min(1, "must not be empty").max(998, "must be at most 998 characters").regex(/^[^\r\n]*$/, "must be one line"),
+    text: z.string().optional(),
+    html: z.string().optional(),
+    replyTo: emailAddress.optional(),
+  })
+  .refine((p) => p.text !== undefined || p.html !== undefined, { message: "needs at least one of text and html", path: ["text"] });
+
+export type EmailPayload = z.infer<typeof emailPayload>;
+
+/** The `email:send` job type. */
+export const emailSend: JobTypeDefinition<EmailPayload> = {
+  type: "email:send",
+  queue: "communication",
+  payload: emailPayload,
+};

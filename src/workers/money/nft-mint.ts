@@ -1,0 +1,35 @@
+/**
+ * `nft:mint`: mints a ticket's NFT to a wallet once per job line (`root_job_id`).
+ */
+import { z } from "zod";
+import type { JobTypeDefinition } from "../../engine/registry.js";
+import { externalId } from "../payload-fields.js";
+
+const metadataUri = z
+  .string()
+  .max(2048, "must be at most 2048 characters")
+  .refine((value) => {
+    try {
+      const url = new URL(value);
+      return (url.protocol === "https:" && url.hostname !== "") || (url.protocol === "ipfs:" && value.length > "ipfs://".length);
+    } catch {
+      return false;
+    }
+  }, "must be an https:// or ipfs:// URI");
+
+/** The payload of `nft:mint`. */
+export const nftMintPayload = z.strictObject({
+  ticketId: externalId,
+  orderId: externalId,
+  recipientWallet: z.string().regex(/^0x[0-9a-fA-F]{40}$/, "must be 0x followed by 40 hex digits"),
+  metadataUri,
+});
+
+export type NftMintPayload = z.infer<typeof nftMintPayload>;
+
+/** The `nft:mint` job type. */
+export const nftMint: JobTypeDefinition<NftMintPayload> = {
+  type: "nft:mint",
+  queue: "money",
+  payload: nftMintPayload,
+};

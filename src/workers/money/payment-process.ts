@@ -1,0 +1,26 @@
+/**
+ * `payment:process`: charges a customer's payment method once per job line (`root_job_id`).
+ */
+import { z } from "zod";
+import type { JobTypeDefinition } from "../../engine/registry.js";
+import { currencyCode, externalId, minorUnits } from "../payload-fields.js";
+
+/** The payload of `payment:process`. */
+export const paymentPayload = z.strictObject({
+  paymentId: externalId,
+  orderId: externalId,
+  customerId: externalId,
+  amount: minorUnits,
+  currency: currencyCode,
+  /** A card token; see the sandbox's test cards in the README. */
+  paymentMethod: externalId,
+});
+
+export type PaymentPayload = z.infer<typeof paymentPayload>;
+
+/** The `payment:process` job type. */
+export const paymentProcess: JobTypeDefinition<PaymentPayload> = {
+  type: "payment:process",
+  queue: "money",
+  payload: paymentPayload,
+};

@@ -1,0 +1,23 @@
+/**
+ * `refund:process`: refunds (part of) a payment, never more than was charged on it.
+ */
+import { z } from "zod";
+import type { JobTypeDefinition } from "../../engine/registry.js";
+import { currencyCode, externalId, minorUnits } from "../payload-fields.js";
+
+/** The payload of `refund:process`. */
+export const refundPayload = z.strictObject({
+  paymentId: externalId,
+  amount: minorUnits,
+  currency: currencyCode,
+  reason: z.string().min(1, "must not be empty").max(500, "must be at most 500 characters").optional(),
+});
+
+export type RefundPayload = z.infer<typeof refundPayload>;
+
+/** The `refund:process` job type. */
+export const refundProcess: JobTypeDefinition<RefundPayload> = {
+  type: "refund:process",
+  queue: "money",
+  payload: refundPayload,
+};
