@@ -3,11 +3,13 @@
  * listens first (health NOT_SERVING, RPCs UNAVAILABLE) and becomes ready once the database and
  * the engine are up; `stop()` drains in the reverse order and stops an embedded database last.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "./config.js";
 import { openDatabase, type Database } from "./db/database.js";
 import { startEngine, type Engine } from "./engine/engine.js";
+import { isDatabaseUnavailable } from "./db/errors.js";
 import { HealthMonitor } from "./health.js";
 import type { Logger } from "./logger.js";
 import { httpRoutes } from "./server/http-routes.js";
@@ -16,6 +18,10 @@ import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
 import { developmentTokens, parseTokens, type TokenStore } from "./server/tokens.js";
 import { serviceRegistry } from "./workers/registry.js";
+
+/** Backoff while the database is unreachable at start. */
+export const START_RETRY_MIN_MS = 500;
+export const START_RETRY_MAX_MS = 15_000;
 
 /** How often the database is probed for the health report. */
 export const DATABASE_PROBE_INTERVAL_MS = 2000;
@@ -73,17 +79,30 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
   const ready = (async () => {
     database = await openDatabase(config, logger);
+    // A database that is not reachable yet (a rollout racing the database's own start) is waited
+    // for, NOT_SERVING meanwhile; any other failure stops the start.
+    for (let attempt = 1, delay = START_RETRY_MIN_MS; ; attempt++, delay = Math.min(delay * 2, START_RETRY_MAX_MS)) {
+      if (stopped) return;
+      try {
+        engine = await startEngine({
+          url: database.url,
+          schema: config.databaseSchema,
+          bossSchema: config.pgbossSchema,
+          poolMax: config.databasePoolMax,
+          bossPoolMax: config.pgbossPoolMax,
+          registry: serviceRegistry(),
+          logger,
+        });
+        break;
+      } catch (err) {
+        if (!isDatabaseUnavailable(err)) throw err;
+        health.set("database", "unhealthy", `unreachable: ${(err as Error).message}`);
+        logger.warn({ err: (err as Error).message, attempt, retryInMs: delay }, "database unreachable; retrying");
+        await sleep(delay, undefined, { signal: shutdown.signal }).catch(() => {});
+      }
+    }
     if (stopped) return;
     health.set("database", "healthy", "connected");
-    engine = await startEngine({
-      url: database.url,
-      schema: config.databaseSchema,
-      bossSchema: config.pgbossSchema,
-      poolMax: config.databasePoolMax,
-      bossPoolMax: config.pgbossPoolMax,
-      registry: serviceRegistry(),
-      logger,
-    });
     health.set("engine", "healthy", "pg-boss started");
     probe = setInterval(() => void probeDatabase(engine!, health), DATABASE_PROBE_INTERVAL_MS);
     probe.unref();
@@ -104,7 +123,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         health.stopping();
         shutdown.abort(new ConnectError("the server is shutting down; reconnect to another replica", Code.Unavailable));
         if (probe) clearInterval(probe);
-        await ready.catch(() => {});
+        await Promise.race([ready.catch(() => {}), new Promise((r) => setTimeout(r, START_RETRY_MAX_MS))]);
         await Promise.all([server.close(config.shutdownGraceMs), engine?.stop(config.shutdownGraceMs)]);
         await database?.embedded?.stop();
         logger.info("stopped");

@@ -56,6 +56,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const user = runAsUser(dataDir);
 
   mkdirSync(dirname(dataDir), { recursive: true });
+  if (user) assertTraversable(dirname(dataDir), user);
   if (!existsSync(join(dataDir, "PG_VERSION"))) {
     if (existsSync(dataDir) && readdirSync(dataDir).length > 0) {
       throw new Error(`${dataDir} exists but is not a PostgreSQL data directory; move it away or set DATABASE_URL`);
@@ -166,6 +167,16 @@ function runAsUser(dataDir: string): RunAs | undefined {
     if (entry) return entry;
   }
   throw new Error("running as root and no unprivileged user (postgres or nobody) exists to run PostgreSQL");
+}
+
+/** PostgreSQL runs as `user`: every directory above the data directory must let it through. */
+function assertTraversable(dir: string, user: RunAs): void {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const st = statSync(d);
+    const ok = st.uid === user.uid ? (st.mode & 0o100) !== 0 : st.gid === user.gid ? (st.mode & 0o010) !== 0 : (st.mode & 0o001) !== 0;
+    if (!ok) throw new Error(`PostgreSQL runs as uid ${user.uid} and cannot enter ${d}: make it traversable (chmod o+x) or choose another DATA_DIR`);
+    if (d === dirname(d)) return;
+  }
 }
 
 function passwdEntry(name: string): RunAs | undefined {

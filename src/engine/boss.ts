@@ -51,8 +51,13 @@ export async function startBoss(options: StartBossOptions): Promise<PgBoss> {
     options.onError?.(err);
   });
   boss.on("warning", (warning: { message: string }) => logger.warn({ warning: warning.message }, "pg-boss warning"));
-  await boss.start();
-  await ensureQueues(boss, options.registry);
+  try {
+    await boss.start();
+    await ensureQueues(boss, options.registry);
+  } catch (err) {
+    await boss.stop({ graceful: false, close: true }).catch(() => {});
+    throw err;
+  }
   return boss;
 }
 

@@ -18,22 +18,10 @@ import {
   ValidationError,
 } from "../engine/errors.js";
 import type { Logger } from "../logger.js";
+import { isDatabaseUnavailable } from "../db/errors.js";
 
 /** The ErrorInfo domain of this service's errors. */
 export const ERROR_DOMAIN = "queue-service";
-
-const connectionErrorCodes = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH", "EAI_AGAIN"]);
-
-/** Whether `err` says the database cannot be reached (as opposed to a query failing). */
-export function isDatabaseUnavailable(err: unknown): boolean {
-  const e = err as { code?: string; message?: string } | undefined;
-  if (!e) return false;
-  if (e.code && connectionErrorCodes.has(e.code)) return true;
-  // Class 08 (connection exception), 57P01-57P03 (shutdown, crash, cannot connect now), 53300 (too many connections).
-  if (e.code && (/^08/.test(e.code) || ["57P01", "57P02", "57P03", "53300"].includes(e.code))) return true;
-  const m = e.message ?? "";
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection refused|terminating connection/i.test(m);
-}
 
 /** Translates any error into a ConnectError a client may see. */
 export function toConnectError(err: unknown, logger: Logger, requestId?: string): ConnectError {

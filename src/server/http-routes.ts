@@ -24,6 +24,16 @@ export function httpRoutes(health: HealthMonitor, extra: RouteTable = {}): (req:
   };
   return (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
+    const contentType = String(req.headers["content-type"] ?? "");
+    if (req.method === "POST" && contentType.startsWith("application/grpc")) {
+      // An unknown RPC asked for over gRPC or gRPC-Web: a trailers-only UNIMPLEMENTED, as gRPC expects.
+      res.statusCode = 200;
+      res.setHeader("content-type", contentType.startsWith("application/grpc-web") ? "application/grpc-web+proto" : "application/grpc");
+      res.setHeader("grpc-status", "12");
+      res.setHeader("grpc-message", encodeURIComponent(`unknown method ${path}`));
+      res.end();
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 404, { error: "not found" });
     if (path === "/healthz") return send(res, 200, { status: "alive" });
     if (path === "/readyz") {

@@ -1,0 +1,87 @@
+/**
+ * The auth matrix, for every RPC of the contract: no token and a bad token are UNAUTHENTICATED
+ * (except on public RPCs), a service token on an admin RPC is PERMISSION_DENIED, before any handler
+ * runs. The expected roles are written out here from API.md, independently of the server's table.
+ */
+import type { DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { accessPolicy } from "../src/server/access-policy.js";
+import { apiServices } from "../src/server/routes.js";
+import { transport } from "./support/clients.js";
+import { testDatabase } from "./support/database.js";
+import { startTestService, tokens, type TestService } from "./support/service.js";
+
+const roles: Record<string, "public" | "service" | "admin"> = {
+  AddJob: "service", AddJobs: "admin", GetJob: "service", ListJobs: "service", RetryJob: "admin", CancelJob: "admin",
+  WatchJob: "service", WatchJobs: "service",
+  ListQueues: "service", GetQueueStats: "service", PauseQueue: "admin", ResumeQueue: "admin", ListDeadLetters: "service",
+  RedriveDeadLetters: "admin",
+  GetHealth: "public", GetMetrics: "service", WatchMetrics: "service", ListAlertRules: "service", CreateAlertRule: "admin",
+  UpdateAlertRule: "admin", DeleteAlertRule: "admin", ListAlerts: "service", AcknowledgeAlert: "admin", ListRateLimits: "service",
+  SetRateLimit: "admin", DeleteRateLimit: "admin",
+};
+
+const db = testDatabase();
+let svc: TestService;
+
+beforeAll(async () => {
+  svc = await startTestService(db);
+});
+afterAll(async () => {
+  await svc?.stop();
+  await db.drop();
+});
+
+const methods = apiServices.flatMap((service) => service.methods.map((method) => ({ service, method, name: `${service.typeName}/${method.name}` })));
+
+/** Calls `method` with an empty request; resolves to the status code (OK when it answered). */
+async function codeOf(method: DescMethod, token: string | undefined): Promise<Code | "ok"> {
+  const c = createClient(method.parent, transport(svc.baseUrl, { protocol: "grpc", token })) as unknown as Record<string, (req: object, opts: object) => unknown>;
+  const call = c[method.localName]!;
+  const signal = AbortSignal.timeout(2000);
+  try {
+    if (method.methodKind === "server_streaming") {
+      for await (const _ of call({}, { signal }) as AsyncIterable<unknown>) break;
+    } else {
+      await call({}, { signal });
+    }
+    return "ok";
+  } catch (err) {
+    return ConnectError.from(err).code;
+  }
+}
+
+describe("auth matrix", () => {
+  it("the roles above cover exactly the RPCs of the contract, and the server's table agrees", () => {
+    expect(methods.map((m) => m.method.name).sort()).toEqual(Object.keys(roles).sort());
+    for (const m of methods) expect(accessPolicy[m.name], m.name).toBe(roles[m.method.name]);
+  });
+
+  describe.each(methods)("$name", ({ method }) => {
+    const role = roles[method.name]!;
+
+    it("without a token", async () => {
+      const code = await codeOf(method, undefined);
+      if (role === "public") expect(code).not.toBe(Code.Unauthenticated);
+      else expect(code).toBe(Code.Unauthenticated);
+    });
+
+    it("with an unknown token", async () => {
+      const code = await codeOf(method, "not-a-real-token-at-all");
+      if (role === "public") expect(code).not.toBe(Code.Unauthenticated);
+      else expect(code).toBe(Code.Unauthenticated);
+    });
+
+    it("with a service token", async () => {
+      const code = await codeOf(method, tokens.serviceA);
+      if (role === "admin") expect(code).toBe(Code.PermissionDenied);
+      else expect([Code.Unauthenticated, Code.PermissionDenied]).not.toContain(code);
+    });
+
+    it("with an admin token", async () => {
+      const code = await codeOf(method, tokens.admin);
+      expect([Code.Unauthenticated, Code.PermissionDenied]).not.toContain(code);
+    });
+  });
+});

@@ -1,0 +1,121 @@
+/**
+ * One port serves Connect, gRPC and gRPC-Web over HTTP/2 cleartext and HTTP/1.1, plus plain HTTP
+ * routes, and survives garbage and silent connections.
+ */
+import { connect as netConnect } from "node:net";
+import http2 from "node:http2";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HealthStatus, MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
+import { client, protocolMatrix } from "./support/clients.js";
+import { testDatabase } from "./support/database.js";
+import { bearerMetadata, grpcJsClient, unary } from "./support/grpc-js.js";
+import { startTestService, tokens, type TestService } from "./support/service.js";
+
+const db = testDatabase();
+let svc: TestService;
+
+beforeAll(async () => {
+  svc = await startTestService(db, { FIRST_BYTE_TIMEOUT_MS: "500" });
+});
+afterAll(async () => {
+  await svc?.stop();
+  await db.drop();
+});
+
+describe("one port", () => {
+  it.each(protocolMatrix)("serves $protocol over HTTP/$httpVersion", async ({ protocol, httpVersion }) => {
+    const monitoring = client(MonitoringService, svc.baseUrl, { protocol, httpVersion });
+    const res = await monitoring.getHealth({});
+    expect(res.status).toBe(HealthStatus.HEALTHY);
+    expect(res.components.map((c) => c.name)).toEqual(expect.arrayContaining(["database", "engine"]));
+  });
+
+  it("serves the Connect protocol with JSON over HTTP/1.1", async () => {
+    const res = await fetch(`${svc.baseUrl}/jobs.v1.MonitoringService/GetHealth`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "HEALTH_STATUS_HEALTHY" });
+  });
+
+  it("serves a plain @grpc/grpc-js client", async () => {
+    const c = grpcJsClient("MonitoringService", `127.0.0.1:${svc.service.port}`);
+    try {
+      const res = await unary<{ status: string }>(c, "getHealth", {}, bearerMetadata(tokens.admin));
+      expect(res.status).toBe("HEALTH_STATUS_HEALTHY");
+    } finally {
+      c.close();
+    }
+  });
+
+  it("reports an unknown RPC as UNIMPLEMENTED over gRPC", async () => {
+    const session = http2.connect(svc.baseUrl);
+    try {
+      const stream = session.request({ ":method": "POST", ":path": "/jobs.v1.NoSuchService/Nope", "content-type": "application/grpc", te: "trailers" });
+      stream.end(Buffer.from([0, 0, 0, 0, 0]));
+      const status = await new Promise<string | undefined>((resolve) => {
+        stream.on("response", (headers) => {
+          if (headers["grpc-status"]) resolve(String(headers["grpc-status"]));
+        });
+        stream.on("trailers", (trailers) => resolve(String(trailers["grpc-status"])));
+        stream.resume();
+      });
+      expect(status).toBe(String(Code.Unimplemented));
+    } finally {
+      session.close();
+    }
+  });
+
+  it("answers /healthz and /readyz, and 404 elsewhere", async () => {
+    expect((await fetch(`${svc.baseUrl}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${svc.baseUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: "ready" });
+    expect((await fetch(`${svc.baseUrl}/nothing-here`)).status).toBe(404);
+  });
+
+  it("answers garbage bytes with 400 and keeps serving", async () => {
+    const reply = await new Promise<string>((resolve) => {
+      const socket = netConnect(svc.service.port, "127.0.0.1", () => socket.write("\x00\x01\x02garbage\r\n\r\n"));
+      let data = "";
+      socket.on("data", (d) => (data += d.toString()));
+      socket.on("close", () => resolve(data));
+      socket.on("error", () => resolve(data));
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 400/);
+    const res = await client(MonitoringService, svc.baseUrl).getHealth({});
+    expect(res.status).toBe(HealthStatus.HEALTHY);
+  });
+
+  it("closes a connection that sends nothing within the first-bytes timeout", async () => {
+    const started = Date.now();
+    await new Promise<void>((resolve) => {
+      const socket = netConnect(svc.service.port, "127.0.0.1");
+      socket.on("close", () => resolve());
+      socket.on("error", () => {});
+    });
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(400);
+    expect(elapsed).toBeLessThan(5000);
+  });
+
+  it("closes an HTTP/2 connection that opens no stream within the first-bytes timeout", async () => {
+    await new Promise<void>((resolve) => {
+      const socket = netConnect(svc.service.port, "127.0.0.1", () => socket.write("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+      socket.resume(); // read the server's SETTINGS so that its close is seen
+      socket.on("close", () => resolve());
+      socket.on("error", () => {});
+    });
+  });
+
+  it("rejects a message over the transport limit with RESOURCE_EXHAUSTED", async () => {
+    const monitoring = client(MonitoringService, svc.baseUrl, { protocol: "grpc", token: tokens.admin });
+    const err = await monitoring
+      .getMetrics({ queue: "x".repeat(svc.config.maxMessageBytes + 10) })
+      .then(() => undefined, (e: unknown) => ConnectError.from(e));
+    expect(err?.code).toBe(Code.ResourceExhausted);
+  });
+});
