@@ -1,0 +1,91 @@
+/**
+ * TLS on the one port (HTTP/2 and HTTP/1.1 chosen by ALPN), UNIMPLEMENTED for RPCs not built yet,
+ * and logs that never carry a token.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { HealthStatus, MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
+import { startService, type Service } from "../src/app.js";
+import { loadConfig } from "../src/config.js";
+import { createLogger } from "../src/logger.js";
+import { testDatabase } from "./support/database.js";
+import { testEnv, tokens } from "./support/service.js";
+
+const db = testDatabase();
+const dir = mkdtempSync(join(tmpdir(), "qs-tls-"));
+const certFile = join(dir, "cert.pem");
+const keyFile = join(dir, "key.pem");
+execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"], { stdio: "ignore" });
+const ca = readFileSync(certFile);
+
+let lines: string[] = [];
+let service: Service;
+let baseUrl: string;
+
+beforeAll(async () => {
+  const config = loadConfig(testEnv(db, { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, LOG_LEVEL: "debug" }));
+  const sink = new Writable({ write(chunk, _enc, done) { lines.push(...chunk.toString().trim().split("\n")); done(); } });
+  service = await startService(config, createLogger("debug", sink));
+  await service.ready;
+  baseUrl = `https://127.0.0.1:${service.port}`;
+});
+afterAll(async () => {
+  await service?.stop();
+  await db.drop();
+});
+
+const nodeOptions = { ca };
+
+describe("TLS", () => {
+  it("serves gRPC over HTTP/2 and Connect over HTTP/1.1 and HTTP/2", async () => {
+    const grpc = createClient(MonitoringService, createGrpcTransport({ baseUrl, nodeOptions }));
+    expect((await grpc.getHealth({})).status).toBe(HealthStatus.HEALTHY);
+    for (const httpVersion of ["1.1", "2"] as const) {
+      const c = createClient(MonitoringService, createConnectTransport({ baseUrl, httpVersion, nodeOptions }));
+      expect((await c.getHealth({})).status).toBe(HealthStatus.HEALTHY);
+    }
+  });
+});
+
+describe("RPCs not built yet", () => {
+  it("answer UNIMPLEMENTED naming the RPC", async () => {
+    const c = createClient(MonitoringService, createGrpcTransport({
+      baseUrl,
+      nodeOptions,
+      interceptors: [(next) => (req) => { req.header.set("authorization", `Bearer ${tokens.admin}`); return next(req); }],
+    }));
+    const err = await c.listRateLimits({}).catch((e: unknown) => ConnectError.from(e));
+    expect((err as ConnectError).code).toBe(Code.Unimplemented);
+    expect((err as ConnectError).rawMessage).toContain("jobs.v1.MonitoringService.ListRateLimits");
+  });
+});
+
+describe("logs", () => {
+  it("carry a request id and never a token", async () => {
+    const c = createClient(MonitoringService, createConnectTransport({
+      baseUrl,
+      httpVersion: "2",
+      nodeOptions,
+      interceptors: [(next) => (req) => { req.header.set("authorization", `Bearer ${tokens.admin}`); req.header.set("x-request-id", "req-123"); return next(req); }],
+    }));
+    await c.getHealth({});
+    const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.requestId === "req-123");
+    expect(line).toMatchObject({ msg: "rpc", rpc: "jobs.v1.MonitoringService/GetHealth", code: "ok", principal: "admin" });
+    expect(lines.join("\n")).not.toContain(tokens.admin);
+  });
+
+  it("redact secrets and personal data by key", () => {
+    const captured: string[] = [];
+    const logger = createLogger("info", new Writable({ write(chunk, _e, done) { captured.push(chunk.toString()); done(); } }));
+    logger.info({ headers: { authorization: "Bearer abc" }, job: { payload: { paymentMethod: "tok_visa", to: "a@b.c" } }, email: "x@y.z" }, "x");
+    const text = captured.join("");
+    for (const secret of ["Bearer abc", "tok_visa", "a@b.c", "x@y.z"]) expect(text).not.toContain(secret);
+    expect(text).toContain("[redacted]");
+  });
+});
