@@ -9,6 +9,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "./config.js";
 import { openDatabase, type Database } from "./db/database.js";
 import { startEngine, type Engine } from "./engine/engine.js";
+import { UnavailableError } from "./engine/errors.js";
 import { isDatabaseUnavailable } from "./db/errors.js";
 import { HealthMonitor } from "./health.js";
 import type { Logger } from "./logger.js";
@@ -54,9 +55,15 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   const tokens = loadTokens(config, logger);
   const health = new HealthMonitor(["database", "engine"]);
   const shutdown = new AbortController();
+  const registry = serviceRegistry();
+  let engine: Engine | undefined;
+  const currentEngine = () => {
+    if (!engine) throw new UnavailableError("the service is starting; retry shortly");
+    return engine;
+  };
 
   const handler = connectNodeAdapter({
-    routes: routes({ health, maxHealthWatches: config.maxHealthWatches }),
+    routes: routes({ health, maxHealthWatches: config.maxHealthWatches, registry, engine: currentEngine, maxPayloadBytes: config.maxPayloadBytes }),
     interceptors: [requestContextInterceptor(logger), readinessInterceptor(() => health.ready()), authInterceptor(tokens)],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: 64 * 1024 * 1024,
@@ -73,7 +80,6 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   });
 
   let database: Database | undefined;
-  let engine: Engine | undefined;
   let probe: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -90,8 +96,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
           bossSchema: config.pgbossSchema,
           poolMax: config.databasePoolMax,
           bossPoolMax: config.pgbossPoolMax,
-          registry: serviceRegistry(),
+          registry,
           logger,
+          idempotencyWindowSeconds: config.idempotencyWindowSeconds,
         });
         break;
       } catch (err) {

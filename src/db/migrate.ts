@@ -5,16 +5,17 @@
  * connection (never a pooled one, whose session could be handed to someone else), with a
  * `lock_timeout` so a stuck holder fails the start loudly instead of hanging it.
  *
- * The files name schemas through two placeholders, `{{schema}}` (the service's) and
- * `{{boss_schema}}` (pg-boss's), replaced by escaped identifiers: the only text ever put into
- * the SQL. Values are always parameters.
+ * The files name schemas through placeholders, `{{schema}}` (the service's) and `{{boss_schema}}`
+ * (pg-boss's), replaced by escaped identifiers, and `{{schema_literal}}` / `{{boss_schema_literal}}`
+ * (the same names as quoted string literals, for functions that build names at run time): the only
+ * text ever put into the SQL. Values are always parameters.
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import pg from "pg";
 import type { Logger } from "../logger.js";
-import { quoteIdent } from "./sql.js";
+import { quoteIdent, quoteLiteral } from "./sql.js";
 
 /** One migration file. */
 export interface Migration {
@@ -38,7 +39,11 @@ export function loadMigrations(dir = migrationsDir): Migration[] {
 
 /** Replaces the schema placeholders with escaped identifiers. */
 export function renderSql(sql: string, schemas: { schema: string; bossSchema: string }): string {
-  return sql.replaceAll("{{schema}}", quoteIdent(schemas.schema)).replaceAll("{{boss_schema}}", quoteIdent(schemas.bossSchema));
+  return sql
+    .replaceAll("{{schema}}", quoteIdent(schemas.schema))
+    .replaceAll("{{boss_schema}}", quoteIdent(schemas.bossSchema))
+    .replaceAll("{{schema_literal}}", quoteLiteral(schemas.schema))
+    .replaceAll("{{boss_schema_literal}}", quoteLiteral(schemas.bossSchema));
 }
 
 export interface MigrateOptions {

@@ -3,6 +3,7 @@
  */
 import pg from "pg";
 import type { Logger } from "../logger.js";
+import { isDatabaseUnavailable } from "./errors.js";
 
 export type Pool = pg.Pool;
 export type PoolClient = pg.PoolClient;
@@ -37,15 +38,18 @@ export function createPool(options: PoolOptions): Pool {
 /** Runs `fn` in a transaction on one client of `pool`, rolling back on error. */
 export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
   try {
     await client.query("BEGIN");
     const result = await fn(client);
     await client.query("COMMIT");
     return result;
   } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
+    // A connection that failed mid-transaction is discarded rather than returned to the pool.
+    if (isDatabaseUnavailable(err)) broken = err as Error;
+    else await client.query("ROLLBACK").catch((e: Error) => (broken = e));
     throw err;
   } finally {
-    client.release();
+    client.release(broken);
   }
 }

@@ -5,9 +5,17 @@
 import type { PgBoss } from "pg-boss";
 import { migrate } from "../db/migrate.js";
 import { createPool, type Pool } from "../db/pool.js";
+import { qualified } from "../db/sql.js";
 import type { Logger } from "../logger.js";
 import { startBoss } from "./boss.js";
+import { createEnqueuer, type Enqueuer } from "./enqueue.js";
+import { createJobCommands, type JobCommands } from "./job-commands.js";
+import { createJobReader, type JobReader } from "./job-reader.js";
+import { createPageTokens } from "./page-token.js";
+import { idempotencyQueries } from "./queries/idempotency-queries.js";
+import { jobQueries } from "./queries/job-queries.js";
 import type { JobRegistry } from "./registry.js";
+import { sharedSecret } from "./secrets.js";
 
 export interface EngineOptions {
   url: string;
@@ -17,6 +25,8 @@ export interface EngineOptions {
   bossPoolMax: number;
   registry: JobRegistry;
   logger: Logger;
+  /** How long an idempotency key is remembered. */
+  idempotencyWindowSeconds: number;
   onBossError?: (err: Error) => void;
 }
 
@@ -27,6 +37,9 @@ export interface Engine {
   readonly registry: JobRegistry;
   readonly schema: string;
   readonly bossSchema: string;
+  readonly enqueuer: Enqueuer;
+  readonly reader: JobReader;
+  readonly commands: JobCommands;
   /** Drains pg-boss (running jobs get up to `graceMs`) and closes the pools. */
   stop(graceMs: number): Promise<void>;
 }
@@ -42,20 +55,34 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     logger,
     onError: options.onBossError,
   });
+  const pool = createPool({ url: options.url, max: options.poolMax, applicationName: "queue-service", logger });
+  let secret: Buffer;
   try {
     await migrate({ url: options.url, schema: options.schema, bossSchema: options.bossSchema, logger });
+    // pg-boss creates a partition per queue; each needs the event capture triggers (checked at every
+    // start: a pg-boss upgrade may recreate tables).
+    const { rows } = await pool.query<{ created: number }>(`SELECT ${qualified(options.schema, "ensure_event_triggers")}() AS created`);
+    if (rows[0]!.created > 0) logger.info({ triggers: rows[0]!.created }, "created job event triggers");
+    secret = await sharedSecret(pool, options.schema, "page_token");
   } catch (err) {
     await boss.stop({ graceful: false, close: true }).catch(() => {});
+    await pool.end().catch(() => {});
     throw err;
   }
-  const pool = createPool({ url: options.url, max: options.poolMax, applicationName: "queue-service", logger });
+  const registry = options.registry;
+  const jobs = jobQueries(options.bossSchema);
+  const keys = idempotencyQueries(options.schema);
+  const reader = createJobReader({ pool, registry, jobs, pageTokens: createPageTokens(secret) });
   let stopping: Promise<void> | undefined;
   return {
     boss,
     pool,
-    registry: options.registry,
+    registry,
     schema: options.schema,
     bossSchema: options.bossSchema,
+    enqueuer: createEnqueuer({ pool, registry, jobs, keys, idempotencyWindowSeconds: options.idempotencyWindowSeconds }),
+    reader,
+    commands: createJobCommands({ pool, registry, jobs, reader }),
     stop(graceMs) {
       stopping ??= (async () => {
         await boss.stop({ graceful: true, close: true, timeout: Math.max(1000, graceMs) }).catch((err: Error) => logger.warn({ err: err.message }, "pg-boss stop failed"));

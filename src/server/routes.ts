@@ -7,7 +7,10 @@ import { JobService } from "../../gen/jobs/v1/job_service_pb.js";
 import { MonitoringService } from "../../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../../gen/jobs/v1/queue_service_pb.js";
 import { Health } from "../../gen/health/v1/health_pb.js";
+import type { Engine } from "../engine/engine.js";
+import type { JobRegistry } from "../engine/registry.js";
 import type { HealthMonitor } from "../health.js";
+import { registerJobService } from "../rpc/job-service.js";
 import { registerMonitoringService } from "../rpc/monitoring-service.js";
 import { registerGrpcHealth } from "./grpc-health.js";
 import { registerReflection } from "./reflection.js";
@@ -18,12 +21,16 @@ export const apiServices: readonly DescService[] = [JobService, QueueService, Mo
 export interface RouteDeps {
   health: HealthMonitor;
   maxHealthWatches: number;
+  registry: JobRegistry;
+  /** The engine; throws UNAVAILABLE until it has started (the readiness interceptor answers first). */
+  engine: () => Engine;
+  maxPayloadBytes: number;
 }
 
 /** Builds the routes function for the Connect adapter. */
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
   return (router) => {
-    router.service(JobService, {});
+    registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes });
     router.service(QueueService, {});
     registerMonitoringService(router, { health: deps.health });
     registerGrpcHealth(router, { health: deps.health, services: apiServices.map((s) => s.typeName), maxWatches: deps.maxHealthWatches });

@@ -23,7 +23,7 @@ export const minorUnits = z
 /** An ISO 4217 currency code in upper case, e.g. `USD`. */
 export const currencyCode = z
   .string()
-  .regex(/^[A-Z]{3}$/, "must be a three-letter ISO 4217 code in upper case, e.g. USD")
+  .regex(/^[A-Z]{3}$/, { message: "must be a three-letter ISO 4217 code in upper case, e.g. USD", abort: true })
   .refine((c) => currencies.has(c), "is not an ISO 4217 currency code");
 
 /** An email address. */

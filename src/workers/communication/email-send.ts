@@ -11,7 +11,10 @@ export const MAX_RECIPIENTS = 50;
 /** The payload of `email:send`. */
 export const emailPayload = z
   .strictObject({
-    to: z.union([emailAddress, z.array(emailAddress).min(1, "must name at least one recipient").max(MAX_RECIPIENTS, `must name at most ${MAX_RECIPIENTS} recipients`)]),
+    to: z.union(
+      [emailAddress, z.array(emailAddress).min(1, "must name at least one recipient").max(MAX_RECIPIENTS, `must name at most ${MAX_RECIPIENTS} recipients`)],
+      { error: `must be an email address or a list of 1 to ${MAX_RECIPIENTS} addresses` },
+    ),
     subject: z.string().min(1, "must not be empty").max(998, "must be at most 998 characters").regex(/^[^\r\n]*$/, "must be one line"),
     text: z.string().optional(),
     html: z.string().optional(),

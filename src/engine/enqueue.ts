@@ -1,0 +1,174 @@
+/**
+ * Adding jobs: idempotency keys claimed and the job rows inserted in one transaction, so an
+ * acknowledged job is committed and a repeated key never makes a second job.
+ *
+ * Keys are scoped to the principal. The same key with the same request returns the original job
+ * (`deduplicated`), also to every loser of a concurrent race: a second transaction claiming a key
+ * waits on the first's uncommitted claim, then reads the committed one. The same key with a
+ * different request is ALREADY_EXISTS with reason IDEMPOTENCY_KEY_REUSED and the original job's id.
+ */
+import { randomUUID } from "node:crypto";
+import { inTransaction, type Pool, type PoolClient } from "../db/pool.js";
+import { LEASE_SECONDS, QUEUED_RETENTION_SECONDS } from "./boss.js";
+import { AlreadyExistsError, InternalError } from "./errors.js";
+import { recordFromRow, type Envelope, type JobRecord, type JobRow } from "./job-record.js";
+import type { NewJob } from "./new-job.js";
+import type { IdempotencyQueries } from "./queries/idempotency-queries.js";
+import type { JobInsertRow, JobQueries } from "./queries/job-queries.js";
+import type { JobRegistry } from "./registry.js";
+
+/** The reason an idempotency key conflict carries. */
+export const IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED";
+
+/** One job to add, and who adds it. */
+export interface EnqueueEntry {
+  principal: string;
+  job: NewJob;
+}
+
+/** An entry of an atomic batch failed; nothing was written. */
+export class BatchEntryError extends Error {
+  override name = "BatchEntryError";
+  constructor(readonly index: number, override readonly cause: Error) {
+    super(cause.message);
+  }
+}
+
+/** The outcome of one entry. */
+export type EnqueueOutcome = { ok: true; record: JobRecord; deduplicated: boolean } | { ok: false; error: Error };
+
+export interface EnqueueDeps {
+  pool: Pool;
+  registry: JobRegistry;
+  jobs: JobQueries;
+  keys: IdempotencyQueries;
+  idempotencyWindowSeconds: number;
+}
+
+type Plan =
+  | { kind: "insert"; id: string }
+  | { kind: "existing"; jobId: string }
+  | { kind: "follow"; leader: number }
+  | { kind: "error"; error: Error };
+
+/** The enqueue operation. */
+export function createEnqueuer(deps: EnqueueDeps) {
+  const { registry, jobs, keys, idempotencyWindowSeconds: windowSeconds } = deps;
+
+  const insertRow = (id: string, principal: string, job: NewJob): JobInsertRow => {
+    const policy = job.type.queueDefinition.policy;
+    const envelope: Envelope = { payload: job.payload, rootJobId: id, principal };
+    if (job.idempotencyKey !== undefined) envelope.idempotencyKey = job.idempotencyKey;
+    if (job.traceparent !== undefined) envelope.traceparent = job.traceparent;
+    return {
+      id,
+      bossQueue: job.type.bossQueue,
+      data: envelope,
+      priority: job.priority,
+      startAt: job.startAt ?? null,
+      delayMs: job.delayMs,
+      retryLimit: job.retryLimit,
+      retryDelaySeconds: job.retryDelaySeconds,
+      retryBackoff: job.retryBackoff,
+      retryDelayMaxSeconds: policy.retryDelayMaxSeconds,
+      expireInSeconds: job.expireInSeconds,
+      deleteAfterSeconds: policy.deleteAfterSeconds,
+      retentionSeconds: QUEUED_RETENTION_SECONDS,
+      deadLetter: job.type.deadLetterBossQueue,
+      heartbeatSeconds: LEASE_SECONDS,
+    };
+  };
+
+  const reused = (key: string, jobId: string) =>
+    new AlreadyExistsError(`idempotency key ${JSON.stringify(key)} was already used for a different request (job ${jobId})`, IDEMPOTENCY_KEY_REUSED, { job_id: jobId });
+
+  /** Decides, inside the transaction, what each entry becomes. */
+  async function plan(client: PoolClient, entries: EnqueueEntry[]): Promise<Plan[]> {
+    const plans: Plan[] = entries.map(() => ({ kind: "insert", id: randomUUID() }));
+    // Entries sharing a key within the batch follow the first one (or conflict with it).
+    const leaders = new Map<string, number>();
+    entries.forEach((e, i) => {
+      const key = e.job.idempotencyKey;
+      if (key === undefined) return;
+      const scoped = `${e.principal}\u0000${key}`;
+      const leader = leaders.get(scoped);
+      if (leader === undefined) return void leaders.set(scoped, i);
+      plans[i] = entries[leader]!.job.requestHash.equals(e.job.requestHash)
+        ? { kind: "follow", leader }
+        : { kind: "error", error: reused(key, (plans[leader] as { id: string }).id) };
+    });
+    const byPrincipal = new Map<string, number[]>();
+    for (const i of leaders.values()) {
+      const principal = entries[i]!.principal;
+      byPrincipal.set(principal, [...(byPrincipal.get(principal) ?? []), i]);
+    }
+    for (const [principal, indexes] of byPrincipal) {
+      const claims = indexes.map((i) => ({ key: entries[i]!.job.idempotencyKey!, requestHash: entries[i]!.job.requestHash, jobId: (plans[i] as { id: string }).id }));
+      const claimed = await keys.claim(client, principal, claims, windowSeconds);
+      const unclaimed = indexes.filter((i) => !claimed.has(entries[i]!.job.idempotencyKey!));
+      if (unclaimed.length === 0) continue;
+      const taken = new Map((await keys.taken(client, principal, unclaimed.map((i) => entries[i]!.job.idempotencyKey!), windowSeconds)).map((t) => [t.key, t]));
+      for (const i of unclaimed) {
+        const job = entries[i]!.job;
+        const t = taken.get(job.idempotencyKey!);
+        // The key's holder was swept between the claim and this read: nothing else can hold it now.
+        if (!t) throw new InternalError(`idempotency key ${JSON.stringify(job.idempotencyKey)} changed hands during the request; retry`);
+        plans[i] = t.requestHash.equals(job.requestHash) ? { kind: "existing", jobId: t.jobId } : { kind: "error", error: reused(job.idempotencyKey!, t.jobId) };
+      }
+    }
+    return plans;
+  }
+
+  const toRecord = (row: JobRow): JobRecord => {
+    const record = recordFromRow(row, registry);
+    if (!record) throw new InternalError(`job ${row.id} is in an unknown queue ${row.name}`);
+    return record;
+  };
+
+  /**
+   * Adds jobs in one transaction. `atomic`: any entry's error rolls everything back and is thrown
+   * (as a BatchEntryError naming the entry);
+   * otherwise each entry gets its own outcome and the others commit.
+   */
+  async function add(entries: EnqueueEntry[], atomic: boolean): Promise<EnqueueOutcome[]> {
+    return inTransaction(deps.pool, async (client) => {
+      const plans = await plan(client, entries);
+      if (atomic) {
+        const index = plans.findIndex((p) => p.kind === "error");
+        if (index >= 0) throw new BatchEntryError(index, (plans[index] as Extract<Plan, { kind: "error" }>).error);
+      }
+      const toInsert = plans.flatMap((p, i) => (p.kind === "insert" ? [insertRow(p.id, entries[i]!.principal, entries[i]!.job)] : []));
+      const inserted = new Map((await jobs.insert(client, toInsert)).map((r) => [r.id, r]));
+      const existingIds = plans.flatMap((p) => (p.kind === "existing" ? [p.jobId] : []));
+      const existing = new Map((await jobs.byIds(client, existingIds, registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]))).map((r) => [r.id, r]));
+      // A key whose job retention already deleted: the key starts over with a new job.
+      const revived: JobInsertRow[] = [];
+      for (const [i, p] of plans.entries()) {
+        if (p.kind !== "existing" || existing.has(p.jobId)) continue;
+        const { principal, job } = entries[i]!;
+        const id = randomUUID();
+        await keys.reassign(client, principal, { key: job.idempotencyKey!, requestHash: job.requestHash, jobId: id });
+        revived.push(insertRow(id, principal, job));
+        plans[i] = { kind: "insert", id };
+      }
+      for (const row of await jobs.insert(client, revived)) inserted.set(row.id, row);
+
+      const outcomes: EnqueueOutcome[] = plans.map((p) => {
+        if (p.kind === "insert") return { ok: true, record: toRecord(inserted.get(p.id)!), deduplicated: false };
+        if (p.kind === "existing") return { ok: true, record: toRecord(existing.get(p.jobId)!), deduplicated: true };
+        if (p.kind === "error") return { ok: false, error: p.error };
+        return { ok: false, error: new InternalError("unresolved follower") };
+      });
+      return outcomes.map((o, i) => {
+        const p = plans[i]!;
+        if (p.kind !== "follow") return o;
+        const leader = outcomes[p.leader]!;
+        return leader.ok ? { ok: true, record: leader.record, deduplicated: true } : leader;
+      });
+    });
+  }
+
+  return { add };
+}
+
+export type Enqueuer = ReturnType<typeof createEnqueuer>;

@@ -1,0 +1,94 @@
+/**
+ * Reading jobs: by id, and newest-first pages with signed keyset tokens. A service principal sees
+ * only its own jobs; anyone else's job does not exist for it (NOT_FOUND, no existence leak).
+ */
+import type { Pool, Queryable } from "../db/pool.js";
+import { InternalError, NotFoundError } from "./errors.js";
+import { recordFromRow, type BossState, type JobRecord, type JobRow } from "./job-record.js";
+import type { PageTokens } from "./page-token.js";
+import type { JobQueries } from "./queries/job-queries.js";
+import type { JobRegistry } from "./registry.js";
+import { ownerFilter, type Viewer } from "./viewer.js";
+
+/** Filters of ListJobs, resolved to names the registry knows. */
+export interface ListFilter {
+  /** pg-boss queues to search. */
+  bossQueues: string[];
+  states?: BossState[];
+  idempotencyKey?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  pageSize: number;
+  pageToken?: string;
+  /** What the token is bound to (the request's filters as given). */
+  tokenScope: unknown;
+}
+
+/** A page of jobs. */
+export interface JobPage {
+  records: JobRecord[];
+  nextPageToken: string;
+}
+
+interface Position { c: number; i: string }
+
+export interface JobReaderDeps {
+  pool: Pool;
+  registry: JobRegistry;
+  jobs: JobQueries;
+  pageTokens: PageTokens;
+}
+
+/** The job reader. */
+export function createJobReader(deps: JobReaderDeps) {
+  const { registry, jobs, pageTokens } = deps;
+  const everyQueue = registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
+
+  const toRecord = (row: JobRow): JobRecord => {
+    const record = recordFromRow(row, registry);
+    if (!record) throw new InternalError(`job ${row.id} is in an unknown queue ${row.name}`);
+    return record;
+  };
+
+  /** Fills `deadLetterJobId` of failed jobs that have a dead letter copy. */
+  async function withDeadLetterIds(db: Queryable, records: JobRecord[]): Promise<JobRecord[]> {
+    const failed = records.filter((r) => !r.deadLetter && r.state === "failed" && r.deadLetterQueue);
+    if (failed.length === 0) return records;
+    const copies = await jobs.deadLetterCopies(db, failed.map((r) => ({ id: r.id, root: r.sourceRootId ?? r.id, deadLetterQueue: r.deadLetterQueue! })));
+    return records.map((r) => (copies.has(r.id) ? { ...r, deadLetterJobId: copies.get(r.id) } : r));
+  }
+
+  return {
+    withDeadLetterIds,
+
+    /** One job, if `viewer` may see it. */
+    async get(viewer: Viewer, id: string): Promise<JobRecord> {
+      const [row] = await jobs.byIds(deps.pool, [id], everyQueue, ownerFilter(viewer));
+      if (!row) throw new NotFoundError(`job ${id} not found`);
+      const [record] = await withDeadLetterIds(deps.pool, [toRecord(row)]);
+      return record!;
+    },
+
+    /** One page of jobs, newest first. */
+    async list(viewer: Viewer, filter: ListFilter): Promise<JobPage> {
+      const scope = `jobs:${viewer.admin ? "*" : viewer.name}`;
+      const after = filter.pageToken ? pageTokens.verify<Position>(scope, filter.tokenScope, filter.pageToken) : undefined;
+      const rows = await jobs.list(deps.pool, {
+        bossQueues: filter.bossQueues,
+        principal: ownerFilter(viewer),
+        states: filter.states,
+        idempotencyKey: filter.idempotencyKey,
+        createdAfter: filter.createdAfter,
+        createdBefore: filter.createdBefore,
+        after: after ? { createdMicros: after.c, id: after.i } : undefined,
+        limit: filter.pageSize,
+      });
+      const page = rows.slice(0, filter.pageSize);
+      const last = page[page.length - 1];
+      const nextPageToken = rows.length > filter.pageSize && last ? pageTokens.sign(scope, filter.tokenScope, { c: Number(last.created_micros), i: last.id } satisfies Position) : "";
+      return { records: await withDeadLetterIds(deps.pool, page.map(toRecord)), nextPageToken };
+    },
+  };
+}
+
+export type JobReader = ReturnType<typeof createJobReader>;

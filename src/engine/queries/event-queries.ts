@@ -1,0 +1,68 @@
+/**
+ * SQL of the job event log. Reads are commit-safe: only events of transactions older than the
+ * oldest one still running are served, so a transaction that commits late (with an older xid than
+ * events already served) can never be skipped.
+ */
+import type { Queryable } from "../../db/pool.js";
+import { qualified } from "../../db/sql.js";
+
+/** A position in the event log. */
+export interface EventPosition {
+  /** The transaction id (xid8), as a decimal string. */
+  xid: string;
+  seq: number;
+}
+
+/** One event row. */
+export interface EventRow {
+  xid: string;
+  seq: number;
+  occurred_at: Date;
+  job_id: string;
+  queue_name: string;
+  type: string;
+  state: string;
+  previous_state: string | null;
+  retry_count: number;
+  detail: Record<string, unknown> | null;
+}
+
+/** The event queries of one installation. */
+export function eventQueries(schema: string) {
+  const table = qualified(schema, "job_event");
+  const columns = "xid::text AS xid, seq, occurred_at, job_id, queue_name, type::text AS type, state, previous_state, retry_count, detail";
+  return {
+    /**
+     * Up to `limit` events after `after`, in log order, that are safe to serve; and whether more
+     * events exist beyond the safe horizon (transactions still running), so the caller reads again
+     * soon even without a wake-up.
+     */
+    async read(db: Queryable, after: EventPosition, limit: number, queueNames?: string[]): Promise<{ events: EventRow[]; pending: boolean }> {
+      const { rows } = await db.query<EventRow & { horizon: string }>(
+        `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
+         SELECT ${columns}, h.horizon::text AS horizon
+         FROM ${table}, h
+         WHERE (xid, seq) > ($1::xid8, $2::bigint) AND xid < h.horizon
+           AND ($4::text[] IS NULL OR queue_name = ANY($4::text[]))
+         ORDER BY xid, seq
+         LIMIT $3`,
+        [after.xid, after.seq, limit, queueNames ?? null],
+      );
+      if (rows.length === limit) return { events: rows, pending: true };
+      const last = rows[rows.length - 1];
+      const { rows: beyond } = await db.query<{ pending: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM ${table} WHERE (xid, seq) > ($1::xid8, $2::bigint)) AS pending`,
+        [last?.xid ?? after.xid, last?.seq ?? after.seq],
+      );
+      return { events: rows, pending: beyond[0]!.pending };
+    },
+
+    /** The position "now": every event served after it comes from a transaction still running or yet to start. */
+    async now(db: Queryable): Promise<EventPosition> {
+      const { rows } = await db.query<{ horizon: string }>(`SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon`);
+      return { xid: rows[0]!.horizon, seq: 0 };
+    },
+  };
+}
+
+export type EventQueries = ReturnType<typeof eventQueries>;

@@ -1,0 +1,178 @@
+/**
+ * SQL on pg-boss's job table for the job API: insert, lookups, lists, cancel and retry. Schema names
+ * are quoted once when the module is created; every value is a parameter.
+ */
+import type { Queryable } from "../../db/pool.js";
+import { qualified } from "../../db/sql.js";
+import { JOB_COLUMNS, type BossState, type JobRow } from "../job-record.js";
+
+/** One row to insert, with every policy value resolved. */
+export interface JobInsertRow {
+  id: string;
+  bossQueue: string;
+  data: object;
+  priority: number;
+  /** Absolute start, or null to start `delayMs` after the transaction's time. */
+  startAt: Date | null;
+  delayMs: number;
+  retryLimit: number;
+  retryDelaySeconds: number;
+  retryBackoff: boolean;
+  retryDelayMaxSeconds: number;
+  expireInSeconds: number;
+  deleteAfterSeconds: number;
+  retentionSeconds: number;
+  deadLetter: string;
+  heartbeatSeconds: number;
+}
+
+/** Filters of a job list. */
+export interface JobListFilter {
+  bossQueues: string[];
+  principal?: string;
+  states?: BossState[];
+  idempotencyKey?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
+  /** Keyset position: strictly older than (createdMicros, id). */
+  after?: { createdMicros: number; id: string };
+  limit: number;
+}
+
+/** A list row carries its creation time in microseconds for exact keyset paging. */
+export type JobListRow = JobRow & { created_micros: number };
+
+/** The job queries of one installation. */
+export function jobQueries(bossSchema: string) {
+  const job = qualified(bossSchema, "job");
+
+  return {
+    /** Inserts jobs (any queues) through the partitioned parent; returns the new rows. */
+    async insert(db: Queryable, rows: JobInsertRow[]): Promise<JobRow[]> {
+      if (rows.length === 0) return [];
+      const col = <K extends keyof JobInsertRow>(k: K) => rows.map((r) => r[k]);
+      const { rows: inserted } = await db.query<JobRow>(
+        `INSERT INTO ${job} (id, name, data, priority, start_after, created_on, expire_seconds, deletion_seconds, keep_until,
+           retry_limit, retry_delay, retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds)
+         SELECT r.id, r.name, r.data, r.priority, s.start_after, now(), r.expire_seconds, r.deletion_seconds,
+           s.start_after + r.retention_seconds * interval '1 second',
+           r.retry_limit, r.retry_delay, r.retry_backoff, r.retry_delay_max, 'standard', r.dead_letter, r.heartbeat_seconds
+         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::int[], $5::timestamptz[], $6::bigint[], $7::int[], $8::int[],
+                     $9::bool[], $10::int[], $11::int[], $12::int[], $13::int[], $14::text[], $15::int[])
+           AS r(id, name, data, priority, start_at, delay_ms, retry_limit, retry_delay, retry_backoff, retry_delay_max,
+                expire_seconds, deletion_seconds, retention_seconds, dead_letter, heartbeat_seconds)
+         CROSS JOIN LATERAL (SELECT COALESCE(r.start_at, now() + r.delay_ms * interval '1 millisecond') AS start_after) s
+         RETURNING ${JOB_COLUMNS}`,
+        [
+          col("id"), col("bossQueue"), rows.map((r) => JSON.stringify(r.data)), col("priority"), col("startAt"), col("delayMs"),
+          col("retryLimit"), col("retryDelaySeconds"), col("retryBackoff"), col("retryDelayMaxSeconds"), col("expireInSeconds"),
+          col("deleteAfterSeconds"), col("retentionSeconds"), col("deadLetter"), col("heartbeatSeconds"),
+        ],
+      );
+      return inserted;
+    },
+
+    /** Jobs by id, of the given pg-boss queues, optionally only a principal's. */
+    async byIds(db: Queryable, ids: string[], bossQueues: string[], principal?: string): Promise<JobRow[]> {
+      if (ids.length === 0) return [];
+      const { rows } = await db.query<JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM ${job}
+         WHERE id = ANY($1::uuid[]) AND name = ANY($2::text[]) AND ($3::text IS NULL OR data ->> 'principal' = $3)`,
+        [ids, bossQueues, principal ?? null],
+      );
+      return rows;
+    },
+
+    /** Locks one job row for a state change in this transaction. */
+    async lockById(db: Queryable, id: string, bossQueues: string[]): Promise<JobRow | undefined> {
+      const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM ${job} WHERE id = $1 AND name = ANY($2::text[]) FOR UPDATE`, [id, bossQueues]);
+      return rows[0];
+    },
+
+    /** The dead letter copies of failed jobs: source job id -> dead letter id. */
+    async deadLetterCopies(db: Queryable, jobs: { id: string; root: string; deadLetterQueue: string }[]): Promise<Map<string, string>> {
+      if (jobs.length === 0) return new Map();
+      const { rows } = await db.query<{ source_id: string; id: string }>(
+        `SELECT d.source_id, d.id FROM ${job} d
+         JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS f(id, root, dlq)
+           ON d.source_root_id = f.root AND d.source_id = f.id AND d.name = f.dlq`,
+        [jobs.map((j) => j.id), jobs.map((j) => j.root), jobs.map((j) => j.deadLetterQueue)],
+      );
+      return new Map(rows.map((r) => [r.source_id, r.id]));
+    },
+
+    /** Jobs of the same line (dead letter copies, redriven jobs) created at or after `since`, other than `id`. */
+    async laterInLine(db: Queryable, root: string, id: string, since: Date): Promise<{ id: string; name: string }[]> {
+      const { rows } = await db.query<{ id: string; name: string }>(
+        `SELECT id, name FROM ${job} WHERE source_root_id = $1 AND id <> $2 AND created_on >= $3 ORDER BY created_on LIMIT 5`,
+        [root, id, since],
+      );
+      return rows;
+    },
+
+    /** One page of jobs, newest first (one more than `limit` rows, to tell whether there is a next page). */
+    async list(db: Queryable, f: JobListFilter): Promise<JobListRow[]> {
+      const { rows } = await db.query<JobListRow>(
+        `SELECT ${JOB_COLUMNS}, (extract(epoch FROM created_on) * 1000000)::bigint AS created_micros
+         FROM ${job}
+         WHERE name = ANY($1::text[])
+           AND ($2::text IS NULL OR data ->> 'principal' = $2)
+           AND ($3::text[] IS NULL OR state::text = ANY($3::text[]))
+           AND ($4::text IS NULL OR data ->> 'idempotencyKey' = $4)
+           AND ($5::timestamptz IS NULL OR created_on >= $5)
+           AND ($6::timestamptz IS NULL OR created_on < $6)
+           AND ($7::bigint IS NULL OR (created_on, id) < (timestamptz 'epoch' + $7::bigint * interval '1 microsecond', $8::uuid))
+         ORDER BY created_on DESC, id DESC
+         LIMIT $9`,
+        [
+          f.bossQueues, f.principal ?? null, f.states ?? null, f.idempotencyKey ?? null, f.createdAfter ?? null, f.createdBefore ?? null,
+          f.after?.createdMicros ?? null, f.after?.id ?? null, f.limit + 1,
+        ],
+      );
+      return rows;
+    },
+
+    /** Cancels a waiting job (created or retry). */
+    async cancelWaiting(db: Queryable, name: string, id: string): Promise<JobRow | undefined> {
+      const { rows } = await db.query<JobRow>(
+        `UPDATE ${job} SET state = 'cancelled', completed_on = now()
+         WHERE name = $1 AND id = $2 AND state IN ('created', 'retry')
+         RETURNING ${JOB_COLUMNS}`,
+        [name, id],
+      );
+      return rows[0];
+    },
+
+    /** Marks a running job as asked to cancel (its handler is aborted through the job event). */
+    async requestCancel(db: Queryable, name: string, id: string): Promise<JobRow | undefined> {
+      const { rows } = await db.query<JobRow>(
+        `UPDATE ${job} SET data = jsonb_set(data, '{cancelRequested}', 'true')
+         WHERE name = $1 AND id = $2 AND state = 'active'
+         RETURNING ${JOB_COLUMNS}`,
+        [name, id],
+      );
+      return rows[0];
+    },
+
+    /**
+     * Runs a failed or cancelled job again: one more attempt, now (or at its start time if that is
+     * later), with the cancel request cleared.
+     */
+    async retry(db: Queryable, name: string, id: string): Promise<JobRow | undefined> {
+      const { rows } = await db.query<JobRow>(
+        `UPDATE ${job}
+         SET state = CASE WHEN state = 'failed' THEN 'retry'::${qualified(bossSchema, "job_state")} ELSE 'created'::${qualified(bossSchema, "job_state")} END,
+             retry_limit = GREATEST(retry_limit, retry_count + CASE WHEN started_on IS NULL THEN 0 ELSE 1 END),
+             completed_on = NULL,
+             start_after = GREATEST(start_after, now()),
+             data = data - 'cancelRequested'
+         WHERE name = $1 AND id = $2 AND state IN ('failed', 'cancelled')
+         RETURNING ${JOB_COLUMNS}`,
+        [name, id],
+      );
+      return rows[0];
+    },
+  };
+}
+
+export type JobQueries = ReturnType<typeof jobQueries>;

@@ -1,0 +1,159 @@
+/**
+ * jobs.v1.JobService handlers: validate, call the engine, map. Streams (WatchJob, WatchJobs) are
+ * registered by the streaming module.
+ */
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { JobService } from "../../gen/jobs/v1/job_service_pb.js";
+import { BatchEntryError } from "../engine/enqueue.js";
+import type { Engine } from "../engine/engine.js";
+import { AlreadyExistsError, ValidationError, type FieldViolation } from "../engine/errors.js";
+import type { BossState } from "../engine/job-record.js";
+import type { JobRegistry } from "../engine/registry.js";
+import type { Viewer } from "../engine/viewer.js";
+import { principalOf } from "../server/context.js";
+import { bossStateOf, toJob } from "./job-mapper.js";
+import { validateAddJob } from "./validation/add-job.js";
+
+export interface JobServiceDeps {
+  /** The engine (UNAVAILABLE until it has started). */
+  engine: () => Engine;
+  registry: JobRegistry;
+  maxPayloadBytes: number;
+}
+
+/** Most jobs of one AddJobs call. */
+export const MAX_BATCH_JOBS = 1000;
+/** ListJobs page sizes. */
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Throws INVALID_ARGUMENT unless `id` is a UUID. */
+export function requireUuid(id: string, field = "id"): string {
+  if (!id) throw new ValidationError([{ field, description: "is required", reason: "REQUIRED" }]);
+  if (!uuidPattern.test(id)) throw new ValidationError([{ field, description: "must be a UUID", reason: "INVALID_FORMAT" }]);
+  return id.toLowerCase();
+}
+
+/** The page size of a request: 0 is the default, more than the maximum is the maximum. */
+export function pageSizeOf(requested: number, field = "page_size", defaultSize = DEFAULT_PAGE_SIZE, max = MAX_PAGE_SIZE): number {
+  if (requested < 0) throw new ValidationError([{ field, description: "must not be negative", reason: "OUT_OF_RANGE" }]);
+  return requested === 0 ? defaultSize : Math.min(requested, max);
+}
+
+/** The viewer of a call. */
+export function viewerOf(ctx: HandlerContext): Viewer {
+  const p = principalOf(ctx);
+  return { name: p.name, admin: p.role === "admin" };
+}
+
+const traceparentPattern = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The JobService implementation (unary RPCs). */
+export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
+  const { engine, registry } = deps;
+  const context = (ctx: HandlerContext) => {
+    const traceparent = ctx.requestHeader.get("traceparent") ?? undefined;
+    return { registry, maxPayloadBytes: deps.maxPayloadBytes, now: new Date(), traceparent: traceparent && traceparentPattern.test(traceparent) ? traceparent : undefined };
+  };
+
+  return {
+    async addJob(req, ctx) {
+      const principal = principalOf(ctx);
+      const validated = validateAddJob(req, context(ctx));
+      if (validated.violations) throw new ValidationError(validated.violations);
+      const [outcome] = await engine().enqueuer.add([{ principal: principal.name, job: validated.job }], true).catch((err: unknown) => {
+        throw err instanceof BatchEntryError ? err.cause : err;
+      });
+      if (!outcome!.ok) throw outcome!.error;
+      return { job: toJob(outcome!.record), deduplicated: outcome!.deduplicated };
+    },
+
+    async addJobs(req, ctx) {
+      const principal = principalOf(ctx);
+      if (req.jobs.length === 0 || req.jobs.length > MAX_BATCH_JOBS) {
+        throw new ValidationError([{ field: "jobs", description: `must hold 1 to ${MAX_BATCH_JOBS} jobs (got ${req.jobs.length})`, reason: "OUT_OF_RANGE" }]);
+      }
+      const c = context(ctx);
+      const violations: FieldViolation[] = [];
+      const jobs = req.jobs.map((j, i) => {
+        const v = validateAddJob(j, c, `jobs[${i}].`);
+        if (v.violations) violations.push(...v.violations);
+        return v.job;
+      });
+      if (violations.length > 0) throw new ValidationError(violations.slice(0, 100));
+      const outcomes = await engine().enqueuer.add(jobs.map((job) => ({ principal: principal.name, job: job! })), true).catch(unwrapBatchError);
+      return {
+        results: outcomes.map((o) => {
+          if (!o.ok) throw o.error;
+          return { job: toJob(o.record), deduplicated: o.deduplicated };
+        }),
+      };
+    },
+
+    async getJob(req, ctx) {
+      const record = await engine().reader.get(viewerOf(ctx), requireUuid(req.id));
+      return { job: toJob(record) };
+    },
+
+    async listJobs(req, ctx) {
+      const violations: FieldViolation[] = [];
+      const queue = req.queue ? registry.queue(req.queue) : undefined;
+      if (req.queue && !queue) violations.push({ field: "queue", description: `is not a queue (one of: ${registry.queues.map((q) => q.name).join(", ")})`, reason: "UNKNOWN_QUEUE" });
+      const type = req.type ? registry.type(req.type) : undefined;
+      if (req.type && !type) violations.push({ field: "type", description: "is not a registered job type", reason: "UNKNOWN_JOB_TYPE" });
+      if (type && queue && type.queue !== queue.name) violations.push({ field: "type", description: `does not belong to queue ${queue.name}`, reason: "INVALID_VALUE" });
+      const states: BossState[] = [];
+      req.states.forEach((s, i) => {
+        const state = bossStateOf(s);
+        if (state) states.push(state);
+        else violations.push({ field: `states[${i}]`, description: "must be a job state", reason: "INVALID_VALUE" });
+      });
+      if (violations.length > 0) throw new ValidationError(violations);
+      const pageSize = pageSizeOf(req.pageSize);
+      const types = type ? [type] : registry.types.filter((t) => !queue || t.queue === queue.name);
+      const bossQueues = types.flatMap((t) => (req.includeDeadLetters ? [t.bossQueue, t.deadLetterBossQueue] : [t.bossQueue]));
+      const page = await engine().reader.list(viewerOf(ctx), {
+        bossQueues,
+        states: states.length > 0 ? states : undefined,
+        idempotencyKey: req.idempotencyKey || undefined,
+        createdAfter: req.createdAfter ? timestampDate(req.createdAfter) : undefined,
+        createdBefore: req.createdBefore ? timestampDate(req.createdBefore) : undefined,
+        pageSize,
+        pageToken: req.pageToken || undefined,
+        tokenScope: {
+          queue: req.queue, type: req.type, states: req.states, idempotencyKey: req.idempotencyKey,
+          createdAfter: req.createdAfter ? timestampDate(req.createdAfter).toISOString() : null,
+          createdBefore: req.createdBefore ? timestampDate(req.createdBefore).toISOString() : null,
+          includeDeadLetters: req.includeDeadLetters,
+        },
+      });
+      return { jobs: page.records.map(toJob), nextPageToken: page.nextPageToken };
+    },
+
+    async retryJob(req) {
+      return { job: toJob(await engine().commands.retry(requireUuid(req.id))) };
+    },
+
+    async cancelJob(req) {
+      return { job: toJob(await engine().commands.cancel(requireUuid(req.id))) };
+    },
+  };
+}
+
+/** An atomic batch's failing entry, named by its index. */
+function unwrapBatchError(err: unknown): never {
+  if (err instanceof BatchEntryError) {
+    const cause = err.cause;
+    if (cause instanceof AlreadyExistsError) throw new AlreadyExistsError(`jobs[${err.index}]: ${cause.message}`, cause.reason, cause.metadata);
+    throw cause;
+  }
+  throw err;
+}
+
+/** Registers JobService. */
+export function registerJobService(router: ConnectRouter, deps: JobServiceDeps): void {
+  router.service(JobService, jobService(deps));
+}

@@ -1,0 +1,135 @@
+/**
+ * Validation of an AddJob request into a NewJob: the type must be registered, the payload must pass
+ * the structural limits and the type's schema, and each option must stay within the bounds its
+ * queue allows. Every problem is reported as a field violation; nothing is written for an invalid
+ * request.
+ */
+import { toJson } from "@bufbuild/protobuf";
+import { timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { JobOptionsSchema, type JobOptions } from "../../../gen/jobs/v1/job_pb.js";
+import type { AddJobRequest } from "../../../gen/jobs/v1/job_service_pb.js";
+import type { FieldViolation } from "../../engine/errors.js";
+import { fingerprint } from "../../engine/fingerprint.js";
+import type { NewJob } from "../../engine/new-job.js";
+import type { JobRegistry } from "../../engine/registry.js";
+import { checkJsonLimits, PAYLOAD_MAX_DEPTH, PAYLOAD_MAX_STRING_BYTES } from "./json-limits.js";
+import { zodViolations } from "./zod-violations.js";
+
+/** Bounds shared by every queue. */
+export const PRIORITY_MIN = -100;
+export const PRIORITY_MAX = 100;
+export const MAX_SCHEDULE_AHEAD_MS = 365 * 24 * 60 * 60 * 1000;
+export const MAX_RETRY_DELAY_SECONDS = 24 * 60 * 60;
+export const IDEMPOTENCY_KEY_MAX = 200;
+
+export interface AddJobContext {
+  registry: JobRegistry;
+  maxPayloadBytes: number;
+  now: Date;
+  traceparent?: string;
+}
+
+/** A validated job, or the violations (paths under `prefix`, e.g. `jobs[3].`). */
+export type Validated = { job: NewJob; violations?: undefined } | { job?: undefined; violations: FieldViolation[] };
+
+const durationMs = (d: Duration) => Number(d.seconds) * 1000 + Math.round(d.nanos / 1e6);
+
+function checkDuration(d: Duration, field: string, out: FieldViolation[]): boolean {
+  if (d.nanos < 0 || d.nanos > 999_999_999 || Number(d.seconds) < 0) {
+    out.push({ field, description: "must be a non-negative duration", reason: "INVALID_VALUE" });
+    return false;
+  }
+  return true;
+}
+
+function checkTimestamp(t: Timestamp, field: string, out: FieldViolation[]): boolean {
+  if (t.nanos < 0 || t.nanos > 999_999_999 || Number(t.seconds) < 0 || Number(t.seconds) > 253402300799) {
+    out.push({ field, description: "must be a valid timestamp", reason: "INVALID_VALUE" });
+    return false;
+  }
+  return true;
+}
+
+/** Validates one AddJob request. */
+export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = ""): Validated {
+  const violations: FieldViolation[] = [];
+  const at = (f: string) => `${prefix}${f}`;
+
+  const type = req.type ? ctx.registry.type(req.type) : undefined;
+  if (!req.type) violations.push({ field: at("type"), description: "is required", reason: "REQUIRED" });
+  else if (!type) {
+    violations.push({ field: at("type"), description: `is not a registered job type (one of: ${ctx.registry.types.map((t) => t.type).join(", ")})`, reason: "UNKNOWN_JOB_TYPE" });
+  }
+
+  let payload: Record<string, unknown> | undefined;
+  if (req.payload === undefined) violations.push({ field: at("payload"), description: "is required (a JSON object)", reason: "REQUIRED" });
+  else {
+    const limits = checkJsonLimits(req.payload, { maxBytes: ctx.maxPayloadBytes, maxDepth: PAYLOAD_MAX_DEPTH, maxStringBytes: PAYLOAD_MAX_STRING_BYTES }, at("payload"));
+    if (limits.length > 0) violations.push(...limits);
+    else if (type) {
+      const parsed = type.payload.safeParse(req.payload, { reportInput: true });
+      if (parsed.success) payload = parsed.data as Record<string, unknown>;
+      else violations.push(...zodViolations(parsed.error, at("payload"), type.type));
+    }
+  }
+
+  const o: JobOptions | undefined = req.options;
+  const policy = type?.queueDefinition.policy;
+  let priority = policy?.priority ?? 0;
+  let startAt: Date | undefined;
+  let delayMs = 0;
+  let retryLimit = policy?.retryLimit ?? 0;
+  let retryDelaySeconds = policy?.retryDelaySeconds ?? 0;
+  let retryBackoff = policy?.retryBackoff ?? false;
+  let expireInSeconds = policy?.expireInSeconds ?? 0;
+  let idempotencyKey: string | undefined;
+  if (o) {
+    if (o.priority !== undefined) {
+      if (!Number.isInteger(o.priority) || o.priority < PRIORITY_MIN || o.priority > PRIORITY_MAX) {
+        violations.push({ field: at("options.priority"), description: `must be from ${PRIORITY_MIN} to ${PRIORITY_MAX}`, reason: "OUT_OF_RANGE" });
+      } else priority = o.priority;
+    }
+    if (o.schedule.case === "startAfter" && checkTimestamp(o.schedule.value, at("options.start_after"), violations)) {
+      const when = timestampDate(o.schedule.value);
+      if (when.getTime() - ctx.now.getTime() > MAX_SCHEDULE_AHEAD_MS) {
+        violations.push({ field: at("options.start_after"), description: "must be at most 365 days ahead", reason: "OUT_OF_RANGE" });
+      } else startAt = when;
+    }
+    if (o.schedule.case === "delay" && checkDuration(o.schedule.value, at("options.delay"), violations)) {
+      const ms = durationMs(o.schedule.value);
+      if (ms > MAX_SCHEDULE_AHEAD_MS) violations.push({ field: at("options.delay"), description: "must be at most 365 days", reason: "OUT_OF_RANGE" });
+      else delayMs = ms;
+    }
+    if (o.retryLimit !== undefined) {
+      const max = policy?.maxRetryLimit ?? 0;
+      if (o.retryLimit < 0 || o.retryLimit > max) {
+        violations.push({ field: at("options.retry_limit"), description: `must be from 0 to ${max}${type ? ` for queue ${type.queue}` : ""}`, reason: "OUT_OF_RANGE" });
+      } else retryLimit = o.retryLimit;
+    }
+    if (o.retryDelay && checkDuration(o.retryDelay, at("options.retry_delay"), violations)) {
+      if (o.retryDelay.nanos !== 0) violations.push({ field: at("options.retry_delay"), description: "must be whole seconds", reason: "INVALID_VALUE" });
+      else if (Number(o.retryDelay.seconds) > MAX_RETRY_DELAY_SECONDS) violations.push({ field: at("options.retry_delay"), description: "must be at most 1 day", reason: "OUT_OF_RANGE" });
+      else retryDelaySeconds = Number(o.retryDelay.seconds);
+    }
+    if (o.retryBackoff !== undefined) retryBackoff = o.retryBackoff;
+    if (o.expireIn && checkDuration(o.expireIn, at("options.expire_in"), violations)) {
+      const max = policy?.maxExpireInSeconds ?? 0;
+      const seconds = Number(o.expireIn.seconds);
+      if (o.expireIn.nanos !== 0) violations.push({ field: at("options.expire_in"), description: "must be whole seconds", reason: "INVALID_VALUE" });
+      else if (seconds < 1 || seconds > max) {
+        violations.push({ field: at("options.expire_in"), description: `must be from 1 s to ${max} s${type ? ` for queue ${type.queue}` : ""}`, reason: "OUT_OF_RANGE" });
+      } else expireInSeconds = seconds;
+    }
+    if (o.idempotencyKey !== undefined) {
+      if (o.idempotencyKey.length < 1 || o.idempotencyKey.length > IDEMPOTENCY_KEY_MAX || !/^[\x20-\x7e]+$/.test(o.idempotencyKey)) {
+        violations.push({ field: at("options.idempotency_key"), description: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters`, reason: "INVALID_FORMAT" });
+      } else idempotencyKey = o.idempotencyKey;
+    }
+  }
+
+  if (violations.length > 0 || !type || !payload) return { violations };
+  const requestHash = fingerprint({ type: req.type, payload: req.payload, options: o ? toJson(JobOptionsSchema, o) : {} });
+  const job: NewJob = { type, payload, priority, startAt, delayMs, retryLimit, retryDelaySeconds, retryBackoff, expireInSeconds, idempotencyKey, requestHash };
+  if (ctx.traceparent) job.traceparent = ctx.traceparent;
+  return { job };
+}
