@@ -99,6 +99,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
           registry,
           logger,
           idempotencyWindowSeconds: config.idempotencyWindowSeconds,
+          eventRetentionSeconds: config.eventRetentionSeconds,
         });
         break;
       } catch (err) {

@@ -58,6 +58,7 @@ export const settings = {
   maxMessageBytes: setting("MAX_MESSAGE_BYTES", int(65_536, 64 * 1024 * 1024), String(4 * 1024 * 1024), "Largest request message (the transport limit; larger is RESOURCE_EXHAUSTED). AddJobs batches are at most this size."),
   maxPayloadBytes: setting("MAX_PAYLOAD_BYTES", int(1024, 16 * 1024 * 1024), String(256 * 1024), "Largest job payload, as JSON."),
   idempotencyWindowSeconds: setting("IDEMPOTENCY_WINDOW_SECONDS", int(60, 30 * 24 * 60 * 60), String(24 * 60 * 60), "How long an idempotency key is remembered: a repeat within it returns the original job; after it the key is free again."),
+  eventRetentionSeconds: setting("EVENT_RETENTION_SECONDS", int(3600, 90 * 24 * 60 * 60), String(3 * 24 * 60 * 60), "How long job events are kept: WatchJobs can resume from a cursor this old (older is OUT_OF_RANGE), and analytics rollups read them."),
   maxHealthWatches: setting("MAX_HEALTH_WATCHES", int(0, 100_000), "100", "Open grpc.health.v1 Watch streams allowed at once."),
 };
 

@@ -260,6 +260,10 @@ describe("every protocol", () => {
     expect((await c.getJob({ id: job!.id })).job!.payload).toEqual(job!.payload);
     const page = await c.listJobs({ type: "email:send", pageSize: 1 });
     expect(page.jobs[0]!.id).toBe(job!.id);
+    const ops = client(JobService, svc.baseUrl, { protocol, httpVersion, token: tokens.admin, binary: protocol !== "connect" });
+    expect((await ops.cancelJob({ id: job!.id })).job!.state).toBe(JobState.CANCELLED);
+    expect((await ops.retryJob({ id: job!.id })).job!.state).toBe(JobState.CREATED);
+    expect((await ops.addJobs({ jobs: [{ type: "analytics:aggregate", payload: {} }] })).results).toHaveLength(1);
   });
 
   it("speaks to a plain @grpc/grpc-js client (Struct as fields, Timestamp as seconds/nanos)", async () => {

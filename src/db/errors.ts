@@ -11,6 +11,9 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   if (e.cause !== undefined && isDatabaseUnavailable(e.cause, depth + 1)) return true;
   if (Array.isArray(e.errors) && e.errors.some((inner) => isDatabaseUnavailable(inner, depth + 1))) return true;
   if (e.code && connectionErrorCodes.has(e.code)) return true;
+  // A FATAL error ends the session: refused connections (too many, not accepting), terminated backends.
+  const severity = (e as { severity?: string }).severity;
+  if (severity === "FATAL" || severity === "PANIC") return true;
   // Class 08 (connection exception), 57P01-57P03 (shutdown, crash, cannot connect now), 53300 (too many connections).
   if (e.code && (/^08/.test(e.code) || ["57P01", "57P02", "57P03", "53300"].includes(e.code))) return true;
   const m = e.message ?? "";

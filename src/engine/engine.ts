@@ -16,6 +16,8 @@ import { idempotencyQueries } from "./queries/idempotency-queries.js";
 import { jobQueries } from "./queries/job-queries.js";
 import type { JobRegistry } from "./registry.js";
 import { sharedSecret } from "./secrets.js";
+import { startMaintenance, type Maintenance } from "./maintenance.js";
+import { eventQueries, type EventQueries } from "./queries/event-queries.js";
 
 export interface EngineOptions {
   url: string;
@@ -27,6 +29,8 @@ export interface EngineOptions {
   logger: Logger;
   /** How long an idempotency key is remembered. */
   idempotencyWindowSeconds: number;
+  /** How long job events are kept. */
+  eventRetentionSeconds: number;
   onBossError?: (err: Error) => void;
 }
 
@@ -40,6 +44,8 @@ export interface Engine {
   readonly enqueuer: Enqueuer;
   readonly reader: JobReader;
   readonly commands: JobCommands;
+  readonly events: EventQueries;
+  readonly maintenance: Maintenance;
   /** Drains pg-boss (running jobs get up to `graceMs`) and closes the pools. */
   stop(graceMs: number): Promise<void>;
 }
@@ -73,6 +79,12 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const jobs = jobQueries(options.bossSchema);
   const keys = idempotencyQueries(options.schema);
   const reader = createJobReader({ pool, registry, jobs, pageTokens: createPageTokens(secret) });
+  const events = eventQueries(options.schema);
+  const maintenance = startMaintenance({
+    pool, schema: options.schema, events, keys, logger,
+    idempotencyWindowSeconds: options.idempotencyWindowSeconds,
+    eventRetentionSeconds: options.eventRetentionSeconds,
+  });
   let stopping: Promise<void> | undefined;
   return {
     boss,
@@ -83,8 +95,11 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     enqueuer: createEnqueuer({ pool, registry, jobs, keys, idempotencyWindowSeconds: options.idempotencyWindowSeconds }),
     reader,
     commands: createJobCommands({ pool, registry, jobs, reader }),
+    events,
+    maintenance,
     stop(graceMs) {
       stopping ??= (async () => {
+        await maintenance.stop();
         await boss.stop({ graceful: true, close: true, timeout: Math.max(1000, graceMs) }).catch((err: Error) => logger.warn({ err: err.message }, "pg-boss stop failed"));
         await pool.end().catch(() => {});
       })();

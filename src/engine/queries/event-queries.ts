@@ -30,6 +30,7 @@ export interface EventRow {
 /** The event queries of one installation. */
 export function eventQueries(schema: string) {
   const table = qualified(schema, "job_event");
+  const watermark = qualified(schema, "event_watermark");
   const columns = "xid::text AS xid, seq, occurred_at, job_id, queue_name, type::text AS type, state, previous_state, retry_count, detail";
   return {
     /**
@@ -55,6 +56,35 @@ export function eventQueries(schema: string) {
         [last?.xid ?? after.xid, last?.seq ?? after.seq],
       );
       return { events: rows, pending: beyond[0]!.pending };
+    },
+
+    /**
+     * Deletes up to `limit` events older than `retentionSeconds` and raises the watermark to the
+     * newest position deleted; returns how many were deleted.
+     */
+    async sweep(db: Queryable, retentionSeconds: number, limit: number): Promise<number> {
+      const { rows } = await db.query<{ deleted: number }>(
+        `WITH gone AS (
+           DELETE FROM ${table} WHERE ctid = ANY(ARRAY(
+             SELECT ctid FROM ${table} WHERE occurred_at < now() - $1 * interval '1 second' LIMIT $2))
+           RETURNING xid, seq
+         ), newest AS (
+           SELECT xid, seq FROM gone ORDER BY xid DESC, seq DESC LIMIT 1
+         ), mark AS (
+           INSERT INTO ${watermark} (xid, seq) SELECT xid, seq FROM newest
+           ON CONFLICT (singleton) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq, updated_at = now()
+             WHERE (${watermark}.xid, ${watermark}.seq) < (EXCLUDED.xid, EXCLUDED.seq)
+         )
+         SELECT count(*)::int AS deleted FROM gone`,
+        [retentionSeconds, limit],
+      );
+      return rows[0]!.deleted;
+    },
+
+    /** The newest position deleted by retention, if any. */
+    async watermark(db: Queryable): Promise<EventPosition | undefined> {
+      const { rows } = await db.query<{ xid: string; seq: number }>(`SELECT xid::text AS xid, seq FROM ${watermark}`);
+      return rows[0] ? { xid: rows[0].xid, seq: Number(rows[0].seq) } : undefined;
     },
 
     /** The position "now": every event served after it comes from a transaction still running or yet to start. */

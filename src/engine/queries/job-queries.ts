@@ -110,25 +110,36 @@ export function jobQueries(bossSchema: string) {
       return rows;
     },
 
-    /** One page of jobs, newest first (one more than `limit` rows, to tell whether there is a next page). */
+    /**
+     * One page of jobs, newest first (one more than `limit` rows, to tell whether there is a next page).
+     *
+     * One branch per pg-boss queue, each with `name = $n`: within a partition that equality lets the
+     * (name, created_on) index (or the principal's (principal, created_on, id) index) walk backwards
+     * from the keyset position, and the branches merge. A single `name = ANY(...)` scan cannot use
+     * either index for the order and sorts the whole table instead.
+     */
     async list(db: Queryable, f: JobListFilter): Promise<JobListRow[]> {
-      const { rows } = await db.query<JobListRow>(
-        `SELECT ${JOB_COLUMNS}, (extract(epoch FROM created_on) * 1000000)::bigint AS created_micros
-         FROM ${job}
-         WHERE name = ANY($1::text[])
-           AND ($2::text IS NULL OR data ->> 'principal' = $2)
-           AND ($3::text[] IS NULL OR state::text = ANY($3::text[]))
-           AND ($4::text IS NULL OR data ->> 'idempotencyKey' = $4)
-           AND ($5::timestamptz IS NULL OR created_on >= $5)
-           AND ($6::timestamptz IS NULL OR created_on < $6)
-           AND ($7::bigint IS NULL OR (created_on, id) < (timestamptz 'epoch' + $7::bigint * interval '1 microsecond', $8::uuid))
-         ORDER BY created_on DESC, id DESC
-         LIMIT $9`,
-        [
-          f.bossQueues, f.principal ?? null, f.states ?? null, f.idempotencyKey ?? null, f.createdAfter ?? null, f.createdBefore ?? null,
-          f.after?.createdMicros ?? null, f.after?.id ?? null, f.limit + 1,
-        ],
-      );
+      const values: unknown[] = [
+        f.principal ?? null, f.states ?? null, f.idempotencyKey ?? null, f.createdAfter ?? null, f.createdBefore ?? null,
+        f.after?.createdMicros ?? null, f.after?.id ?? null, f.limit + 1,
+      ];
+      const branches = f.bossQueues.map((name) => {
+        values.push(name);
+        return `(SELECT ${JOB_COLUMNS}, (extract(epoch FROM created_on) * 1000000)::bigint AS created_micros
+          FROM ${job}
+          WHERE name = $${values.length}
+            AND ($1::text IS NULL OR data ->> 'principal' = $1)
+            AND ($2::text[] IS NULL OR state::text = ANY($2::text[]))
+            AND ($3::text IS NULL OR data ->> 'idempotencyKey' = $3)
+            AND ($4::timestamptz IS NULL OR created_on >= $4)
+            AND ($5::timestamptz IS NULL OR created_on < $5)
+            AND ($6::bigint IS NULL OR created_on <= timestamptz 'epoch' + $6::bigint * interval '1 microsecond')
+            AND ($6::bigint IS NULL OR (created_on, id) < (timestamptz 'epoch' + $6::bigint * interval '1 microsecond', $7::uuid))
+          ORDER BY created_on DESC, id DESC
+          LIMIT $8)`;
+      });
+      if (branches.length === 0) return [];
+      const { rows } = await db.query<JobListRow>(`SELECT * FROM (${branches.join("\n UNION ALL \n")}) AS page ORDER BY created_on DESC, id DESC LIMIT $8`, values);
       return rows;
     },
 
