@@ -18,7 +18,8 @@ import { authInterceptor, readinessInterceptor, requestContextInterceptor } from
 import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
 import { developmentTokens, parseTokens, type TokenStore } from "./server/tokens.js";
-import { serviceRegistry } from "./workers/registry.js";
+import { concurrencyOf, createProcessors, serviceRegistry } from "./workers/registry.js";
+import { startDispatcher, type Dispatcher } from "./engine/dispatcher.js";
 
 /** Backoff while the database is unreachable at start. */
 export const START_RETRY_MIN_MS = 500;
@@ -53,7 +54,7 @@ export function loadTokens(config: Config, logger: Logger): TokenStore {
 /** Starts the service. */
 export async function startService(config: Config, logger: Logger): Promise<Service> {
   const tokens = loadTokens(config, logger);
-  const health = new HealthMonitor(["database", "engine"]);
+  const health = new HealthMonitor(["database", "engine", "workers", "event_listener"]);
   const shutdown = new AbortController();
   const registry = serviceRegistry();
   let engine: Engine | undefined;
@@ -64,7 +65,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
   const handler = connectNodeAdapter({
     routes: routes({ health, maxHealthWatches: config.maxHealthWatches, registry, engine: currentEngine, maxPayloadBytes: config.maxPayloadBytes }),
-    interceptors: [requestContextInterceptor(logger), readinessInterceptor(() => health.ready()), authInterceptor(tokens)],
+    interceptors: [requestContextInterceptor(logger), readinessInterceptor(health), authInterceptor(tokens)],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: 64 * 1024 * 1024,
     shutdownSignal: shutdown.signal,
@@ -80,6 +81,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   });
 
   let database: Database | undefined;
+  let dispatcher: Dispatcher | undefined;
   let probe: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -112,6 +114,27 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     if (stopped) return;
     health.set("database", "healthy", "connected");
     health.set("engine", "healthy", "pg-boss started");
+    const listening = engine.listener;
+    // Without the listener, streams and dispatch fall back to polling: degraded, still serving.
+    health.set("event_listener", listening.connected() ? "healthy" : "degraded", listening.connected() ? "listening" : "connecting");
+    listening.onStatus(({ connected, detail }) => health.set("event_listener", connected ? "healthy" : "degraded", detail));
+    if (config.workersEnabled) {
+      const concurrency = concurrencyOf(config);
+      dispatcher = startDispatcher({
+        boss: engine.boss,
+        pool: engine.pool,
+        registry,
+        processors: createProcessors({ config, pool: engine.pool, schema: config.databaseSchema }),
+        listener: engine.listener,
+        work: engine.work,
+        logger,
+        concurrency,
+        pollIntervalMs: config.workerPollIntervalMs,
+      });
+      health.set("workers", "healthy", `running (${registry.queues.map((q) => `${q.name} ${concurrency(q.name)}`).join(", ")})`);
+    } else {
+      health.set("workers", "healthy", "disabled on this replica (WORKERS_ENABLED=false)");
+    }
     probe = setInterval(() => void probeDatabase(engine!, health), DATABASE_PROBE_INTERVAL_MS);
     probe.unref();
     logger.info({ port: server.port }, "ready");
@@ -132,7 +155,13 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         shutdown.abort(new ConnectError("the server is shutting down; reconnect to another replica", Code.Unavailable));
         if (probe) clearInterval(probe);
         await Promise.race([ready.catch(() => {}), new Promise((r) => setTimeout(r, START_RETRY_MAX_MS))]);
-        await Promise.all([server.close(config.shutdownGraceMs), engine?.stop(config.shutdownGraceMs)]);
+        await Promise.all([
+          server.close(config.shutdownGraceMs),
+          (async () => {
+            await dispatcher?.stop(config.shutdownGraceMs);
+            await engine?.stop(config.shutdownGraceMs);
+          })(),
+        ]);
         await database?.embedded?.stop();
         logger.info("stopped");
       })();

@@ -33,6 +33,10 @@ const bool = z
 
 const optionalString = z.string().min(1).optional();
 
+const optionalUrl = z
+  .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
+  .optional();
+
 const identifier = z
   .string()
   .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier (letters, digits, _; at most 63)");
@@ -59,6 +63,19 @@ export const settings = {
   maxPayloadBytes: setting("MAX_PAYLOAD_BYTES", int(1024, 16 * 1024 * 1024), String(256 * 1024), "Largest job payload, as JSON."),
   idempotencyWindowSeconds: setting("IDEMPOTENCY_WINDOW_SECONDS", int(60, 30 * 24 * 60 * 60), String(24 * 60 * 60), "How long an idempotency key is remembered: a repeat within it returns the original job; after it the key is free again."),
   eventRetentionSeconds: setting("EVENT_RETENTION_SECONDS", int(3600, 90 * 24 * 60 * 60), String(3 * 24 * 60 * 60), "How long job events are kept: WatchJobs can resume from a cursor this old (older is OUT_OF_RANGE), and analytics rollups read them."),
+  workersEnabled: setting("WORKERS_ENABLED", bool, "true", "Run jobs in this replica (false: an API-only replica)."),
+  moneyConcurrency: setting("MONEY_CONCURRENCY", int(0, 1000), "20", "Jobs of the money queue one replica runs at once."),
+  communicationConcurrency: setting("COMMUNICATION_CONCURRENCY", int(0, 1000), "10", "Jobs of the communication queue one replica runs at once."),
+  backgroundConcurrency: setting("BACKGROUND_CONCURRENCY", int(0, 1000), "2", "Jobs of the background queue one replica runs at once."),
+  workerPollIntervalMs: setting("WORKER_POLL_INTERVAL_MS", int(100, 60_000), "1000", "Workers wake on a notification when a job is added; they also poll this often (delayed jobs and retries send none)."),
+  paymentProvider: setting("PAYMENT_PROVIDER", z.enum(["sandbox", "http"], { error: "must be sandbox or http" }), "sandbox", "Payments and refunds: `sandbox` (a ledger in PostgreSQL, test cards) or `http` (PAYMENT_GATEWAY_URL)."),
+  paymentGatewayUrl: setting("PAYMENT_GATEWAY_URL", optionalUrl, undefined, "Base URL of the payment gateway (PAYMENT_PROVIDER=http); the only host payment calls go to."),
+  paymentGatewayApiKey: setting("PAYMENT_GATEWAY_API_KEY", optionalString, undefined, "Sent to the payment gateway as a bearer token, when set."),
+  mintProvider: setting("MINT_PROVIDER", z.enum(["sandbox", "http"], { error: "must be sandbox or http" }), "sandbox", "NFT mints: `sandbox` or `http` (MINT_SERVICE_URL)."),
+  mintServiceUrl: setting("MINT_SERVICE_URL", optionalUrl, undefined, "Base URL of the mint service (MINT_PROVIDER=http)."),
+  mintServiceApiKey: setting("MINT_SERVICE_API_KEY", optionalString, undefined, "Sent to the mint service as a bearer token, when set."),
+  providerTimeoutMs: setting("PROVIDER_TIMEOUT_MS", int(100, 300_000), "10000", "How long a provider call may take before it counts as a retryable failure."),
+  sandboxLatencyMs: setting("SANDBOX_LATENCY_MS", int(0, 600_000), "0", "How long a sandbox provider call takes, to rehearse slow providers."),
   maxHealthWatches: setting("MAX_HEALTH_WATCHES", int(0, 100_000), "100", "Open grpc.health.v1 Watch streams allowed at once."),
 };
 
@@ -87,7 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       config[key] = parsed.data;
     } else {
       const issue = parsed.error.issues[0];
-      const shown = raw === undefined ? "unset" : s.env === "AUTH_TOKENS" || s.env === "DATABASE_URL" ? "value hidden" : JSON.stringify(raw);
+      const shown = raw === undefined ? "unset" : /TOKENS|URL|KEY|SECRET|PASSWORD/.test(s.env) ? "value hidden" : JSON.stringify(raw);
       problems.push(`${s.env}: ${issue?.message ?? "invalid"} (${shown})`);
     }
   }
@@ -111,6 +128,8 @@ function crossChecks(c: Config): string[] {
   if (c.nodeEnv === "production" && c.authTokens === undefined) {
     problems.push("AUTH_TOKENS: required when NODE_ENV=production (a generated token is for development only)");
   }
+  if (c.paymentProvider === "http" && !c.paymentGatewayUrl) problems.push("PAYMENT_GATEWAY_URL: required when PAYMENT_PROVIDER=http");
+  if (c.mintProvider === "http" && !c.mintServiceUrl) problems.push("MINT_SERVICE_URL: required when MINT_PROVIDER=http");
   if (c.maxPayloadBytes > c.maxMessageBytes) {
     problems.push("MAX_PAYLOAD_BYTES: must not exceed MAX_MESSAGE_BYTES");
   }

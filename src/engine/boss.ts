@@ -2,7 +2,7 @@
  * pg-boss, started and tuned for the service, with one pg-boss queue (and one dead letter queue)
  * per job type, created or updated from the registry at start.
  *
- * Tuning (see docs/engine.md): LISTEN/NOTIFY wake-ups; the supervisor runs every few seconds so that
+ * Tuning (see docs/engine.md): the supervisor runs every few seconds so that
  * an expired attempt or a lost heartbeat is noticed within seconds rather than a minute; every queue
  * is partitioned into its own table so counts and fetches of one queue never scan another.
  */
@@ -35,7 +35,9 @@ export async function startBoss(options: StartBossOptions): Promise<PgBoss> {
     schema: options.schema,
     max: options.poolMax,
     application_name: "queue-service:pg-boss",
-    useListenNotify: true,
+    // Workers wake on the service's own notifications (the capture trigger sends them for every
+    // runnable job, whoever inserted it), so pg-boss's listener would only cost a connection.
+    useListenNotify: false,
     supervise: true,
     superviseIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
     monitorIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
@@ -76,7 +78,7 @@ export function queueOptions(type: RegisteredJobType): Omit<Queue, "name"> {
     deleteAfterSeconds: p.deleteAfterSeconds,
     deadLetter: type.deadLetterBossQueue,
     heartbeatSeconds: LEASE_SECONDS,
-    notify: true,
+    notify: false,
   };
 }
 

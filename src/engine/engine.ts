@@ -18,6 +18,10 @@ import type { JobRegistry } from "./registry.js";
 import { sharedSecret } from "./secrets.js";
 import { startMaintenance, type Maintenance } from "./maintenance.js";
 import { eventQueries, type EventQueries } from "./queries/event-queries.js";
+import { workQueries, type WorkQueries } from "./queries/work-queries.js";
+import { startListener, type Listener } from "./listener.js";
+import { createDeadLetters, type DeadLetters } from "./dead-letters.js";
+import { deadLetterQueries } from "./queries/dead-letter-queries.js";
 
 export interface EngineOptions {
   url: string;
@@ -45,6 +49,9 @@ export interface Engine {
   readonly reader: JobReader;
   readonly commands: JobCommands;
   readonly events: EventQueries;
+  readonly deadLetters: DeadLetters;
+  readonly work: WorkQueries;
+  readonly listener: Listener;
   readonly maintenance: Maintenance;
   /** Drains pg-boss (running jobs get up to `graceMs`) and closes the pools. */
   stop(graceMs: number): Promise<void>;
@@ -78,8 +85,10 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const registry = options.registry;
   const jobs = jobQueries(options.bossSchema);
   const keys = idempotencyQueries(options.schema);
-  const reader = createJobReader({ pool, registry, jobs, pageTokens: createPageTokens(secret) });
+  const pageTokens = createPageTokens(secret);
+  const reader = createJobReader({ pool, registry, jobs, pageTokens });
   const events = eventQueries(options.schema);
+  const listener = await startListener({ url: options.url, schema: options.schema, logger });
   const maintenance = startMaintenance({
     pool, schema: options.schema, events, keys, logger,
     idempotencyWindowSeconds: options.idempotencyWindowSeconds,
@@ -96,10 +105,14 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     reader,
     commands: createJobCommands({ pool, registry, jobs, reader }),
     events,
+    deadLetters: createDeadLetters({ pool, registry, queries: deadLetterQueries(options.bossSchema), pageTokens }),
+    work: workQueries(options.bossSchema),
+    listener,
     maintenance,
     stop(graceMs) {
       stopping ??= (async () => {
         await maintenance.stop();
+        await listener.stop();
         await boss.stop({ graceful: true, close: true, timeout: Math.max(1000, graceMs) }).catch((err: Error) => logger.warn({ err: err.message }, "pg-boss stop failed"));
         await pool.end().catch(() => {});
       })();

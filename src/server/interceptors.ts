@@ -4,6 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
+import type { HealthMonitor } from "../health.js";
 import type { Logger } from "../logger.js";
 import { toConnectError } from "../rpc/errors.js";
 import { accessFor, allows } from "./access-policy.js";
@@ -61,11 +62,12 @@ async function* guardStream<T>(messages: AsyncIterable<T>, log: Logger, requestI
   }
 }
 
-/** Refuses non-public RPCs with UNAVAILABLE until the service is ready (and once it is stopping). */
-export function readinessInterceptor(isReady: () => boolean): Interceptor {
+/** Refuses non-public RPCs with UNAVAILABLE until the service is ready (and once it is stopping), saying why. */
+export function readinessInterceptor(health: HealthMonitor): Interceptor {
   return (next) => async (req) => {
-    if (!isReady() && accessFor(req.service.typeName, req.method.name) !== "public") {
-      throw new ConnectError("the service is not ready (starting or stopping); retry shortly", Code.Unavailable);
+    if (!health.ready() && accessFor(req.service.typeName, req.method.name) !== "public") {
+      const why = health.components().filter((c) => c.status === "unhealthy").map((c) => `${c.name}: ${c.detail}`);
+      throw new ConnectError(`the service is not ready (${why.length > 0 ? why.join("; ") : "stopping"}); retry shortly`, Code.Unavailable);
     }
     return next(req);
   };

@@ -11,6 +11,7 @@ import type { Engine } from "../engine/engine.js";
 import type { JobRegistry } from "../engine/registry.js";
 import type { HealthMonitor } from "../health.js";
 import { registerJobService } from "../rpc/job-service.js";
+import { registerQueueService } from "../rpc/queue-service.js";
 import { registerMonitoringService } from "../rpc/monitoring-service.js";
 import { registerGrpcHealth } from "./grpc-health.js";
 import { registerReflection } from "./reflection.js";
@@ -31,7 +32,7 @@ export interface RouteDeps {
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
   return (router) => {
     registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes });
-    router.service(QueueService, {});
+    registerQueueService(router, { engine: deps.engine, registry: deps.registry });
     registerMonitoringService(router, { health: deps.health });
     registerGrpcHealth(router, { health: deps.health, services: apiServices.map((s) => s.typeName), maxWatches: deps.maxHealthWatches });
     registerReflection(router, [...apiServices, Health]);

@@ -1,12 +1,18 @@
 /**
- * The service's registry: its queues and job types.
+ * The service's registry (queues and job types) and the processors that run them.
  */
+import type { Config } from "../config.js";
+import type { Pool } from "../db/pool.js";
 import { createRegistry, type JobRegistry } from "../engine/registry.js";
+import { httpMintProvider, httpPaymentProvider } from "../providers/http-provider.js";
+import type { MintProvider, PaymentProvider } from "../providers/money-providers.js";
+import { sandboxProvider } from "../providers/sandbox-ledger.js";
 import { analyticsAggregate } from "./background/analytics-aggregate.js";
 import { emailSend } from "./communication/email-send.js";
-import { nftMint } from "./money/nft-mint.js";
-import { paymentProcess } from "./money/payment-process.js";
-import { refundProcess } from "./money/refund-process.js";
+import { nftMint, nftMintProcessor } from "./money/nft-mint.js";
+import { paymentProcess, paymentProcessor } from "./money/payment-process.js";
+import { refundProcess, refundProcessor } from "./money/refund-process.js";
+import type { Processor } from "./processor.js";
 import { queues } from "./queues.js";
 
 /** Every job type of the service. */
@@ -15,4 +21,29 @@ export const jobTypes = [paymentProcess, refundProcess, nftMint, emailSend, anal
 /** Builds the service's registry. */
 export function serviceRegistry(): JobRegistry {
   return createRegistry(queues, jobTypes);
+}
+
+export interface ProcessorDeps {
+  config: Config;
+  pool: Pool;
+  schema: string;
+}
+
+/** The processors of every job type, with the providers the configuration chooses. */
+export function createProcessors({ config, pool, schema }: ProcessorDeps): Map<string, Processor<any>> {
+  const sandbox = sandboxProvider(pool, schema, config.sandboxLatencyMs);
+  const payments: PaymentProvider = config.paymentProvider === "http"
+    ? httpPaymentProvider({ baseUrl: config.paymentGatewayUrl!, timeoutMs: config.providerTimeoutMs, apiKey: config.paymentGatewayApiKey })
+    : sandbox;
+  const mints: MintProvider = config.mintProvider === "http"
+    ? httpMintProvider({ baseUrl: config.mintServiceUrl!, timeoutMs: config.providerTimeoutMs, apiKey: config.mintServiceApiKey })
+    : sandbox;
+  const processors: Processor<any>[] = [paymentProcessor(payments), refundProcessor(payments), nftMintProcessor(mints)];
+  return new Map(processors.map((p) => [p.definition.type, p]));
+}
+
+/** The configured concurrency of each queue. */
+export function concurrencyOf(config: Config): (queue: string) => number {
+  const byQueue: Record<string, number> = { money: config.moneyConcurrency, communication: config.communicationConcurrency, background: config.backgroundConcurrency };
+  return (queue) => byQueue[queue] ?? 1;
 }

@@ -32,6 +32,8 @@ export function testEnv(db: TestDatabase, overrides: Record<string, string> = {}
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     SHUTDOWN_GRACE_MS: "3000",
     DATABASE_POOL_MAX: "4",
+    // Jobs stay where a test puts them unless the test runs workers.
+    WORKERS_ENABLED: "false",
     PGBOSS_POOL_MAX: "4",
     ...overrides,
   };

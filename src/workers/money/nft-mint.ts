@@ -3,6 +3,8 @@
  */
 import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
+import type { MintProvider } from "../../providers/money-providers.js";
+import type { Processor } from "../processor.js";
 import { externalId } from "../payload-fields.js";
 
 const metadataUri = z
@@ -33,3 +35,11 @@ export const nftMint: JobTypeDefinition<NftMintPayload> = {
   queue: "money",
   payload: nftMintPayload,
 };
+
+/** Mints through the configured mint provider, once per job line. */
+export function nftMintProcessor(provider: MintProvider): Processor<NftMintPayload> {
+  return {
+    definition: nftMint,
+    process: (ctx) => provider.mint(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal }),
+  };
+}

@@ -3,6 +3,8 @@
  */
 import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
+import type { PaymentProvider } from "../../providers/money-providers.js";
+import type { Processor } from "../processor.js";
 import { currencyCode, externalId, minorUnits } from "../payload-fields.js";
 
 /** The payload of `payment:process`. */
@@ -24,3 +26,11 @@ export const paymentProcess: JobTypeDefinition<PaymentPayload> = {
   queue: "money",
   payload: paymentPayload,
 };
+
+/** Charges through the configured payment provider, once per job line. */
+export function paymentProcessor(provider: PaymentProvider): Processor<PaymentPayload> {
+  return {
+    definition: paymentProcess,
+    process: (ctx) => provider.charge(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal }),
+  };
+}

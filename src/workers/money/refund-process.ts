@@ -3,6 +3,8 @@
  */
 import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
+import type { PaymentProvider } from "../../providers/money-providers.js";
+import type { Processor } from "../processor.js";
 import { currencyCode, externalId, minorUnits } from "../payload-fields.js";
 
 /** The payload of `refund:process`. */
@@ -21,3 +23,11 @@ export const refundProcess: JobTypeDefinition<RefundPayload> = {
   queue: "money",
   payload: refundPayload,
 };
+
+/** Refunds through the configured payment provider, once per job line. */
+export function refundProcessor(provider: PaymentProvider): Processor<RefundPayload> {
+  return {
+    definition: refundProcess,
+    process: (ctx) => provider.refund(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal }),
+  };
+}

@@ -1,0 +1,67 @@
+/**
+ * The workers' SQL beside pg-boss's fetch: completions in batches, heartbeats that also say whether a
+ * job was asked to cancel, and the outcomes pg-boss has no call for. Every statement is fenced to the
+ * attempt (`retry_count` as fetched, state `active`): a worker that lost its lease changes nothing.
+ */
+import type { Queryable } from "../../db/pool.js";
+import { qualified } from "../../db/sql.js";
+
+/** One attempt of a job: its id and the retry count it was fetched with. */
+export interface Attempt {
+  id: string;
+  retryCount: number;
+}
+
+/** The work queries of one installation. */
+export function workQueries(bossSchema: string) {
+  const job = qualified(bossSchema, "job");
+  return {
+    /** Completes attempts with their own outputs; returns the ids that were still theirs. */
+    async complete(db: Queryable, bossQueue: string, done: (Attempt & { output: unknown })[]): Promise<string[]> {
+      const { rows } = await db.query<{ id: string }>(
+        `UPDATE ${job} j SET state = 'completed', completed_on = now(), output = r.output
+         FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, retry_count int, output jsonb)
+         WHERE j.name = $1 AND j.id = r.id AND j.retry_count = r.retry_count AND j.state = 'active'
+         RETURNING j.id`,
+        [bossQueue, JSON.stringify(done.map((d) => ({ id: d.id, retry_count: d.retryCount, output: d.output })))],
+      );
+      return rows.map((r) => r.id);
+    },
+
+    /**
+     * Refreshes the leases of attempts; returns those still held, with whether each was asked to
+     * cancel. An attempt missing from the answer lost its lease.
+     */
+    async heartbeat(db: Queryable, bossQueue: string, attempts: Attempt[]): Promise<{ id: string; cancel: boolean }[]> {
+      const { rows } = await db.query<{ id: string; cancel: boolean }>(
+        `UPDATE ${job} j SET heartbeat_on = now()
+         FROM unnest($2::uuid[], $3::int[]) AS a(id, retry_count)
+         WHERE j.name = $1 AND j.id = a.id AND j.retry_count = a.retry_count AND j.state = 'active'
+         RETURNING j.id, COALESCE((j.data ->> 'cancelRequested')::boolean, false) AS cancel`,
+        [bossQueue, attempts.map((a) => a.id), attempts.map((a) => a.retryCount)],
+      );
+      return rows;
+    },
+
+    /** Ends an attempt whose handler stopped on a cancel request: the job is cancelled. */
+    async cancel(db: Queryable, bossQueue: string, attempt: Attempt, output: unknown): Promise<boolean> {
+      const { rowCount } = await db.query(
+        `UPDATE ${job} SET state = 'cancelled', completed_on = now(), output = $4::jsonb
+         WHERE name = $1 AND id = $2 AND retry_count = $3 AND state = 'active'`,
+        [bossQueue, attempt.id, attempt.retryCount, JSON.stringify(output)],
+      );
+      return (rowCount ?? 0) > 0;
+    },
+
+    /** Leaves an attempt no retries, so that failing it fails the job for good (and dead-letters it). */
+    async exhaustRetries(db: Queryable, bossQueue: string, attempt: Attempt): Promise<boolean> {
+      const { rowCount } = await db.query(
+        `UPDATE ${job} SET retry_limit = retry_count WHERE name = $1 AND id = $2 AND retry_count = $3 AND state = 'active'`,
+        [bossQueue, attempt.id, attempt.retryCount],
+      );
+      return (rowCount ?? 0) > 0;
+    },
+  };
+}
+
+export type WorkQueries = ReturnType<typeof workQueries>;
