@@ -64,7 +64,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   };
 
   const handler = connectNodeAdapter({
-    routes: routes({ health, maxHealthWatches: config.maxHealthWatches, registry, engine: currentEngine, maxPayloadBytes: config.maxPayloadBytes }),
+    routes: routes({ health, maxHealthWatches: config.maxHealthWatches, registry, engine: currentEngine, maxPayloadBytes: config.maxPayloadBytes, concurrency: config.workersEnabled ? concurrencyOf(config) : () => 0 }),
     interceptors: [requestContextInterceptor(logger), readinessInterceptor(health), authInterceptor(tokens)],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: 64 * 1024 * 1024,
@@ -130,7 +130,10 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         logger,
         concurrency,
         pollIntervalMs: config.workerPollIntervalMs,
+        gate: engine.control,
       });
+      const running = dispatcher;
+      engine.onResume((queue) => running.wake(queue));
       health.set("workers", "healthy", `running (${registry.queues.map((q) => `${q.name} ${concurrency(q.name)}`).join(", ")})`);
     } else {
       health.set("workers", "healthy", "disabled on this replica (WORKERS_ENABLED=false)");

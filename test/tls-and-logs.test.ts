@@ -60,9 +60,9 @@ describe("RPCs not built yet", () => {
       nodeOptions,
       interceptors: [(next) => (req) => { req.header.set("authorization", `Bearer ${tokens.admin}`); return next(req); }],
     }));
-    const err = await c.listRateLimits({}).catch((e: unknown) => ConnectError.from(e));
+    const err = await c.listAlertRules({}).catch((e: unknown) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.Unimplemented);
-    expect((err as ConnectError).rawMessage).toContain("jobs.v1.MonitoringService.ListRateLimits");
+    expect((err as ConnectError).rawMessage).toContain("jobs.v1.MonitoringService.ListAlertRules");
   });
 });
 

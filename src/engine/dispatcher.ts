@@ -34,8 +34,11 @@ export const MAX_ERROR_MESSAGE = 1000;
 
 /** Decides, before a fetch, how many jobs a type may claim now (pause, rate limits). */
 export interface FetchGate {
-  /** How many of `wanted` jobs of `type` may be fetched now; 0 means wait (the gate wakes the loop via `wake`). */
-  allow(type: RegisteredJobType, wanted: number): Promise<number> | number;
+  /**
+   * How many of `wanted` jobs of `type` may be fetched now. With none allowed, the loop sleeps
+   * `retryAfterMs` (at most its poll interval), or until woken (a resume wakes the queue's loops).
+   */
+  allow(type: RegisteredJobType, wanted: number): Promise<{ allowed: number; retryAfterMs?: number }> | { allowed: number; retryAfterMs?: number };
   /** Returns unused permits (a fetch claimed fewer jobs than allowed). */
   giveBack?(type: RegisteredJobType, unused: number): void;
 }
@@ -238,9 +241,10 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
         await queueSlots.whenFree();
         if (stopping) return;
         const wanted = Math.min(queueSlots.free(), FETCH_BATCH_MAX);
-        const allowed = options.gate ? await options.gate.allow(type, wanted) : wanted;
+        const decision = options.gate ? await options.gate.allow(type, wanted) : { allowed: wanted };
+        const allowed = decision.allowed;
         if (allowed <= 0) {
-          await sleep(type.bossQueue, options.pollIntervalMs);
+          await sleep(type.bossQueue, Math.min(options.pollIntervalMs, Math.max(10, decision.retryAfterMs ?? options.pollIntervalMs)));
           continue;
         }
         dirty.delete(type.bossQueue);

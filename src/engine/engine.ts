@@ -11,7 +11,7 @@ import { startBoss } from "./boss.js";
 import { createEnqueuer, type Enqueuer } from "./enqueue.js";
 import { createJobCommands, type JobCommands } from "./job-commands.js";
 import { createJobReader, type JobReader } from "./job-reader.js";
-import { createPageTokens } from "./page-token.js";
+import { createPageTokens, type PageTokens } from "./page-token.js";
 import { idempotencyQueries } from "./queries/idempotency-queries.js";
 import { jobQueries } from "./queries/job-queries.js";
 import type { JobRegistry } from "./registry.js";
@@ -22,6 +22,10 @@ import { workQueries, type WorkQueries } from "./queries/work-queries.js";
 import { startListener, type Listener } from "./listener.js";
 import { createDeadLetters, type DeadLetters } from "./dead-letters.js";
 import { deadLetterQueries } from "./queries/dead-letter-queries.js";
+import { startQueueControl, type QueueControl } from "./queue-control.js";
+import { controlQueries } from "./queries/control-queries.js";
+import { createQueueStats, type QueueStatsReader } from "./queue-stats.js";
+import { statsQueries } from "./queries/stats-queries.js";
 
 export interface EngineOptions {
   url: string;
@@ -47,11 +51,16 @@ export interface Engine {
   readonly bossSchema: string;
   readonly enqueuer: Enqueuer;
   readonly reader: JobReader;
+  readonly pageTokens: PageTokens;
   readonly commands: JobCommands;
   readonly events: EventQueries;
   readonly deadLetters: DeadLetters;
   readonly work: WorkQueries;
   readonly listener: Listener;
+  readonly control: QueueControl;
+  /** Calls `listener` when a queue resumes (or its limits change): its workers should fetch again. */
+  onResume(listener: (queue: string) => void): void;
+  readonly stats: QueueStatsReader;
   readonly maintenance: Maintenance;
   /** Drains pg-boss (running jobs get up to `graceMs`) and closes the pools. */
   stop(graceMs: number): Promise<void>;
@@ -89,6 +98,8 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const reader = createJobReader({ pool, registry, jobs, pageTokens });
   const events = eventQueries(options.schema);
   const listener = await startListener({ url: options.url, schema: options.schema, logger });
+  const resumeListeners = new Set<(queue: string) => void>();
+  const control = await startQueueControl({ pool, queries: controlQueries(options.schema), listener, logger, onResume: (queue) => resumeListeners.forEach((l) => l(queue)) });
   const maintenance = startMaintenance({
     pool, schema: options.schema, events, keys, logger,
     idempotencyWindowSeconds: options.idempotencyWindowSeconds,
@@ -103,15 +114,20 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     bossSchema: options.bossSchema,
     enqueuer: createEnqueuer({ pool, registry, jobs, keys, idempotencyWindowSeconds: options.idempotencyWindowSeconds }),
     reader,
+    pageTokens,
     commands: createJobCommands({ pool, registry, jobs, reader }),
     events,
     deadLetters: createDeadLetters({ pool, registry, queries: deadLetterQueries(options.bossSchema), pageTokens }),
     work: workQueries(options.bossSchema),
     listener,
+    control,
+    onResume: (l: (queue: string) => void) => void resumeListeners.add(l),
+    stats: createQueueStats({ pool, registry, queries: statsQueries(options.schema, options.bossSchema) }),
     maintenance,
     stop(graceMs) {
       stopping ??= (async () => {
         await maintenance.stop();
+        control.stop();
         await listener.stop();
         await boss.stop({ graceful: true, close: true, timeout: Math.max(1000, graceMs) }).catch((err: Error) => logger.warn({ err: err.message }, "pg-boss stop failed"));
         await pool.end().catch(() => {});

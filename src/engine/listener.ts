@@ -25,6 +25,8 @@ export interface Listener {
   onWork(handler: Handler<string>): () => void;
   /** This job was asked to cancel. */
   onCancel(handler: Handler<string>): () => void;
+  /** A pause or a rate limit changed (payload: what changed, e.g. `pause:money`). */
+  onControl(handler: Handler<string>): () => void;
   /** The connection was (re)established: anything sent meanwhile was lost. */
   onResync(handler: Handler<void>): () => void;
   /** Connection state changes (for health). */
@@ -44,7 +46,7 @@ export interface ListenerOptions {
 /** Starts listening; resolves after the first connection (or keeps retrying in the background). */
 export async function startListener(options: ListenerOptions): Promise<Listener> {
   const { logger } = options;
-  const handlers = { events: new Set<Handler<void>>(), work: new Set<Handler<string>>(), cancel: new Set<Handler<string>>(), resync: new Set<Handler<void>>(), status: new Set<Handler<{ connected: boolean; detail: string }>>() };
+  const handlers = { events: new Set<Handler<void>>(), work: new Set<Handler<string>>(), cancel: new Set<Handler<string>>(), control: new Set<Handler<string>>(), resync: new Set<Handler<void>>(), status: new Set<Handler<{ connected: boolean; detail: string }>>() };
   const emit = <T>(set: Set<Handler<T>>, value: T) => {
     for (const h of set) {
       try {
@@ -57,7 +59,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   let client: pg.Client | undefined;
   let pid: number | undefined;
   let stopped = false;
-  let channels: { events: string; work: string; cancel: string } | undefined;
+  let channels: { events: string; work: string; cancel: string; control: string } | undefined;
   let delay = LISTENER_RETRY_MIN_MS;
   let retryTimer: NodeJS.Timeout | undefined;
   let probeTimer: NodeJS.Timeout | undefined;
@@ -89,7 +91,9 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
       await c.connect();
       if (!channels) {
         const s = (f: string) => `${qualified(options.schema, f)}()`;
-        const { rows } = await c.query<{ events: string; work: string; cancel: string }>(`SELECT ${s("event_channel")} AS events, ${s("work_channel")} AS work, ${s("cancel_channel")} AS cancel`);
+        const { rows } = await c.query<{ events: string; work: string; cancel: string; control: string }>(
+          `SELECT ${s("event_channel")} AS events, ${s("work_channel")} AS work, ${s("cancel_channel")} AS cancel, ${s("control_channel")} AS control`,
+        );
         channels = rows[0]!;
       }
       for (const channel of Object.values(channels)) await c.query(`LISTEN ${c.escapeIdentifier(channel)}`);
@@ -105,6 +109,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
         if (n.channel === channels!.events) emit(handlers.events, undefined);
         else if (n.channel === channels!.work && n.payload) emit(handlers.work, n.payload);
         else if (n.channel === channels!.cancel && n.payload) emit(handlers.cancel, n.payload);
+        else if (n.channel === channels!.control && n.payload) emit(handlers.control, n.payload);
       });
       probeTimer = setInterval(() => {
         const probing = client;
@@ -140,6 +145,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     onEvents: subscribe(handlers.events),
     onWork: subscribe(handlers.work),
     onCancel: subscribe(handlers.cancel),
+    onControl: subscribe(handlers.control),
     onResync: subscribe(handlers.resync),
     onStatus: subscribe(handlers.status),
     connected: () => client !== undefined,

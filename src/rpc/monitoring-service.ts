@@ -2,13 +2,55 @@
  * jobs.v1.MonitoringService handlers. RPCs not implemented here answer UNIMPLEMENTED naming
  * themselves.
  */
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
-import { HealthStatus, MonitoringService } from "../../gen/jobs/v1/monitoring_service_pb.js";
+import { HealthStatus, MonitoringService, RateLimitSchema, RateLimitScope } from "../../gen/jobs/v1/monitoring_service_pb.js";
+import type { Engine } from "../engine/engine.js";
+import { NotFoundError, ValidationError, type FieldViolation } from "../engine/errors.js";
+import type { RateLimitRow } from "../engine/queries/control-queries.js";
+import type { JobRegistry } from "../engine/registry.js";
+import { principalOf } from "../server/context.js";
+import { pageSizeOf } from "./job-service.js";
+
+/** Largest `limit` of a rate limit. */
+export const MAX_RATE_LIMIT = 1_000_000;
 import type { ComponentStatus, HealthMonitor } from "../health.js";
 
 export interface MonitoringServiceDeps {
   health: HealthMonitor;
+  engine: () => Engine;
+  registry: JobRegistry;
+}
+
+const scopes: Record<RateLimitRow["scope"], RateLimitScope> = {
+  job_type: RateLimitScope.JOB_TYPE,
+  queue: RateLimitScope.QUEUE,
+  api_principal: RateLimitScope.API_PRINCIPAL,
+};
+const scopeOf = (s: RateLimitScope) => (Object.keys(scopes) as RateLimitRow["scope"][]).find((k) => scopes[k] === s);
+
+function toRateLimit(r: RateLimitRow) {
+  return create(RateLimitSchema, {
+    scope: scopes[r.scope],
+    key: r.key,
+    limit: r.max_events,
+    interval: durationFromMs(Number(r.interval_ms)),
+    updatedAt: timestampFromDate(r.updated_at),
+    updatedBy: r.updated_by,
+  });
+}
+
+/** Validates a rate limit's scope and key against the registry; returns the stored scope name. */
+function checkScopeKey(registry: JobRegistry, scope: RateLimitScope, key: string, prefix: string): { scope?: RateLimitRow["scope"]; violations: FieldViolation[] } {
+  const violations: FieldViolation[] = [];
+  const stored = scopeOf(scope);
+  if (!stored) violations.push({ field: `${prefix}scope`, description: "is required (JOB_TYPE, QUEUE or API_PRINCIPAL)", reason: "REQUIRED" });
+  if (!key) violations.push({ field: `${prefix}key`, description: "is required", reason: "REQUIRED" });
+  else if (stored === "job_type" && !registry.type(key)) violations.push({ field: `${prefix}key`, description: "is not a registered job type", reason: "UNKNOWN_JOB_TYPE" });
+  else if (stored === "queue" && !registry.queue(key)) violations.push({ field: `${prefix}key`, description: "is not a queue", reason: "UNKNOWN_QUEUE" });
+  else if (stored === "api_principal" && !/^[A-Za-z0-9_.-]{1,64}$/.test(key)) violations.push({ field: `${prefix}key`, description: "is not a principal name (1-64 of A-Z a-z 0-9 _ . -)", reason: "INVALID_FORMAT" });
+  return { scope: stored, violations };
 }
 
 const statusOf: Record<ComponentStatus, HealthStatus> = {
@@ -19,7 +61,43 @@ const statusOf: Record<ComponentStatus, HealthStatus> = {
 
 /** The MonitoringService implementation. */
 export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceImpl<typeof MonitoringService>> {
+  const { engine, registry } = deps;
   return {
+    async listRateLimits(req) {
+      const e = engine();
+      const pageSize = pageSizeOf(req.pageSize, "page_size", 100, 100);
+      const after = req.pageToken ? e.pageTokens.verify<{ k: string }>("rate-limits", {}, req.pageToken).k : undefined;
+      const all = e.control.limits().filter((l) => after === undefined || `${l.scope}\u0000${l.key}` > after);
+      const page = all.slice(0, pageSize);
+      const last = page[page.length - 1];
+      return {
+        rateLimits: page.map(toRateLimit),
+        nextPageToken: all.length > page.length && last ? e.pageTokens.sign("rate-limits", {}, { k: `${last.scope}\u0000${last.key}` }) : "",
+      };
+    },
+
+    async setRateLimit(req, ctx) {
+      const r = req.rateLimit;
+      if (!r) throw new ValidationError([{ field: "rate_limit", description: "is required", reason: "REQUIRED" }]);
+      const { scope, violations } = checkScopeKey(registry, r.scope, r.key, "rate_limit.");
+      if (!Number.isInteger(r.limit) || r.limit < 1 || r.limit > MAX_RATE_LIMIT) {
+        violations.push({ field: "rate_limit.limit", description: `must be from 1 to ${MAX_RATE_LIMIT}`, reason: "OUT_OF_RANGE" });
+      }
+      const intervalMs = r.interval ? Number(r.interval.seconds) * 1000 + Math.round(r.interval.nanos / 1e6) : 0;
+      if (!r.interval) violations.push({ field: "rate_limit.interval", description: "is required", reason: "REQUIRED" });
+      else if (intervalMs < 1000 || intervalMs > 86_400_000) violations.push({ field: "rate_limit.interval", description: "must be from 1 s to 1 day", reason: "OUT_OF_RANGE" });
+      if (violations.length > 0) throw new ValidationError(violations);
+      const stored = await engine().control.setLimit({ scope: scope!, key: r.key, max_events: r.limit, interval_ms: intervalMs, updated_by: principalOf(ctx).name });
+      return { rateLimit: toRateLimit(stored) };
+    },
+
+    async deleteRateLimit(req) {
+      const { scope, violations } = checkScopeKey(registry, req.scope, req.key, "");
+      if (violations.length > 0) throw new ValidationError(violations);
+      if (!(await engine().control.deleteLimit(scope!, req.key))) throw new NotFoundError(`no rate limit for ${scope} ${req.key}`);
+      return {};
+    },
+
     getHealth() {
       return {
         status: statusOf[deps.health.overall()],

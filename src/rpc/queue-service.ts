@@ -4,7 +4,10 @@
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { QueueService } from "../../gen/jobs/v1/queue_service_pb.js";
 import type { Engine } from "../engine/engine.js";
-import { ValidationError } from "../engine/errors.js";
+import type { Duration } from "@bufbuild/protobuf/wkt";
+import { NotFoundError, ValidationError } from "../engine/errors.js";
+import { principalOf } from "../server/context.js";
+import { toQueue, toQueueStats } from "./queue-mapper.js";
 import type { JobRegistry, QueueDefinition } from "../engine/registry.js";
 import { toJob } from "./job-mapper.js";
 import { pageSizeOf, requireUuid, viewerOf } from "./job-service.js";
@@ -12,6 +15,22 @@ import { pageSizeOf, requireUuid, viewerOf } from "./job-service.js";
 export interface QueueServiceDeps {
   engine: () => Engine;
   registry: JobRegistry;
+  /** Jobs of a queue one replica runs at once. */
+  concurrency: (queue: string) => number;
+}
+
+/** Default and bounds of GetQueueStats' window. */
+export const DEFAULT_STATS_WINDOW_SECONDS = 24 * 60 * 60;
+export const MAX_STATS_WINDOW_SECONDS = 30 * 24 * 60 * 60;
+
+/** The window of a stats request, in whole seconds. */
+export function windowSecondsOf(window: Duration | undefined, field = "window", defaultSeconds = DEFAULT_STATS_WINDOW_SECONDS, min = 1, max = MAX_STATS_WINDOW_SECONDS): number {
+  if (!window) return defaultSeconds;
+  const seconds = Number(window.seconds) + window.nanos / 1e9;
+  if (!(seconds >= min && seconds <= max)) {
+    throw new ValidationError([{ field, description: `must be from ${min} s to ${max} s`, reason: "OUT_OF_RANGE" }]);
+  }
+  return Math.round(seconds);
 }
 
 /** Most dead letters one redrive moves. */
@@ -28,7 +47,46 @@ export function requireQueue(registry: JobRegistry, name: string, field = "queue
 /** The QueueService implementation. */
 export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof QueueService>> {
   const { engine, registry } = deps;
+  const queueOf = async (queue: QueueDefinition) => {
+    const e = engine();
+    const stats = (await e.stats.all(DEFAULT_STATS_WINDOW_SECONDS)).find((s) => s.queue === queue.name);
+    return toQueue(queue, registry, deps.concurrency(queue.name), e.control.paused(queue.name), stats);
+  };
   return {
+    async listQueues(req) {
+      const e = engine();
+      const pageSize = pageSizeOf(req.pageSize, "page_size", 100, 100);
+      const after = req.pageToken ? e.pageTokens.verify<{ n: string }>("queues", {}, req.pageToken).n : undefined;
+      const names = registry.queues.map((q) => q.name).sort().filter((n) => after === undefined || n > after);
+      const page = names.slice(0, pageSize);
+      const stats = await e.stats.all(DEFAULT_STATS_WINDOW_SECONDS);
+      return {
+        queues: page.map((name) => toQueue(registry.queue(name)!, registry, deps.concurrency(name), e.control.paused(name), stats.find((s) => s.queue === name))),
+        nextPageToken: names.length > page.length ? e.pageTokens.sign("queues", {}, { n: page[page.length - 1] }) : "",
+      };
+    },
+
+    async getQueueStats(req) {
+      const queue = registry.queue(req.name);
+      if (!req.name) throw new ValidationError([{ field: "name", description: "is required", reason: "REQUIRED" }]);
+      if (!queue) throw new NotFoundError(`queue ${req.name} not found (queues: ${registry.queues.map((q) => q.name).join(", ")})`);
+      const windowSeconds = windowSecondsOf(req.window);
+      const stats = (await engine().stats.all(windowSeconds)).find((s) => s.queue === queue.name)!;
+      return { stats: toQueueStats(stats) };
+    },
+
+    async pauseQueue(req, ctx) {
+      const queue = requireQueue(registry, req.name, "name");
+      await engine().control.pause(queue.name, principalOf(ctx).name);
+      return { queue: await queueOf(queue) };
+    },
+
+    async resumeQueue(req) {
+      const queue = requireQueue(registry, req.name, "name");
+      await engine().control.resume(queue.name);
+      return { queue: await queueOf(queue) };
+    },
+
     async listDeadLetters(req, ctx) {
       const queue = requireQueue(registry, req.queue);
       const page = await engine().deadLetters.list(viewerOf(ctx), queue, pageSizeOf(req.pageSize), req.pageToken || undefined);

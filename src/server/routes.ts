@@ -26,14 +26,15 @@ export interface RouteDeps {
   /** The engine; throws UNAVAILABLE until it has started (the readiness interceptor answers first). */
   engine: () => Engine;
   maxPayloadBytes: number;
+  concurrency: (queue: string) => number;
 }
 
 /** Builds the routes function for the Connect adapter. */
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
   return (router) => {
     registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes });
-    registerQueueService(router, { engine: deps.engine, registry: deps.registry });
-    registerMonitoringService(router, { health: deps.health });
+    registerQueueService(router, { engine: deps.engine, registry: deps.registry, concurrency: deps.concurrency });
+    registerMonitoringService(router, { health: deps.health, engine: deps.engine, registry: deps.registry });
     registerGrpcHealth(router, { health: deps.health, services: apiServices.map((s) => s.typeName), maxWatches: deps.maxHealthWatches });
     registerReflection(router, [...apiServices, Health]);
   };

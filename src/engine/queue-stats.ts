@@ -1,0 +1,119 @@
+/**
+ * Queue statistics, exact at the moment of the call and cheap under load: concurrent callers share
+ * database reads, but a caller only ever gets counts from a read that started after its call (a read
+ * already under way is not joined: the next one is, and it starts as soon as the current one ends).
+ * So a count taken right after an add, a start or a completion always includes it, and at most one
+ * read of each kind runs at a time per replica.
+ */
+import type { Pool } from "../db/pool.js";
+import type { LiveCountsRow, StatsQueries, TerminalCountsRow } from "./queries/stats-queries.js";
+import type { JobRegistry, QueueDefinition } from "./registry.js";
+
+/** Counts of one job type (or summed over a queue). */
+export interface Counts {
+  queued: number;
+  delayed: number;
+  active: number;
+  retrying: number;
+  deadLettered: number;
+  /** When the oldest ready job became ready (undefined: none is waiting). */
+  oldestReadySince?: Date;
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
+/** A queue's statistics. */
+export interface QueueStatistics extends Counts {
+  queue: string;
+  capturedAt: Date;
+  windowSeconds: number;
+  byType: (Counts & { type: string })[];
+}
+
+/** Runs `read` for callers, never handing a caller a result of a read that started before it called. */
+function coalescing<T>(read: () => Promise<T>): () => Promise<T> {
+  let current: Promise<T> | undefined;
+  let next: Promise<T> | undefined;
+  return () => {
+    if (!current) {
+      current = read().finally(() => (current = undefined));
+      return current;
+    }
+    next ??= current.catch(() => undefined).then(() => {
+      next = undefined;
+      current = read().finally(() => (current = undefined));
+      return current;
+    });
+    return next;
+  };
+}
+
+const zero = (): Counts => ({ queued: 0, delayed: 0, active: 0, retrying: 0, deadLettered: 0, completed: 0, failed: 0, cancelled: 0 });
+
+function add(into: Counts, c: Counts): void {
+  into.queued += c.queued;
+  into.delayed += c.delayed;
+  into.active += c.active;
+  into.retrying += c.retrying;
+  into.deadLettered += c.deadLettered;
+  into.completed += c.completed;
+  into.failed += c.failed;
+  into.cancelled += c.cancelled;
+  if (c.oldestReadySince && (!into.oldestReadySince || c.oldestReadySince < into.oldestReadySince)) into.oldestReadySince = c.oldestReadySince;
+}
+
+export interface QueueStatsDeps {
+  pool: Pool;
+  registry: JobRegistry;
+  queries: StatsQueries;
+}
+
+/** The statistics reader of a replica. */
+export function createQueueStats(deps: QueueStatsDeps) {
+  const { registry, queries, pool } = deps;
+  const every = registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
+  const live = coalescing(() => queries.live(pool, every));
+  const terminalByWindow = new Map<number, () => Promise<TerminalCountsRow[]>>();
+  const terminal = (windowSeconds: number) => {
+    let read = terminalByWindow.get(windowSeconds);
+    if (!read) {
+      read = coalescing(() => queries.terminal(pool, windowSeconds));
+      if (terminalByWindow.size < 32) terminalByWindow.set(windowSeconds, read);
+    }
+    return read();
+  };
+
+  /** Statistics of every queue, current counts exact, terminal counts over `windowSeconds`. */
+  async function all(windowSeconds: number): Promise<QueueStatistics[]> {
+    const [{ rows, capturedAt }, ended] = await Promise.all([live(), terminal(windowSeconds)]);
+    const liveBy = new Map<string, LiveCountsRow>(rows.map((r) => [r.name, r]));
+    const endedBy = new Map<string, TerminalCountsRow>(ended.map((r) => [r.queue_name, r]));
+    return registry.queues.map((queue: QueueDefinition) => {
+      const total = zero();
+      const byType = registry.typesOf(queue.name).map((t) => {
+        const l = liveBy.get(t.bossQueue);
+        const e = endedBy.get(t.bossQueue);
+        const c: Counts & { type: string } = {
+          type: t.type,
+          queued: l?.queued ?? 0,
+          delayed: l?.delayed ?? 0,
+          active: l?.active ?? 0,
+          retrying: l?.retrying ?? 0,
+          deadLettered: liveBy.get(t.deadLetterBossQueue)?.queued ?? 0,
+          oldestReadySince: l?.oldest_ready ?? undefined,
+          completed: e?.completed ?? 0,
+          failed: e?.failed ?? 0,
+          cancelled: e?.cancelled ?? 0,
+        };
+        add(total, c);
+        return c;
+      });
+      return { queue: queue.name, capturedAt, windowSeconds, ...total, byType };
+    });
+  }
+
+  return { all };
+}
+
+export type QueueStatsReader = ReturnType<typeof createQueueStats>;

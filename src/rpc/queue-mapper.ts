@@ -1,0 +1,62 @@
+/**
+ * Queues and their statistics as protobuf messages.
+ */
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { QueueSchema, QueueStatsSchema, type Queue, type QueueStats } from "../../gen/jobs/v1/queue_service_pb.js";
+import type { PauseRow } from "../engine/queries/control-queries.js";
+import type { Counts, QueueStatistics } from "../engine/queue-stats.js";
+import type { JobRegistry, QueueDefinition } from "../engine/registry.js";
+
+const age = (since: Date | undefined, at: Date) => durationFromMs(since ? Math.max(0, at.getTime() - since.getTime()) : 0);
+
+function counts(c: Counts, at: Date) {
+  return {
+    queued: BigInt(c.queued),
+    delayed: BigInt(c.delayed),
+    active: BigInt(c.active),
+    retrying: BigInt(c.retrying),
+    deadLettered: BigInt(c.deadLettered),
+    oldestQueuedAge: age(c.oldestReadySince, at),
+    completed: BigInt(c.completed),
+    failed: BigInt(c.failed),
+    cancelled: BigInt(c.cancelled),
+  };
+}
+
+/** A queue's statistics. */
+export function toQueueStats(s: QueueStatistics): QueueStats {
+  return create(QueueStatsSchema, {
+    ...counts(s, s.capturedAt),
+    window: durationFromMs(s.windowSeconds * 1000),
+    capturedAt: timestampFromDate(s.capturedAt),
+    jobTypes: s.byType.map((t) => ({ type: t.type, ...counts(t, s.capturedAt) })),
+  });
+}
+
+/** A queue with its policy, pause and statistics. */
+export function toQueue(q: QueueDefinition, registry: JobRegistry, concurrency: number, pause: PauseRow | undefined, stats: QueueStatistics | undefined): Queue {
+  const p = q.policy;
+  const types = registry.typesOf(q.name);
+  return create(QueueSchema, {
+    name: q.name,
+    jobTypes: types.map((t) => t.type),
+    paused: pause !== undefined,
+    pausedAt: pause ? timestampFromDate(pause.paused_at) : undefined,
+    pausedBy: pause?.paused_by ?? "",
+    policy: {
+      retryLimit: p.retryLimit,
+      retryDelay: durationFromMs(p.retryDelaySeconds * 1000),
+      retryBackoff: p.retryBackoff,
+      expireIn: durationFromMs(p.expireInSeconds * 1000),
+      deadLetterQueue: types.map((t) => t.deadLetterBossQueue).join(","),
+      retryDelayMax: durationFromMs(p.retryDelayMaxSeconds * 1000),
+      deadLetterRetention: durationFromMs(p.deadLetterRetentionSeconds * 1000),
+      priority: p.priority,
+      concurrency,
+      maxRetryLimit: p.maxRetryLimit,
+      maxExpireIn: durationFromMs(p.maxExpireInSeconds * 1000),
+    },
+    stats: stats ? toQueueStats(stats) : undefined,
+  });
+}
