@@ -18,7 +18,7 @@ import { authInterceptor, readinessInterceptor, requestContextInterceptor } from
 import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
 import { developmentTokens, parseTokens, type TokenStore } from "./server/tokens.js";
-import { concurrencyOf, createProcessors, serviceRegistry } from "./workers/registry.js";
+import { concurrencyOf, createProcessors, serviceRegistry, type Processors } from "./workers/registry.js";
 import { startDispatcher, type Dispatcher } from "./engine/dispatcher.js";
 
 /** Backoff while the database is unreachable at start. */
@@ -82,6 +82,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
 
   let database: Database | undefined;
   let dispatcher: Dispatcher | undefined;
+  let processors: Processors | undefined;
   let probe: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -102,6 +103,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
           logger,
           idempotencyWindowSeconds: config.idempotencyWindowSeconds,
           eventRetentionSeconds: config.eventRetentionSeconds,
+          quotas: [{ type: "email:send", perMinute: config.emailRateLimitPerMinute }],
         });
         break;
       } catch (err) {
@@ -120,11 +122,12 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     listening.onStatus(({ connected, detail }) => health.set("event_listener", connected ? "healthy" : "degraded", detail));
     if (config.workersEnabled) {
       const concurrency = concurrencyOf(config);
+      processors = createProcessors({ config, pool: engine.pool, schema: config.databaseSchema });
       dispatcher = startDispatcher({
         boss: engine.boss,
         pool: engine.pool,
         registry,
-        processors: createProcessors({ config, pool: engine.pool, schema: config.databaseSchema }),
+        processors: processors.byType,
         listener: engine.listener,
         work: engine.work,
         logger,
@@ -162,6 +165,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
           server.close(config.shutdownGraceMs),
           (async () => {
             await dispatcher?.stop(config.shutdownGraceMs);
+            processors?.close();
             await engine?.stop(config.shutdownGraceMs);
           })(),
         ]);

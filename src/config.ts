@@ -76,6 +76,13 @@ export const settings = {
   mintServiceApiKey: setting("MINT_SERVICE_API_KEY", optionalString, undefined, "Sent to the mint service as a bearer token, when set."),
   providerTimeoutMs: setting("PROVIDER_TIMEOUT_MS", int(100, 300_000), "10000", "How long a provider call may take before it counts as a retryable failure."),
   sandboxLatencyMs: setting("SANDBOX_LATENCY_MS", int(0, 600_000), "0", "How long a sandbox provider call takes, to rehearse slow providers."),
+  emailTransport: setting("EMAIL_TRANSPORT", z.enum(["outbox", "smtp"], { error: "must be outbox or smtp" }), "outbox", "Email delivery: `outbox` (`.eml` files under DATA_DIR/outbox) or `smtp` (SMTP_URL)."),
+  smtpUrl: setting("SMTP_URL", z.url({ protocol: /^smtps?$/, error: "must be an smtp:// or smtps:// URL" }).optional(), undefined, "SMTP server, e.g. `smtps://user:pass@mail.example.com:465` or `smtp://relay:587` (STARTTLS when offered)."),
+  smtpRequireTls: setting("SMTP_REQUIRE_TLS", bool, "false", "Refuse to send over `smtp://` unless the server offers STARTTLS."),
+  smtpTlsRejectUnauthorized: setting("SMTP_TLS_REJECT_UNAUTHORIZED", bool, "true", "Verify the SMTP server's certificate."),
+  smtpTimeoutMs: setting("SMTP_TIMEOUT_MS", int(1000, 300_000), "30000", "Connection, greeting and socket timeout of SMTP."),
+  emailFrom: setting("EMAIL_FROM", z.string().min(3), "queue-service <no-reply@queue-service.local>", "The From address of emails."),
+  emailRateLimitPerMinute: setting("EMAIL_RATE_LIMIT_PER_MINUTE", int(0, 1_000_000), "100", "`email:send` jobs one service principal may add per minute, cluster-wide (0: no limit; admins are exempt), so a leaked token is no spam relay."),
   maxHealthWatches: setting("MAX_HEALTH_WATCHES", int(0, 100_000), "100", "Open grpc.health.v1 Watch streams allowed at once."),
 };
 
@@ -129,6 +136,7 @@ function crossChecks(c: Config): string[] {
     problems.push("AUTH_TOKENS: required when NODE_ENV=production (a generated token is for development only)");
   }
   if (c.paymentProvider === "http" && !c.paymentGatewayUrl) problems.push("PAYMENT_GATEWAY_URL: required when PAYMENT_PROVIDER=http");
+  if (c.emailTransport === "smtp" && !c.smtpUrl) problems.push("SMTP_URL: required when EMAIL_TRANSPORT=smtp");
   if (c.mintProvider === "http" && !c.mintServiceUrl) problems.push("MINT_SERVICE_URL: required when MINT_PROVIDER=http");
   if (c.maxPayloadBytes > c.maxMessageBytes) {
     problems.push("MAX_PAYLOAD_BYTES: must not exceed MAX_MESSAGE_BYTES");

@@ -9,6 +9,7 @@ import { qualified } from "../db/sql.js";
 import type { Logger } from "../logger.js";
 import { startBoss } from "./boss.js";
 import { createEnqueuer, type Enqueuer } from "./enqueue.js";
+import { quotaChecker, type EnqueueQuota } from "./enqueue-quota.js";
 import { createJobCommands, type JobCommands } from "./job-commands.js";
 import { createJobReader, type JobReader } from "./job-reader.js";
 import { createPageTokens, type PageTokens } from "./page-token.js";
@@ -39,6 +40,8 @@ export interface EngineOptions {
   idempotencyWindowSeconds: number;
   /** How long job events are kept. */
   eventRetentionSeconds: number;
+  /** Per-principal enqueue quotas (e.g. email:send per minute). */
+  quotas?: EnqueueQuota[];
   onBossError?: (err: Error) => void;
 }
 
@@ -112,7 +115,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     registry,
     schema: options.schema,
     bossSchema: options.bossSchema,
-    enqueuer: createEnqueuer({ pool, registry, jobs, keys, idempotencyWindowSeconds: options.idempotencyWindowSeconds }),
+    enqueuer: createEnqueuer({ pool, registry, jobs, keys, idempotencyWindowSeconds: options.idempotencyWindowSeconds, quotas: quotaChecker(options.bossSchema, options.quotas ?? []) }),
     reader,
     pageTokens,
     commands: createJobCommands({ pool, registry, jobs, reader }),

@@ -16,6 +16,7 @@ import type { NewJob } from "./new-job.js";
 import type { IdempotencyQueries } from "./queries/idempotency-queries.js";
 import type { JobInsertRow, JobQueries } from "./queries/job-queries.js";
 import type { JobRegistry } from "./registry.js";
+import type { QuotaChecker } from "./enqueue-quota.js";
 
 /** The reason an idempotency key conflict carries. */
 export const IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED";
@@ -23,6 +24,8 @@ export const IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED";
 /** One job to add, and who adds it. */
 export interface EnqueueEntry {
   principal: string;
+  /** Admins are not held to enqueue quotas. */
+  exemptFromQuotas?: boolean;
   job: NewJob;
 }
 
@@ -43,6 +46,7 @@ export interface EnqueueDeps {
   jobs: JobQueries;
   keys: IdempotencyQueries;
   idempotencyWindowSeconds: number;
+  quotas?: QuotaChecker;
 }
 
 type Plan =
@@ -114,6 +118,22 @@ export function createEnqueuer(deps: EnqueueDeps) {
         // The key's holder was swept between the claim and this read: nothing else can hold it now.
         if (!t) throw new InternalError(`idempotency key ${JSON.stringify(job.idempotencyKey)} changed hands during the request; retry`);
         plans[i] = t.requestHash.equals(job.requestHash) ? { kind: "existing", jobId: t.jobId } : { kind: "error", error: reused(job.idempotencyKey!, t.jobId) };
+      }
+    }
+    // Quotas count only the jobs this call would really add.
+    const quotas = deps.quotas;
+    if (quotas) {
+      const groups = new Map<string, number[]>();
+      plans.forEach((p, i) => {
+        const e = entries[i]!;
+        if (p.kind !== "insert" || e.exemptFromQuotas || !quotas.applies(e.job.type)) return;
+        const k = `${e.job.type.type}\u0000${e.principal}`;
+        groups.set(k, [...(groups.get(k) ?? []), i]);
+      });
+      for (const indexes of groups.values()) {
+        const first = entries[indexes[0]!]!;
+        const { fits, error } = await quotas.check(client, first.job.type, first.principal, indexes.length);
+        for (const i of indexes.slice(fits)) plans[i] = { kind: "error", error: error! };
       }
     }
     return plans;

@@ -64,7 +64,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       const principal = principalOf(ctx);
       const validated = validateAddJob(req, context(ctx));
       if (validated.violations) throw new ValidationError(validated.violations);
-      const [outcome] = await engine().enqueuer.add([{ principal: principal.name, job: validated.job }], true).catch((err: unknown) => {
+      const [outcome] = await engine().enqueuer.add([{ principal: principal.name, exemptFromQuotas: principal.role === "admin", job: validated.job }], true).catch((err: unknown) => {
         throw err instanceof BatchEntryError ? err.cause : err;
       });
       if (!outcome!.ok) throw outcome!.error;
@@ -84,7 +84,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
         return v.job;
       });
       if (violations.length > 0) throw new ValidationError(violations.slice(0, 100));
-      const outcomes = await engine().enqueuer.add(jobs.map((job) => ({ principal: principal.name, job: job! })), true).catch(unwrapBatchError);
+      const outcomes = await engine().enqueuer.add(jobs.map((job) => ({ principal: principal.name, exemptFromQuotas: principal.role === "admin", job: job! })), true).catch(unwrapBatchError);
       return {
         results: outcomes.map((o) => {
           if (!o.ok) throw o.error;

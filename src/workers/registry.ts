@@ -8,7 +8,9 @@ import { httpMintProvider, httpPaymentProvider } from "../providers/http-provide
 import type { MintProvider, PaymentProvider } from "../providers/money-providers.js";
 import { sandboxProvider } from "../providers/sandbox-ledger.js";
 import { analyticsAggregate } from "./background/analytics-aggregate.js";
-import { emailSend } from "./communication/email-send.js";
+import { join } from "node:path";
+import { outboxTransport, smtpTransport, type EmailTransport } from "../providers/email-transport.js";
+import { emailProcessor, emailSend } from "./communication/email-send.js";
 import { nftMint, nftMintProcessor } from "./money/nft-mint.js";
 import { paymentProcess, paymentProcessor } from "./money/payment-process.js";
 import { refundProcess, refundProcessor } from "./money/refund-process.js";
@@ -29,8 +31,14 @@ export interface ProcessorDeps {
   schema: string;
 }
 
+/** The processors of every job type, with the providers the configuration chooses, and how to release them. */
+export interface Processors {
+  readonly byType: Map<string, Processor<any>>;
+  close(): void;
+}
+
 /** The processors of every job type, with the providers the configuration chooses. */
-export function createProcessors({ config, pool, schema }: ProcessorDeps): Map<string, Processor<any>> {
+export function createProcessors({ config, pool, schema }: ProcessorDeps): Processors {
   const sandbox = sandboxProvider(pool, schema, config.sandboxLatencyMs);
   const payments: PaymentProvider = config.paymentProvider === "http"
     ? httpPaymentProvider({ baseUrl: config.paymentGatewayUrl!, timeoutMs: config.providerTimeoutMs, apiKey: config.paymentGatewayApiKey })
@@ -38,8 +46,11 @@ export function createProcessors({ config, pool, schema }: ProcessorDeps): Map<s
   const mints: MintProvider = config.mintProvider === "http"
     ? httpMintProvider({ baseUrl: config.mintServiceUrl!, timeoutMs: config.providerTimeoutMs, apiKey: config.mintServiceApiKey })
     : sandbox;
-  const processors: Processor<any>[] = [paymentProcessor(payments), refundProcessor(payments), nftMintProcessor(mints)];
-  return new Map(processors.map((p) => [p.definition.type, p]));
+  const email: EmailTransport = config.emailTransport === "smtp"
+    ? smtpTransport({ url: config.smtpUrl!, from: config.emailFrom, timeoutMs: config.smtpTimeoutMs, rejectUnauthorized: config.smtpTlsRejectUnauthorized, requireTls: config.smtpRequireTls })
+    : outboxTransport(join(config.dataDir, "outbox"), config.emailFrom);
+  const processors: Processor<any>[] = [paymentProcessor(payments), refundProcessor(payments), nftMintProcessor(mints), emailProcessor(email)];
+  return { byType: new Map(processors.map((p) => [p.definition.type, p])), close: () => email.close() };
 }
 
 /** The configured concurrency of each queue. */

@@ -3,6 +3,8 @@
  */
 import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
+import type { EmailTransport } from "../../providers/email-transport.js";
+import type { Processor } from "../processor.js";
 import { emailAddress } from "../payload-fields.js";
 
 /** Most recipients of one email job. */
@@ -30,3 +32,23 @@ export const emailSend: JobTypeDefinition<EmailPayload> = {
   queue: "communication",
   payload: emailPayload,
 };
+
+/** Sends through the configured email transport. At least once: a crash after the send sends again. */
+export function emailProcessor(transport: EmailTransport): Processor<EmailPayload> {
+  return {
+    definition: emailSend,
+    async process(ctx) {
+      ctx.signal.throwIfAborted(); // a cancel stops it before the send, never after
+      const p = ctx.payload;
+      return transport.send({
+        to: Array.isArray(p.to) ? p.to : [p.to],
+        subject: p.subject,
+        text: p.text,
+        html: p.html,
+        replyTo: p.replyTo,
+        rootJobId: ctx.rootJobId,
+        jobId: ctx.id,
+      });
+    },
+  };
+}
