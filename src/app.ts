@@ -104,6 +104,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
           idempotencyWindowSeconds: config.idempotencyWindowSeconds,
           eventRetentionSeconds: config.eventRetentionSeconds,
           quotas: [{ type: "email:send", perMinute: config.emailRateLimitPerMinute }],
+          schedules: [{ type: "analytics:aggregate", cron: config.analyticsSchedule, payload: {} }],
         });
         break;
       } catch (err) {
@@ -122,7 +123,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     listening.onStatus(({ connected, detail }) => health.set("event_listener", connected ? "healthy" : "degraded", detail));
     if (config.workersEnabled) {
       const concurrency = concurrencyOf(config);
-      processors = createProcessors({ config, pool: engine.pool, schema: config.databaseSchema });
+      processors = createProcessors({ config, pool: engine.pool, schema: config.databaseSchema, analytics: engine.analytics });
       dispatcher = startDispatcher({
         boss: engine.boss,
         pool: engine.pool,

@@ -184,11 +184,11 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     try {
       const result = await processor.process({
         id: job.id,
-        rootJobId: job.data.rootJobId,
+        rootJobId: job.data.rootJobId ?? job.id,
         type: type.type,
         attempt,
-        payload: job.data.payload,
-        principal: job.data.principal,
+        payload: job.data.payload ?? {},
+        principal: job.data.principal ?? "scheduler",
         signal: controller.signal,
         logger: log,
       });

@@ -27,6 +27,9 @@ import { startQueueControl, type QueueControl } from "./queue-control.js";
 import { controlQueries } from "./queries/control-queries.js";
 import { createQueueStats, type QueueStatsReader } from "./queue-stats.js";
 import { statsQueries } from "./queries/stats-queries.js";
+import { createAnalytics, type Analytics } from "./analytics.js";
+import { rollupQueries } from "./queries/rollup-queries.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 
 export interface EngineOptions {
   url: string;
@@ -42,6 +45,8 @@ export interface EngineOptions {
   eventRetentionSeconds: number;
   /** Per-principal enqueue quotas (e.g. email:send per minute). */
   quotas?: EnqueueQuota[];
+  /** Cron schedules of job types (e.g. analytics rollups every minute); an empty cron removes one. */
+  schedules?: { type: string; cron: string; payload: Record<string, unknown> }[];
   onBossError?: (err: Error) => void;
 }
 
@@ -64,6 +69,8 @@ export interface Engine {
   /** Calls `listener` when a queue resumes (or its limits change): its workers should fetch again. */
   onResume(listener: (queue: string) => void): void;
   readonly stats: QueueStatsReader;
+  readonly analytics: Analytics;
+  readonly metrics: Metrics;
   readonly maintenance: Maintenance;
   /** Drains pg-boss (running jobs get up to `graceMs`) and closes the pools. */
   stop(graceMs: number): Promise<void>;
@@ -89,6 +96,13 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     const { rows } = await pool.query<{ created: number }>(`SELECT ${qualified(options.schema, "ensure_event_triggers")}() AS created`);
     if (rows[0]!.created > 0) logger.info({ triggers: rows[0]!.created }, "created job event triggers");
     secret = await sharedSecret(pool, options.schema, "page_token");
+    for (const schedule of options.schedules ?? []) {
+      const type = options.registry.type(schedule.type);
+      if (!type) throw new Error(`schedule for unknown job type ${schedule.type}`);
+      // One job per occurrence across every replica: pg-boss files each occurrence in a slot of its own.
+      if (schedule.cron) await boss.schedule(type.bossQueue, schedule.cron, { payload: schedule.payload, principal: "scheduler" }, { key: "default", tz: "UTC" });
+      else await boss.unschedule(type.bossQueue, "default");
+    }
   } catch (err) {
     await boss.stop({ graceful: false, close: true }).catch(() => {});
     await pool.end().catch(() => {});
@@ -98,6 +112,8 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const jobs = jobQueries(options.bossSchema);
   const keys = idempotencyQueries(options.schema);
   const pageTokens = createPageTokens(secret);
+  const stats = createQueueStats({ pool, registry: options.registry, queries: statsQueries(options.schema, options.bossSchema) });
+  const analytics = createAnalytics({ pool, registry: options.registry, queries: rollupQueries(options.schema) });
   const reader = createJobReader({ pool, registry, jobs, pageTokens });
   const events = eventQueries(options.schema);
   const listener = await startListener({ url: options.url, schema: options.schema, logger });
@@ -125,7 +141,9 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     listener,
     control,
     onResume: (l: (queue: string) => void) => void resumeListeners.add(l),
-    stats: createQueueStats({ pool, registry, queries: statsQueries(options.schema, options.bossSchema) }),
+    stats,
+    analytics,
+    metrics: createMetrics({ stats, analytics, control }),
     maintenance,
     stop(graceMs) {
       stopping ??= (async () => {

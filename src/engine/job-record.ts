@@ -131,7 +131,8 @@ export function recordFromRow(row: JobRow, registry: JobRegistry): JobRecord | u
     bossQueue: row.name,
     deadLetter,
     state: deadLetter ? "failed" : row.state,
-    envelope: row.data,
+    // Jobs sent by pg-boss's cron carry the service's envelope without a root: the job is its own.
+    envelope: row.data.rootJobId ? row.data : { ...row.data, rootJobId: row.source_root_id ?? row.id, principal: row.data.principal ?? "scheduler" },
     priority: row.priority,
     retryCount: deadLetter ? row.source_retry_count ?? 0 : row.retry_count,
     retryLimit: row.retry_limit,

@@ -12,6 +12,12 @@ import type { RateLimitRow } from "../engine/queries/control-queries.js";
 import type { JobRegistry } from "../engine/registry.js";
 import { principalOf } from "../server/context.js";
 import { pageSizeOf } from "./job-service.js";
+import { toMetricsSnapshot } from "./metrics-mapper.js";
+import { windowSecondsOf } from "./queue-service.js";
+
+/** Default and bounds of GetMetrics' window. */
+export const DEFAULT_METRICS_WINDOW_SECONDS = 5 * 60;
+export const MAX_METRICS_WINDOW_SECONDS = 7 * 24 * 60 * 60;
 
 /** Largest `limit` of a rate limit. */
 export const MAX_RATE_LIMIT = 1_000_000;
@@ -63,6 +69,12 @@ const statusOf: Record<ComponentStatus, HealthStatus> = {
 export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceImpl<typeof MonitoringService>> {
   const { engine, registry } = deps;
   return {
+    async getMetrics(req) {
+      if (req.queue && !registry.queue(req.queue)) throw new ValidationError([{ field: "queue", description: "is not a queue", reason: "UNKNOWN_QUEUE" }]);
+      const windowSeconds = windowSecondsOf(req.window, "window", DEFAULT_METRICS_WINDOW_SECONDS, 60, MAX_METRICS_WINDOW_SECONDS);
+      return { snapshot: toMetricsSnapshot(await engine().metrics.snapshot(windowSeconds), req.queue || undefined) };
+    },
+
     async listRateLimits(req) {
       const e = engine();
       const pageSize = pageSizeOf(req.pageSize, "page_size", 100, 100);

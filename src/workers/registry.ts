@@ -7,7 +7,8 @@ import { createRegistry, type JobRegistry } from "../engine/registry.js";
 import { httpMintProvider, httpPaymentProvider } from "../providers/http-provider.js";
 import type { MintProvider, PaymentProvider } from "../providers/money-providers.js";
 import { sandboxProvider } from "../providers/sandbox-ledger.js";
-import { analyticsAggregate } from "./background/analytics-aggregate.js";
+import type { Analytics } from "../engine/analytics.js";
+import { analyticsAggregate, analyticsProcessor } from "./background/analytics-aggregate.js";
 import { join } from "node:path";
 import { outboxTransport, smtpTransport, type EmailTransport } from "../providers/email-transport.js";
 import { emailProcessor, emailSend } from "./communication/email-send.js";
@@ -29,6 +30,7 @@ export interface ProcessorDeps {
   config: Config;
   pool: Pool;
   schema: string;
+  analytics: Analytics;
 }
 
 /** The processors of every job type, with the providers the configuration chooses, and how to release them. */
@@ -38,7 +40,7 @@ export interface Processors {
 }
 
 /** The processors of every job type, with the providers the configuration chooses. */
-export function createProcessors({ config, pool, schema }: ProcessorDeps): Processors {
+export function createProcessors({ config, pool, schema, analytics }: ProcessorDeps): Processors {
   const sandbox = sandboxProvider(pool, schema, config.sandboxLatencyMs);
   const payments: PaymentProvider = config.paymentProvider === "http"
     ? httpPaymentProvider({ baseUrl: config.paymentGatewayUrl!, timeoutMs: config.providerTimeoutMs, apiKey: config.paymentGatewayApiKey })
@@ -49,7 +51,7 @@ export function createProcessors({ config, pool, schema }: ProcessorDeps): Proce
   const email: EmailTransport = config.emailTransport === "smtp"
     ? smtpTransport({ url: config.smtpUrl!, from: config.emailFrom, timeoutMs: config.smtpTimeoutMs, rejectUnauthorized: config.smtpTlsRejectUnauthorized, requireTls: config.smtpRequireTls })
     : outboxTransport(join(config.dataDir, "outbox"), config.emailFrom);
-  const processors: Processor<any>[] = [paymentProcessor(payments), refundProcessor(payments), nftMintProcessor(mints), emailProcessor(email)];
+  const processors: Processor<any>[] = [paymentProcessor(payments), refundProcessor(payments), nftMintProcessor(mints), emailProcessor(email), analyticsProcessor(analytics)];
   return { byType: new Map(processors.map((p) => [p.definition.type, p])), close: () => email.close() };
 }
 

@@ -32,8 +32,9 @@ export function testEnv(db: TestDatabase, overrides: Record<string, string> = {}
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     SHUTDOWN_GRACE_MS: "3000",
     DATABASE_POOL_MAX: "4",
-    // Jobs stay where a test puts them unless the test runs workers.
+    // Jobs stay where a test puts them unless the test runs workers; no cron job appears on its own.
     WORKERS_ENABLED: "false",
+    ANALYTICS_SCHEDULE: "",
     PGBOSS_POOL_MAX: "4",
     ...overrides,
   };

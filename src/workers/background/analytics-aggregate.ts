@@ -2,7 +2,9 @@
  * `analytics:aggregate`: rolls job activity up into per-minute statistics.
  */
 import { z } from "zod";
+import type { Analytics } from "../../engine/analytics.js";
 import type { JobTypeDefinition } from "../../engine/registry.js";
+import type { Processor } from "../processor.js";
 import { rfc3339 } from "../payload-fields.js";
 
 /** The payload of `analytics:aggregate`. */
@@ -22,3 +24,15 @@ export const analyticsAggregate: JobTypeDefinition<AnalyticsPayload> = {
   queue: "background",
   payload: analyticsPayload,
 };
+
+/** Rolls up job activity for the payload's range (default: the minutes since the last run). */
+export function analyticsProcessor(analytics: Analytics): Processor<AnalyticsPayload> {
+  return {
+    definition: analyticsAggregate,
+    async process(ctx) {
+      const p = ctx.payload;
+      const done = await analytics.rollup({ from: p.from ? new Date(p.from) : undefined, to: p.to ? new Date(p.to) : undefined, bucket: p.bucket });
+      return { from: done.from.toISOString(), to: done.to.toISOString(), minutes: done.minutes, hours: done.hours, rolledThrough: done.rolledThrough?.toISOString() ?? null };
+    },
+  };
+}

@@ -1,0 +1,65 @@
+/**
+ * Metrics snapshots as protobuf messages.
+ */
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { LatencySummarySchema, MetricsSnapshotSchema, type LatencySummary, type MetricsSnapshot } from "../../gen/jobs/v1/monitoring_service_pb.js";
+import { percentile, type Activity } from "../engine/analytics.js";
+import type { MetricsView } from "../engine/metrics.js";
+import type { Counts } from "../engine/queue-stats.js";
+
+const ms = (v: number | undefined) => durationFromMs(Math.round((v ?? 0) * 1000) / 1000);
+
+/** A distribution of durations (nearest-rank percentiles). */
+export function toLatency(sorted: number[], count: number): LatencySummary {
+  return create(LatencySummarySchema, {
+    count: BigInt(count),
+    p50: ms(percentile(sorted, 50)),
+    p90: ms(percentile(sorted, 90)),
+    p95: ms(percentile(sorted, 95)),
+    p99: ms(percentile(sorted, 99)),
+    max: ms(sorted[sorted.length - 1]),
+  });
+}
+
+function common(live: Counts, a: Activity, windowSeconds: number, at: Date) {
+  return {
+    depth: BigInt(live.queued),
+    active: BigInt(live.active),
+    added: BigInt(a.added),
+    started: BigInt(a.started),
+    completed: BigInt(a.completed),
+    failed: BigInt(a.failed),
+    deadLettered: BigInt(a.deadLettered),
+    retried: BigInt(a.retried),
+    completedPerSecond: a.completed / windowSeconds,
+    failedPerSecond: a.failed / windowSeconds,
+    enqueueToStart: toLatency(a.waitMs, a.waitCount),
+    runTime: toLatency(a.runMs, a.runCount),
+    _oldest: live.oldestReadySince ? Math.max(0, at.getTime() - live.oldestReadySince.getTime()) : 0,
+  };
+}
+
+/** A metrics snapshot, optionally of one queue. */
+export function toMetricsSnapshot(view: MetricsView, queue?: string): MetricsSnapshot {
+  return create(MetricsSnapshotSchema, {
+    capturedAt: timestampFromDate(view.capturedAt),
+    window: durationFromMs(view.windowSeconds * 1000),
+    queues: view.queues
+      .filter((q) => !queue || q.queue === queue)
+      .map((q) => {
+        const { _oldest, ...c } = common(q.live, q.activity, view.windowSeconds, view.capturedAt);
+        return {
+          queue: q.queue,
+          ...c,
+          paused: q.paused,
+          scheduled: BigInt(q.live.delayed + q.live.retrying),
+          oldestQueuedAge: durationFromMs(_oldest),
+          jobTypes: q.types.map((t) => {
+            const { _oldest: _, ...tc } = common(t.live, t.activity, view.windowSeconds, view.capturedAt);
+            return { type: t.type, ...tc };
+          }),
+        };
+      }),
+  });
+}

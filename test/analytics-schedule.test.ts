@@ -1,0 +1,45 @@
+/**
+ * The analytics rollup runs on a pg-boss cron schedule: with two replicas, once per minute in all,
+ * and each run completes. (This file takes two minutes: it waits for two minute boundaries.)
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { testDatabase } from "./support/database.js";
+import { bossQueueOf } from "./support/job-states.js";
+import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
+import { testEnv } from "./support/service.js";
+import { eventually } from "./support/wait.js";
+
+const db = testDatabase();
+const processes: ServiceProcess[] = [];
+afterAll(async () => {
+  await Promise.all(processes.map((p) => p.stop("SIGKILL")));
+  await db.drop();
+});
+
+describe("the analytics schedule", () => {
+  it("runs once per minute across two replicas", async () => {
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      const p = spawnService(testEnv(db, { PORT: String(port), WORKERS_ENABLED: "true", ANALYTICS_SCHEDULE: "* * * * *" }));
+      processes.push(p);
+      await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200);
+    }
+    const firstBoundary = Math.ceil(Date.now() / 60_000) * 60_000;
+    const runs = async () =>
+      (await db.query<{ minute: Date; n: number; done: number }>(
+        `SELECT date_trunc('minute', created_on) AS minute, count(*)::int AS n, count(*) FILTER (WHERE state = 'completed')::int AS done
+         FROM "${db.bossSchema}".job WHERE name = $1 GROUP BY 1 ORDER BY 1`,
+        [bossQueueOf("analytics:aggregate")],
+      )).rows;
+    // Two minute boundaries, then time for the second run to be sent and to finish.
+    await eventually(async () => Date.now() > firstBoundary + 60_000 + 20_000, "two minute boundaries", 150_000, 1000);
+    const seen = await eventually(async () => {
+      const r = await runs();
+      return r.filter((m) => m.minute.getTime() >= firstBoundary).length >= 2 && r.every((m) => m.done === m.n) ? r : undefined;
+    }, "two completed runs", 30_000, 500);
+    for (const m of seen) expect(m.n, `runs in minute ${m.minute.toISOString()}`).toBe(1);
+    const { rows } = await db.query(`SELECT rolled_through FROM "${db.schema}".analytics_state`);
+    expect(rows[0]!.rolled_through.getTime()).toBeGreaterThanOrEqual(firstBoundary);
+    await Promise.all(processes.map((p) => p.stop("SIGTERM")));
+  }, 200_000);
+});
