@@ -4,7 +4,8 @@
  * the engine are up; `stop()` drains in the reverse order and stops an embedded database last.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { Code, ConnectError } from "@connectrpc/connect";
+import http2 from "node:http2";
+import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "./config.js";
 import { openDatabase, type Database } from "./db/database.js";
@@ -17,6 +18,8 @@ import { httpRoutes } from "./server/http-routes.js";
 import { authInterceptor, readinessInterceptor, requestContextInterceptor } from "./server/interceptors.js";
 import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
+import { StreamLimits } from "./server/stream-limits.js";
+import { transportKey, type CallTransport } from "./server/context.js";
 import { developmentTokens, parseTokens, type TokenStore } from "./server/tokens.js";
 import { concurrencyOf, createProcessors, serviceRegistry, type Processors } from "./workers/registry.js";
 import { startDispatcher, type Dispatcher } from "./engine/dispatcher.js";
@@ -35,6 +38,8 @@ export interface Service {
   readonly health: HealthMonitor;
   /** Resolves once the database and the engine are up (rejects if they fail to start). */
   readonly ready: Promise<void>;
+  /** The engine, once started (for diagnostics and tests). */
+  readonly engine: Engine | undefined;
   /** Graceful stop: stop accepting, end streams, drain jobs, close the database. */
   stop(): Promise<void>;
 }
@@ -64,7 +69,17 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
   };
 
   const handler = connectNodeAdapter({
-    routes: routes({ health, maxHealthWatches: config.maxHealthWatches, registry, engine: currentEngine, maxPayloadBytes: config.maxPayloadBytes, concurrency: config.workersEnabled ? concurrencyOf(config) : () => 0 }),
+    routes: routes({
+      health,
+      maxHealthWatches: config.maxHealthWatches,
+      registry,
+      engine: currentEngine,
+      maxPayloadBytes: config.maxPayloadBytes,
+      concurrency: config.workersEnabled ? concurrencyOf(config) : () => 0,
+      streams: new StreamLimits(config.maxStreams, config.maxStreamsPerPrincipal),
+      maxStreamBytes: config.streamBufferBytes,
+    }),
+    contextValues: (req) => createContextValues().set(transportKey, transportOf(req)),
     interceptors: [requestContextInterceptor(logger), readinessInterceptor(health), authInterceptor(tokens)],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: 64 * 1024 * 1024,
@@ -154,6 +169,9 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     host: server.host,
     health,
     ready,
+    get engine() {
+      return engine;
+    },
     stop() {
       stopping ??= (async () => {
         stopped = true;
@@ -174,6 +192,17 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         logger.info("stopped");
       })();
       return stopping;
+    },
+  };
+}
+
+/** How to cut a call's transport: reset its HTTP/2 stream, or close its HTTP/1.1 connection. */
+function transportOf(req: { socket: unknown; stream?: unknown }): CallTransport {
+  return {
+    cut() {
+      const stream = (req as { stream?: http2.ServerHttp2Stream }).stream;
+      if (stream) stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      else (req.socket as { destroy(): void }).destroy();
     },
   };
 }

@@ -84,6 +84,9 @@ export const settings = {
   emailFrom: setting("EMAIL_FROM", z.string().min(3), "queue-service <no-reply@queue-service.local>", "The From address of emails."),
   emailRateLimitPerMinute: setting("EMAIL_RATE_LIMIT_PER_MINUTE", int(0, 1_000_000), "100", "`email:send` jobs one service principal may add per minute, cluster-wide (0: no limit; admins are exempt), so a leaked token is no spam relay."),
   analyticsSchedule: setting("ANALYTICS_SCHEDULE", z.string(), "* * * * *", "Cron (UTC) of the analytics rollup job (`analytics:aggregate`); one run per occurrence across all replicas. Empty: not scheduled."),
+  maxStreams: setting("MAX_STREAMS", int(1, 1_000_000), "10000", "Open WatchJob, WatchJobs and WatchMetrics streams allowed at once on a replica."),
+  maxStreamsPerPrincipal: setting("MAX_STREAMS_PER_PRINCIPAL", int(1, 1_000_000), "1000", "Open streams one principal may hold on a replica."),
+  streamBufferBytes: setting("STREAM_BUFFER_BYTES", int(16 * 1024, 256 * 1024 * 1024), String(1024 * 1024), "Bytes of events a stream may have waiting for a slow client before it is cut off with RESOURCE_EXHAUSTED."),
   maxHealthWatches: setting("MAX_HEALTH_WATCHES", int(0, 100_000), "100", "Open grpc.health.v1 Watch streams allowed at once."),
 };
 

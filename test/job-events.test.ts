@@ -107,11 +107,11 @@ describe("cursor", () => {
     const all: EventRow[] = [];
     let position = from;
     for (;;) {
-      const { events: batch, pending } = await events().read(pool, position, 500);
+      const { events: batch, pending, full } = await events().read(pool, position, 500);
       all.push(...batch);
       const last = batch[batch.length - 1];
       if (last) position = { xid: last.xid, seq: last.seq };
-      if (batch.length < 500) return { events: all, position, pending };
+      if (!full) return { events: all, position, pending };
     }
   }
 

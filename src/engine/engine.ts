@@ -22,6 +22,7 @@ import { eventQueries, type EventQueries } from "./queries/event-queries.js";
 import { workQueries, type WorkQueries } from "./queries/work-queries.js";
 import { startListener, type Listener } from "./listener.js";
 import { createDeadLetters, type DeadLetters } from "./dead-letters.js";
+import { createEventFeed, type EventFeed } from "./event-feed.js";
 import { deadLetterQueries } from "./queries/dead-letter-queries.js";
 import { startQueueControl, type QueueControl } from "./queue-control.js";
 import { controlQueries } from "./queries/control-queries.js";
@@ -30,6 +31,7 @@ import { statsQueries } from "./queries/stats-queries.js";
 import { createAnalytics, type Analytics } from "./analytics.js";
 import { rollupQueries } from "./queries/rollup-queries.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { createMetricsSampler, type MetricsSampler } from "./metrics-sampler.js";
 
 export interface EngineOptions {
   url: string;
@@ -65,12 +67,14 @@ export interface Engine {
   readonly deadLetters: DeadLetters;
   readonly work: WorkQueries;
   readonly listener: Listener;
+  readonly feed: EventFeed;
   readonly control: QueueControl;
   /** Calls `listener` when a queue resumes (or its limits change): its workers should fetch again. */
   onResume(listener: (queue: string) => void): void;
   readonly stats: QueueStatsReader;
   readonly analytics: Analytics;
   readonly metrics: Metrics;
+  readonly sampler: MetricsSampler;
   readonly maintenance: Maintenance;
   /** Drains pg-boss (running jobs get up to `graceMs`) and closes the pools. */
   stop(graceMs: number): Promise<void>;
@@ -117,8 +121,11 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const reader = createJobReader({ pool, registry, jobs, pageTokens });
   const events = eventQueries(options.schema);
   const listener = await startListener({ url: options.url, schema: options.schema, logger });
+  const feed = createEventFeed({ pool, registry: options.registry, events, jobs, listener, logger });
   const resumeListeners = new Set<(queue: string) => void>();
   const control = await startQueueControl({ pool, queries: controlQueries(options.schema), listener, logger, onResume: (queue) => resumeListeners.forEach((l) => l(queue)) });
+  const metrics = createMetrics({ stats, analytics, control });
+  const sampler = createMetricsSampler(metrics, logger);
   const maintenance = startMaintenance({
     pool, schema: options.schema, events, keys, logger,
     idempotencyWindowSeconds: options.idempotencyWindowSeconds,
@@ -139,16 +146,20 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     deadLetters: createDeadLetters({ pool, registry, queries: deadLetterQueries(options.bossSchema), pageTokens }),
     work: workQueries(options.bossSchema),
     listener,
+    feed,
     control,
     onResume: (l: (queue: string) => void) => void resumeListeners.add(l),
     stats,
     analytics,
-    metrics: createMetrics({ stats, analytics, control }),
+    metrics,
+    sampler,
     maintenance,
     stop(graceMs) {
       stopping ??= (async () => {
         await maintenance.stop();
         control.stop();
+        feed.stop();
+        sampler.stop();
         await listener.stop();
         await boss.stop({ graceful: true, close: true, timeout: Math.max(1000, graceMs) }).catch((err: Error) => logger.warn({ err: err.message }, "pg-boss stop failed"));
         await pool.end().catch(() => {});

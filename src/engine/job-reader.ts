@@ -69,6 +69,17 @@ export function createJobReader(deps: JobReaderDeps) {
       return record!;
     },
 
+    /**
+     * One job for a watch, with the database snapshot it was read in: events whose transaction is
+     * visible in that snapshot are already reflected in the job.
+     */
+    async forWatch(viewer: Viewer, id: string): Promise<{ record: JobRecord; snapshot: string }> {
+      const row = await jobs.byIdWithSnapshot(deps.pool, id, everyQueue, ownerFilter(viewer));
+      if (!row) throw new NotFoundError(`job ${id} not found`);
+      const [record] = await withDeadLetterIds(deps.pool, [toRecord(row)]);
+      return { record: record!, snapshot: row.snapshot };
+    },
+
     /** One page of jobs, newest first. */
     async list(viewer: Viewer, filter: ListFilter): Promise<JobPage> {
       const scope = `jobs:${viewer.admin ? "*" : viewer.name}`;

@@ -14,6 +14,7 @@ import type { Viewer } from "../engine/viewer.js";
 import { principalOf } from "../server/context.js";
 import { bossStateOf, toJob } from "./job-mapper.js";
 import { validateAddJob } from "./validation/add-job.js";
+import { jobStreams, type JobStreamDeps } from "./job-streams.js";
 
 export interface JobServiceDeps {
   /** The engine (UNAVAILABLE until it has started). */
@@ -153,7 +154,7 @@ function unwrapBatchError(err: unknown): never {
   throw err;
 }
 
-/** Registers JobService. */
-export function registerJobService(router: ConnectRouter, deps: JobServiceDeps): void {
-  router.service(JobService, jobService(deps));
+/** Registers JobService, its streams included. */
+export function registerJobService(router: ConnectRouter, deps: JobServiceDeps & JobStreamDeps): void {
+  router.service(JobService, { ...jobService(deps), ...jobStreams(deps) });
 }

@@ -2,10 +2,14 @@
  * jobs.v1.MonitoringService handlers. RPCs not implemented here answer UNIMPLEMENTED naming
  * themselves.
  */
-import { create } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
-import { HealthStatus, MonitoringService, RateLimitSchema, RateLimitScope } from "../../gen/jobs/v1/monitoring_service_pb.js";
+import { HealthStatus, MetricsSnapshotSchema, MonitoringService, RateLimitSchema, RateLimitScope, type MetricsSnapshot } from "../../gen/jobs/v1/monitoring_service_pb.js";
+import { SAMPLER_TICK_MS } from "../engine/metrics-sampler.js";
+import { transportKey } from "../server/context.js";
+import type { StreamLimits } from "../server/stream-limits.js";
+import { StreamQueue } from "./stream-queue.js";
 import type { Engine } from "../engine/engine.js";
 import { NotFoundError, ValidationError, type FieldViolation } from "../engine/errors.js";
 import type { RateLimitRow } from "../engine/queries/control-queries.js";
@@ -27,7 +31,13 @@ export interface MonitoringServiceDeps {
   health: HealthMonitor;
   engine: () => Engine;
   registry: JobRegistry;
+  limits: StreamLimits;
+  maxStreamBytes: number;
 }
+
+/** WatchMetrics intervals. */
+export const DEFAULT_WATCH_INTERVAL_MS = 1000;
+export const MAX_WATCH_INTERVAL_MS = 60 * 60 * 1000;
 
 const scopes: Record<RateLimitRow["scope"], RateLimitScope> = {
   job_type: RateLimitScope.JOB_TYPE,
@@ -69,6 +79,26 @@ const statusOf: Record<ComponentStatus, HealthStatus> = {
 export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceImpl<typeof MonitoringService>> {
   const { engine, registry } = deps;
   return {
+    async *watchMetrics(req, ctx) {
+      if (req.queue && !registry.queue(req.queue)) throw new ValidationError([{ field: "queue", description: "is not a queue", reason: "UNKNOWN_QUEUE" }]);
+      const intervalMs = req.interval ? Number(req.interval.seconds) * 1000 + Math.round(req.interval.nanos / 1e6) : DEFAULT_WATCH_INTERVAL_MS;
+      if (intervalMs < SAMPLER_TICK_MS || intervalMs > MAX_WATCH_INTERVAL_MS) {
+        throw new ValidationError([{ field: "interval", description: `must be from ${SAMPLER_TICK_MS} ms to 1 h`, reason: "OUT_OF_RANGE" }]);
+      }
+      const lease = deps.limits.open(principalOf(ctx).name);
+      const out = new StreamQueue<MetricsSnapshot>({ maxBytes: deps.maxStreamBytes, signal: ctx.signal, onOverflow: () => setTimeout(() => ctx.values.get(transportKey)?.cut(), 2000).unref() });
+      const unsubscribe = engine().sampler.subscribe(intervalMs, (view) => {
+        const snapshot = toMetricsSnapshot(view, req.queue || undefined);
+        out.push(snapshot, toBinary(MetricsSnapshotSchema, snapshot).length);
+      });
+      try {
+        for await (const snapshot of out) yield { snapshot };
+      } finally {
+        unsubscribe();
+        lease.release();
+      }
+    },
+
     async getMetrics(req) {
       if (req.queue && !registry.queue(req.queue)) throw new ValidationError([{ field: "queue", description: "is not a queue", reason: "UNKNOWN_QUEUE" }]);
       const windowSeconds = windowSecondsOf(req.window, "window", DEFAULT_METRICS_WINDOW_SECONDS, 60, MAX_METRICS_WINDOW_SECONDS);

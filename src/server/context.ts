@@ -15,6 +15,13 @@ export const requestIdKey = createContextKey<string>("", { description: "request
 /** A logger carrying the request id, RPC and principal. */
 export const loggerKey = createContextKey<Logger | undefined>(undefined, { description: "request logger" });
 
+/** The call's transport, for the rare case a stream must be cut without a status (a stuck consumer). */
+export interface CallTransport {
+  /** Resets the HTTP/2 stream with ENHANCE_YOUR_CALM (clients report RESOURCE_EXHAUSTED), or closes an HTTP/1.1 connection. */
+  cut(): void;
+}
+export const transportKey = createContextKey<CallTransport | undefined>(undefined, { description: "call transport" });
+
 /** The caller of an authenticated RPC. */
 export function principalOf(ctx: HandlerContext): Principal {
   const principal = ctx.values.get(principalKey);

@@ -70,7 +70,8 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
     session.on("close", () => clearTimeout(timer));
   };
 
-  const h2Settings: http2.Settings = { maxConcurrentStreams: 1000, initialWindowSize: 1024 * 1024 };
+  // Streams are long-lived (watches), so a client may hold many at once on one connection.
+  const h2Settings: http2.Settings = { maxConcurrentStreams: 4096, initialWindowSize: 1024 * 1024 };
   let outer: net.Server;
   if (options.tls) {
     const secure = http2.createSecureServer(

@@ -15,6 +15,7 @@ import { registerQueueService } from "../rpc/queue-service.js";
 import { registerMonitoringService } from "../rpc/monitoring-service.js";
 import { registerGrpcHealth } from "./grpc-health.js";
 import { registerReflection } from "./reflection.js";
+import type { StreamLimits } from "./stream-limits.js";
 
 /** The API's services. */
 export const apiServices: readonly DescService[] = [JobService, QueueService, MonitoringService];
@@ -27,14 +28,16 @@ export interface RouteDeps {
   engine: () => Engine;
   maxPayloadBytes: number;
   concurrency: (queue: string) => number;
+  streams: StreamLimits;
+  maxStreamBytes: number;
 }
 
 /** Builds the routes function for the Connect adapter. */
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
   return (router) => {
-    registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes });
+    registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes });
     registerQueueService(router, { engine: deps.engine, registry: deps.registry, concurrency: deps.concurrency });
-    registerMonitoringService(router, { health: deps.health, engine: deps.engine, registry: deps.registry });
+    registerMonitoringService(router, { health: deps.health, engine: deps.engine, registry: deps.registry, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes });
     registerGrpcHealth(router, { health: deps.health, services: apiServices.map((s) => s.typeName), maxWatches: deps.maxHealthWatches });
     registerReflection(router, [...apiServices, Health]);
   };

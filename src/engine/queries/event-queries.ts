@@ -34,28 +34,43 @@ export function eventQueries(schema: string) {
   const columns = "xid::text AS xid, seq, occurred_at, job_id, queue_name, type::text AS type, state, previous_state, retry_count, detail";
   return {
     /**
-     * Up to `limit` events after `after`, in log order, that are safe to serve; and whether more
-     * events exist beyond the safe horizon (transactions still running), so the caller reads again
-     * soon even without a wake-up.
+     * Events after `after`, in log order, that are safe to serve: up to about `limit`, always whole
+     * transactions (a transaction's events are never split across reads, so a reader sees a failure
+     * and its dead letter together). Also says whether more events exist beyond the safe horizon
+     * (transactions still running), so the caller reads again soon even without a wake-up.
      */
-    async read(db: Queryable, after: EventPosition, limit: number, queueNames?: string[]): Promise<{ events: EventRow[]; pending: boolean }> {
-      const { rows } = await db.query<EventRow & { horizon: string }>(
+    async read(db: Queryable, after: EventPosition, limit: number, queueNames?: string[]): Promise<{ events: EventRow[]; pending: boolean; full: boolean }> {
+      const { rows } = await db.query<EventRow>(
         `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
-         SELECT ${columns}, h.horizon::text AS horizon
+         SELECT ${columns}
          FROM ${table}, h
          WHERE (xid, seq) > ($1::xid8, $2::bigint) AND xid < h.horizon
            AND ($4::text[] IS NULL OR queue_name = ANY($4::text[]))
          ORDER BY xid, seq
          LIMIT $3`,
-        [after.xid, after.seq, limit, queueNames ?? null],
+        [after.xid, after.seq, limit + 1, queueNames ?? null],
       );
-      if (rows.length === limit) return { events: rows, pending: true };
-      const last = rows[rows.length - 1];
+      let events = rows;
+      const full = rows.length > limit;
+      if (full) {
+        const lastXid = rows[rows.length - 1]!.xid;
+        const whole = rows.filter((r) => r.xid !== lastXid);
+        if (whole.length > 0) events = whole;
+        else {
+          // One transaction larger than the limit: read it whole.
+          events = (await db.query<EventRow>(
+            `SELECT ${columns} FROM ${table} WHERE xid = $1::xid8 AND (xid, seq) > ($2::xid8, $3::bigint) AND ($4::text[] IS NULL OR queue_name = ANY($4::text[])) ORDER BY seq`,
+            [lastXid, after.xid, after.seq, queueNames ?? null],
+          )).rows;
+        }
+        return { events, pending: true, full: true };
+      }
+      const last = events[events.length - 1];
       const { rows: beyond } = await db.query<{ pending: boolean }>(
         `SELECT EXISTS (SELECT 1 FROM ${table} WHERE (xid, seq) > ($1::xid8, $2::bigint)) AS pending`,
         [last?.xid ?? after.xid, last?.seq ?? after.seq],
       );
-      return { events: rows, pending: beyond[0]!.pending };
+      return { events, pending: beyond[0]!.pending, full: false };
     },
 
     /**

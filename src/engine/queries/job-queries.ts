@@ -83,6 +83,19 @@ export function jobQueries(bossSchema: string) {
       return rows;
     },
 
+    /**
+     * One job with the database snapshot it was read in (`pg_current_snapshot()`), so that a watcher
+     * can tell which later events it already reflects.
+     */
+    async byIdWithSnapshot(db: Queryable, id: string, bossQueues: string[], principal?: string): Promise<(JobRow & { snapshot: string }) | undefined> {
+      const { rows } = await db.query<JobRow & { snapshot: string }>(
+        `SELECT ${JOB_COLUMNS}, pg_current_snapshot()::text AS snapshot FROM ${job}
+         WHERE id = $1 AND name = ANY($2::text[]) AND ($3::text IS NULL OR data ->> 'principal' = $3)`,
+        [id, bossQueues, principal ?? null],
+      );
+      return rows[0];
+    },
+
     /** Locks one job row for a state change in this transaction. */
     async lockById(db: Queryable, id: string, bossQueues: string[]): Promise<JobRow | undefined> {
       const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM ${job} WHERE id = $1 AND name = ANY($2::text[]) FOR UPDATE`, [id, bossQueues]);

@@ -1,0 +1,202 @@
+/**
+ * The event feed of a replica: one reader of the job event log, shared by every stream. It reads
+ * from its position whenever the listener says events were committed (and every second, and soon
+ * again while committed events wait behind a running transaction), in whole transactions and in log
+ * order, fetches the jobs the subscribers want, and hands each subscriber its events. Nothing is lost
+ * when the listener drops, or when many events collapse into one wake-up: the feed reads the log,
+ * not the notifications. It reads only while somebody subscribes.
+ */
+import type { Pool } from "../db/pool.js";
+import type { Logger } from "../logger.js";
+import { failureFromOutput, recordFromRow, type BossState, type JobRecord } from "./job-record.js";
+import type { Listener } from "./listener.js";
+import type { EventPosition, EventQueries, EventRow } from "./queries/event-queries.js";
+import type { JobQueries } from "./queries/job-queries.js";
+import type { JobRegistry } from "./registry.js";
+
+/** Most events one read takes (whole transactions; a larger one is read whole). */
+export const FEED_BATCH = 1000;
+/** A safety read while subscribed, in case a notification was lost. */
+export const FEED_POLL_MS = 1000;
+
+/** An event, with the job after the change when a subscriber needed it. */
+export interface FeedEvent {
+  readonly position: EventPosition;
+  readonly row: EventRow;
+  readonly record?: JobRecord;
+  /** Cache for whoever serialises the event (shared by every stream that sends it). */
+  encoded?: unknown;
+}
+
+/** A consumer of the feed. */
+export interface FeedSubscriber {
+  /** Whether this event matters (decided on the event alone, before the job is fetched). */
+  wants(row: EventRow): boolean;
+  /** Whether it needs the job record with its events. */
+  readonly needsRecords: boolean;
+  /** A batch of wanted events: whole transactions, in log order. */
+  deliver(events: FeedEvent[]): void;
+}
+
+/** A subscription: events after `position` are delivered. */
+export interface Subscription {
+  readonly position: EventPosition;
+  unsubscribe(): void;
+}
+
+export interface EventFeedOptions {
+  pool: Pool;
+  registry: JobRegistry;
+  events: EventQueries;
+  jobs: JobQueries;
+  listener: Listener;
+  logger: Logger;
+}
+
+const terminal = new Set(["completed", "failed", "cancelled"]);
+
+/** The job as it was right after an event: the current row with the event's state laid over it. */
+export function recordAt(current: JobRecord, row: EventRow): JobRecord {
+  const r: JobRecord = { ...current, state: row.state as BossState, retryCount: row.retry_count };
+  if (row.type === "started") r.startedAt = row.occurred_at;
+  if (terminal.has(row.type)) r.completedAt = row.occurred_at;
+  if (row.type === "created" || row.type === "redriven" || row.type === "started") r.completedAt = undefined;
+  if (row.type === "retry_scheduled" || row.type === "failed" || row.type === "expired") r.lastError = failureFromOutput(row.detail, row.retry_count + 1) ?? r.lastError;
+  if (row.type === "dead_lettered") r.deadLetterJobId = (row.detail?.deadLetterJobId as string | undefined) ?? r.deadLetterJobId;
+  if (row.type === "cancel_requested") r.envelope = { ...r.envelope, cancelRequested: true };
+  return r;
+}
+
+/** Starts the feed (idle until the first subscriber). */
+export function createEventFeed(options: EventFeedOptions) {
+  const { pool, registry, events, jobs, listener, logger } = options;
+  const subscribers = new Set<FeedSubscriber>();
+  const everyQueue = registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
+  let position: EventPosition | undefined;
+  let activating: Promise<EventPosition> | undefined;
+  let reading = false;
+  let again = false;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let pendingDelay = 5;
+  let stopped = false;
+
+  async function enrich(rows: EventRow[]): Promise<Map<string, JobRecord>> {
+    const ids = new Set<string>();
+    for (const row of rows) for (const s of subscribers) if (s.needsRecords && s.wants(row)) ids.add(row.job_id);
+    if (ids.size === 0) return new Map();
+    const found = await jobs.byIds(pool, [...ids], everyQueue);
+    const records = new Map<string, JobRecord>();
+    for (const r of found) {
+      const record = recordFromRow(r, registry);
+      if (record) records.set(r.id, record);
+    }
+    return records;
+  }
+
+  async function readOnce(): Promise<void> {
+    for (;;) {
+      if (!position || subscribers.size === 0 || stopped) return;
+      const from = position;
+      const { events: rows, pending, full } = await events.read(pool, from, FEED_BATCH);
+      const known = rows.filter((r) => registry.byBossQueue(r.queue_name));
+      if (rows.length > 0) {
+        const records = await enrich(known);
+        const batch: FeedEvent[] = known.map((row) => {
+          const current = records.get(row.job_id);
+          return { position: { xid: row.xid, seq: Number(row.seq) }, row, record: current ? recordAt(current, row) : undefined };
+        });
+        const last = rows[rows.length - 1]!;
+        if (subscribers.size === 0) return; // went idle while reading: the next subscriber starts from "now"
+        position = { xid: last.xid, seq: Number(last.seq) };
+        for (const s of subscribers) {
+          const wanted = batch.filter((e) => s.wants(e.row));
+          if (wanted.length > 0) s.deliver(wanted);
+        }
+      }
+      if (full) continue;
+      if (pending) {
+        // Committed events wait behind a transaction still running: look again soon.
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(wake, pendingDelay);
+        pendingDelay = Math.min(pendingDelay * 2, 200);
+      } else {
+        pendingDelay = 5;
+      }
+      return;
+    }
+  }
+
+  function wake(): void {
+    if (stopped || subscribers.size === 0 || !position) return;
+    if (reading) {
+      again = true;
+      return;
+    }
+    reading = true;
+    void (async () => {
+      try {
+        do {
+          again = false;
+          await readOnce();
+        } while (again);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, "event feed read failed; retrying");
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(wake, 500);
+      } finally {
+        reading = false;
+      }
+    })();
+  }
+
+  const offEvents = listener.onEvents(wake);
+  const offResync = listener.onResync(wake);
+  const poll = setInterval(wake, FEED_POLL_MS);
+  poll.unref();
+
+  return {
+    /** Subscribes; resolves with the position after which events are delivered. */
+    async subscribe(subscriber: FeedSubscriber): Promise<Subscription> {
+      if (!position) {
+        activating ??= events.now(pool).finally(() => (activating = undefined));
+        const start = await activating;
+        position ??= start;
+      }
+      subscribers.add(subscriber);
+      const at = position;
+      return {
+        position: at,
+        unsubscribe() {
+          subscribers.delete(subscriber);
+          // Idle: forget the position; the next subscriber starts from "now".
+          if (subscribers.size === 0) position = undefined;
+        },
+      };
+    },
+    /** Events read by a catch-up, with their jobs, as the feed would deliver them. */
+    async withRecords(rows: EventRow[]): Promise<FeedEvent[]> {
+      const known = rows.filter((r) => registry.byBossQueue(r.queue_name));
+      const found = known.length > 0 ? await jobs.byIds(pool, [...new Set(known.map((r) => r.job_id))], everyQueue) : [];
+      const records = new Map(found.flatMap((r) => {
+        const record = recordFromRow(r, registry);
+        return record ? [[r.id, record] as const] : [];
+      }));
+      return known.map((row) => {
+        const current = records.get(row.job_id);
+        return { position: { xid: row.xid, seq: Number(row.seq) }, row, record: current ? recordAt(current, row) : undefined };
+      });
+    },
+    /** Reads now (tests, and after a subscriber's catch-up). */
+    wake,
+    subscribers: () => subscribers.size,
+    stop() {
+      stopped = true;
+      offEvents();
+      offResync();
+      clearInterval(poll);
+      clearTimeout(retryTimer);
+    },
+  };
+}
+
+export type EventFeed = ReturnType<typeof createEventFeed>;
