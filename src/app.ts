@@ -18,6 +18,8 @@ import { httpRoutes } from "./server/http-routes.js";
 import { authInterceptor, readinessInterceptor, requestContextInterceptor } from "./server/interceptors.js";
 import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
+import { telemetryInterceptor } from "./server/telemetry-interceptor.js";
+import { createMetricsTelemetry, jobAttributes, type MetricsTelemetry } from "./telemetry/instruments.js";
 import { StreamLimits } from "./server/stream-limits.js";
 import { transportKey, type CallTransport } from "./server/context.js";
 import { developmentTokens, parseTokens, type TokenStore } from "./server/tokens.js";
@@ -56,9 +58,10 @@ export function loadTokens(config: Config, logger: Logger): TokenStore {
   return store;
 }
 
-/** Starts the service. */
-export async function startService(config: Config, logger: Logger): Promise<Service> {
+/** Starts the service. `env` holds the standard OTEL_* variables (default: the process's). */
+export async function startService(config: Config, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Service> {
   const tokens = loadTokens(config, logger);
+  const telemetry = await createMetricsTelemetry(env);
   const health = new HealthMonitor(["database", "engine", "workers", "event_listener"]);
   const shutdown = new AbortController();
   const registry = serviceRegistry();
@@ -77,14 +80,15 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
       maxPayloadBytes: config.maxPayloadBytes,
       concurrency: config.workersEnabled ? concurrencyOf(config) : () => 0,
       streams: new StreamLimits(config.maxStreams, config.maxStreamsPerPrincipal),
+      instruments: telemetry.instruments,
       maxStreamBytes: config.streamBufferBytes,
     }),
     contextValues: (req) => createContextValues().set(transportKey, transportOf(req)),
-    interceptors: [requestContextInterceptor(logger), readinessInterceptor(health), authInterceptor(tokens)],
+    interceptors: [telemetryInterceptor(telemetry.instruments), requestContextInterceptor(logger), readinessInterceptor(health), authInterceptor(tokens)],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: 64 * 1024 * 1024,
     shutdownSignal: shutdown.signal,
-    fallback: httpRoutes(health),
+    fallback: httpRoutes(health, { "/metrics": (req, res) => telemetry.prometheus.getMetricsRequestHandler(req as never, res as never) }),
   });
   const server = await listenOnePort({
     host: config.host,
@@ -150,6 +154,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
         concurrency,
         pollIntervalMs: config.workerPollIntervalMs,
         gate: engine.control,
+        instruments: telemetry.instruments,
       });
       const running = dispatcher;
       engine.onResume((queue) => running.wake(queue));
@@ -157,6 +162,7 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
     } else {
       health.set("workers", "healthy", "disabled on this replica (WORKERS_ENABLED=false)");
     }
+    observeQueues(telemetry, engine);
     probe = setInterval(() => void probeDatabase(engine!, health), DATABASE_PROBE_INTERVAL_MS);
     probe.unref();
     logger.info({ port: server.port }, "ready");
@@ -188,12 +194,27 @@ export async function startService(config: Config, logger: Logger): Promise<Serv
             await engine?.stop(config.shutdownGraceMs);
           })(),
         ]);
+        await telemetry.shutdown().catch(() => {});
         await database?.embedded?.stop();
         logger.info("stopped");
       })();
       return stopping;
     },
   };
+}
+
+/** The queue gauges, read (cluster-wide, exact) when metrics are collected. */
+function observeQueues(telemetry: MetricsTelemetry, engine: Engine): void {
+  const { queueDepth, queueActive } = telemetry.instruments;
+  telemetry.provider.getMeter("queue-service").addBatchObservableCallback(async (result) => {
+    for (const q of await engine.stats.all(60)) {
+      for (const t of q.byType) {
+        const attributes = jobAttributes(q.queue, t.type);
+        result.observe(queueDepth, t.queued, attributes);
+        result.observe(queueActive, t.active, attributes);
+      }
+    }
+  }, [queueDepth, queueActive]);
 }
 
 /** How to cut a call's transport: reset its HTTP/2 stream, or close its HTTP/1.1 connection. */

@@ -4,8 +4,8 @@
  */
 import { ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
-import { startService } from "./app.js";
 import { TokenConfigError } from "./server/tokens.js";
+import { startTracing } from "./telemetry/tracing.js";
 
 async function main(): Promise<void> {
   let config;
@@ -19,6 +19,10 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  // Tracing first: its instrumentations must hook `pg` before the service loads it.
+  const tracing = await startTracing();
+  if (tracing.exporting) logger.info("exporting traces over OTLP");
+  const { startService } = await import("./app.js");
   let service;
   try {
     service = await startService(config, logger);
@@ -38,7 +42,10 @@ async function main(): Promise<void> {
     }
     logger.info({ signal }, "signal received");
     service.stop().then(
-      () => process.exit(0),
+      async () => {
+        await tracing.shutdown().catch(() => {});
+        process.exit(0);
+      },
       (err: Error) => {
         logger.error({ err: err.message }, "stop failed");
         process.exit(1);

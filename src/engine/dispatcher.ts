@@ -14,7 +14,10 @@
  * - Completions are written in batches: while one batch is being written, the next gathers.
  * - Cancel requests reach a running handler through its AbortSignal (a notification, or the heartbeat).
  */
-import type { PgBoss } from "pg-boss";
+import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import type { JobWithMetadata, PgBoss } from "pg-boss";
+import { jobAttributes, type Instruments } from "../telemetry/instruments.js";
+import { contextFromTraceparent, traceIdOf } from "../telemetry/trace-context.js";
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "../logger.js";
 import { JobStopped, PermanentJobError, type Processor, type StopReason } from "../workers/processor.js";
@@ -22,6 +25,8 @@ import type { Envelope } from "./job-record.js";
 import type { Listener } from "./listener.js";
 import type { Attempt, WorkQueries } from "./queries/work-queries.js";
 import type { JobRegistry, RegisteredJobType } from "./registry.js";
+
+const tracer = trace.getTracer("queue-service");
 
 /** How often running attempts' leases are refreshed (the lease is 10 s). */
 export const HEARTBEAT_INTERVAL_MS = 3000;
@@ -56,6 +61,7 @@ export interface DispatcherOptions {
   pollIntervalMs: number;
   gate?: FetchGate;
   heartbeatIntervalMs?: number;
+  instruments?: Instruments;
 }
 
 interface Running extends Attempt {
@@ -169,9 +175,19 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     }
   }
 
-  async function run(type: RegisteredJobType, processor: Processor<any>, job: { id: string; data: Envelope; retryCount: number; expireInSeconds: number }): Promise<void> {
+  async function run(type: RegisteredJobType, processor: Processor<any>, job: JobWithMetadata<Envelope>): Promise<void> {
     const controller = new AbortController();
     const attempt = job.retryCount + 1;
+    const attributes = jobAttributes(type.queue, type.type);
+    const parent = contextFromTraceparent(job.data.traceparent);
+    const span = tracer.startSpan(`job ${type.type}`, {
+      kind: SpanKind.CONSUMER,
+      attributes: { ...attributes, "job.id": job.id, "job.attempt": attempt, "job.root_id": job.data.rootJobId ?? job.id },
+    }, parent);
+    const started = performance.now();
+    let outcome = "completed";
+    options.instruments?.jobsStarted.add(1, attributes);
+    if (job.startedOn && job.startAfter) options.instruments?.waitDuration.record(Math.max(0, job.startedOn.getTime() - new Date(job.startAfter).getTime()) / 1000, attributes);
     const r: Running = {
       id: job.id,
       retryCount: job.retryCount,
@@ -180,9 +196,10 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       expiry: setTimeout(() => stop(r, "expired"), job.expireInSeconds * 1000),
     };
     running.set(job.id, r);
-    const log = logger.child({ jobId: job.id, type: type.type, attempt });
+    const traceId = traceIdOf(span);
+    const log = logger.child(traceId ? { jobId: job.id, type: type.type, attempt, traceId } : { jobId: job.id, type: type.type, attempt });
     try {
-      const result = await processor.process({
+      const result = await context.with(trace.setSpan(parent, span), () => processor.process({
         id: job.id,
         rootJobId: job.data.rootJobId ?? job.id,
         type: type.type,
@@ -191,27 +208,47 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
         principal: job.data.principal ?? "scheduler",
         signal: controller.signal,
         logger: log,
-      });
-      if (controller.signal.reason instanceof JobStopped && controller.signal.reason.reason === "lease-lost") return;
+      }));
+      if (controller.signal.reason instanceof JobStopped && controller.signal.reason.reason === "lease-lost") {
+        outcome = "lease_lost";
+        return;
+      }
       completeLater(type.bossQueue, { id: job.id, retryCount: job.retryCount, output: result ?? {} });
+      options.instruments?.jobsCompleted.add(1, attributes);
     } catch (err) {
       const stopped = controller.signal.aborted && controller.signal.reason instanceof JobStopped ? controller.signal.reason.reason : undefined;
       const message = err instanceof Error ? err.message : String(err);
+      span.setStatus({ code: SpanStatusCode.ERROR, message });
       if (stopped === "lease-lost") {
+        outcome = "lease_lost";
         log.warn("lease lost; the attempt's outcome is discarded");
       } else if (stopped === "cancel-requested" && !(err instanceof PermanentJobError)) {
+        outcome = "cancelled";
+        options.instruments?.jobsCancelled.add(1, attributes);
         await work.cancel(pool, type.bossQueue, r, failureOutput("cancelled while running, before its side effect", "CANCELLED", false, attempt)).catch((e: Error) =>
           log.error({ err: e.message }, "could not record the cancellation"),
         );
       } else if (err instanceof PermanentJobError) {
+        outcome = "failed";
         log.warn({ reason: err.reason, err: message }, "permanent failure");
         await fail(r, failureOutput(message, err.reason, false, attempt), true);
+        options.instruments?.jobsFailed.add(1, attributes);
+        options.instruments?.jobsDeadLettered.add(1, attributes);
       } else {
         const reason = stopped === "expired" ? "JOB_EXPIRED" : stopped === "shutting-down" ? "INTERRUPTED" : ((err as { reason?: string }).reason ?? "ERROR");
+        const last = job.retryCount >= job.retryLimit;
+        outcome = last ? "failed" : "retried";
         log.warn({ reason, err: message }, "attempt failed");
         await fail(r, failureOutput(message, reason, true, attempt), false);
+        if (last) {
+          options.instruments?.jobsFailed.add(1, attributes);
+          options.instruments?.jobsDeadLettered.add(1, attributes);
+        } else options.instruments?.jobsRetried.add(1, attributes);
       }
     } finally {
+      span.setAttribute("job.outcome", outcome);
+      span.end();
+      options.instruments?.runDuration.record((performance.now() - started) / 1000, { ...attributes, "job.outcome": outcome });
       clearTimeout(r.expiry);
       running.delete(job.id);
       slots.get(type.queue)!.release();
@@ -248,11 +285,11 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
           continue;
         }
         dirty.delete(type.bossQueue);
-        const jobs = await boss.fetch<Envelope>(type.bossQueue, { batchSize: allowed });
+        const jobs = await boss.fetch<Envelope>(type.bossQueue, { batchSize: allowed, includeMetadata: true });
         if (allowed > jobs.length) options.gate?.giveBack?.(type, allowed - jobs.length);
         queueSlots.take(jobs.length);
         for (const job of jobs) {
-          const p = run(type, processor, job as never).catch((err: Error) => logger.error({ err: err.message }, "job runner failed"));
+          const p = run(type, processor, job).catch((err: Error) => logger.error({ err: err.message }, "job runner failed"));
           settling.add(p);
           void p.finally(() => settling.delete(p));
         }

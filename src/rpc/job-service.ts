@@ -15,12 +15,15 @@ import { principalOf } from "../server/context.js";
 import { bossStateOf, toJob } from "./job-mapper.js";
 import { validateAddJob } from "./validation/add-job.js";
 import { jobStreams, type JobStreamDeps } from "./job-streams.js";
+import { jobAttributes, type Instruments } from "../telemetry/instruments.js";
+import { currentTraceparent } from "../telemetry/trace-context.js";
 
 export interface JobServiceDeps {
   /** The engine (UNAVAILABLE until it has started). */
   engine: () => Engine;
   registry: JobRegistry;
   maxPayloadBytes: number;
+  instruments?: Instruments;
 }
 
 /** Most jobs of one AddJobs call. */
@@ -50,14 +53,14 @@ export function viewerOf(ctx: HandlerContext): Viewer {
   return { name: p.name, admin: p.role === "admin" };
 }
 
-const traceparentPattern = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** The JobService implementation (unary RPCs). */
 export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
   const { engine, registry } = deps;
-  const context = (ctx: HandlerContext) => {
-    const traceparent = ctx.requestHeader.get("traceparent") ?? undefined;
-    return { registry, maxPayloadBytes: deps.maxPayloadBytes, now: new Date(), traceparent: traceparent && traceparentPattern.test(traceparent) ? traceparent : undefined };
+  // The AddJob's trace (its RPC span) is stored with the job, so that every attempt joins it.
+  const context = (ctx: HandlerContext) => ({ registry, maxPayloadBytes: deps.maxPayloadBytes, now: new Date(), traceparent: currentTraceparent(ctx.requestHeader.get("traceparent")) });
+  const countAdded = (outcomes: { ok: boolean; deduplicated?: boolean; record?: { jobType: { queue: string; type: string } } }[]) => {
+    for (const o of outcomes) if (o.ok && !o.deduplicated && o.record) deps.instruments?.jobsAdded.add(1, jobAttributes(o.record.jobType.queue, o.record.jobType.type));
   };
 
   return {
@@ -69,6 +72,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
         throw err instanceof BatchEntryError ? err.cause : err;
       });
       if (!outcome!.ok) throw outcome!.error;
+      countAdded([outcome!]);
       return { job: toJob(outcome!.record), deduplicated: outcome!.deduplicated };
     },
 
@@ -86,6 +90,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       });
       if (violations.length > 0) throw new ValidationError(violations.slice(0, 100));
       const outcomes = await engine().enqueuer.add(jobs.map((job) => ({ principal: principal.name, exemptFromQuotas: principal.role === "admin", job: job! })), true).catch(unwrapBatchError);
+      countAdded(outcomes);
       return {
         results: outcomes.map((o) => {
           if (!o.ok) throw o.error;

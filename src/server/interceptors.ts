@@ -4,7 +4,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
+import { trace } from "@opentelemetry/api";
 import type { HealthMonitor } from "../health.js";
+import { traceIdOf } from "../telemetry/trace-context.js";
 import type { Logger } from "../logger.js";
 import { toConnectError } from "../rpc/errors.js";
 import { accessFor, allows } from "./access-policy.js";
@@ -23,7 +25,8 @@ export function requestContextInterceptor(logger: Logger): Interceptor {
     const incoming = req.header.get("x-request-id");
     const requestId = incoming && requestIdPattern.test(incoming) ? incoming : randomUUID();
     const rpc = `${req.service.typeName}/${req.method.name}`;
-    const log = logger.child({ requestId, rpc });
+    const traceId = traceIdOf(trace.getActiveSpan());
+    const log = logger.child(traceId ? { requestId, rpc, traceId } : { requestId, rpc });
     req.contextValues.set(requestIdKey, requestId);
     req.contextValues.set(loggerKey, log);
     const finish = (err: unknown) => {

@@ -16,6 +16,7 @@ import { registerMonitoringService } from "../rpc/monitoring-service.js";
 import { registerGrpcHealth } from "./grpc-health.js";
 import { registerReflection } from "./reflection.js";
 import type { StreamLimits } from "./stream-limits.js";
+import type { Instruments } from "../telemetry/instruments.js";
 
 /** The API's services. */
 export const apiServices: readonly DescService[] = [JobService, QueueService, MonitoringService];
@@ -30,12 +31,13 @@ export interface RouteDeps {
   concurrency: (queue: string) => number;
   streams: StreamLimits;
   maxStreamBytes: number;
+  instruments?: Instruments;
 }
 
 /** Builds the routes function for the Connect adapter. */
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
   return (router) => {
-    registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes });
+    registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes, instruments: deps.instruments });
     registerQueueService(router, { engine: deps.engine, registry: deps.registry, concurrency: deps.concurrency });
     registerMonitoringService(router, { health: deps.health, engine: deps.engine, registry: deps.registry, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes });
     registerGrpcHealth(router, { health: deps.health, services: apiServices.map((s) => s.typeName), maxWatches: deps.maxHealthWatches });

@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
 import type { EmailTransport } from "../../providers/email-transport.js";
 import type { Processor } from "../processor.js";
+import { providerSpan } from "../../telemetry/spans.js";
 import { emailAddress } from "../payload-fields.js";
 
 /** Most recipients of one email job. */
@@ -40,7 +41,7 @@ export function emailProcessor(transport: EmailTransport): Processor<EmailPayloa
     async process(ctx) {
       ctx.signal.throwIfAborted(); // a cancel stops it before the send, never after
       const p = ctx.payload;
-      return transport.send({
+      return providerSpan(`${transport.name}.send`, { "provider.name": transport.name, "email.recipients": Array.isArray(p.to) ? p.to.length : 1 }, () => transport.send({
         to: Array.isArray(p.to) ? p.to : [p.to],
         subject: p.subject,
         text: p.text,
@@ -48,7 +49,7 @@ export function emailProcessor(transport: EmailTransport): Processor<EmailPayloa
         replyTo: p.replyTo,
         rootJobId: ctx.rootJobId,
         jobId: ctx.id,
-      });
+      }));
     },
   };
 }

@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
 import type { MintProvider } from "../../providers/money-providers.js";
 import type { Processor } from "../processor.js";
+import { providerSpan } from "../../telemetry/spans.js";
 import { externalId } from "../payload-fields.js";
 
 const metadataUri = z
@@ -40,6 +41,8 @@ export const nftMint: JobTypeDefinition<NftMintPayload> = {
 export function nftMintProcessor(provider: MintProvider): Processor<NftMintPayload> {
   return {
     definition: nftMint,
-    process: (ctx) => provider.mint(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal }),
+    process: (ctx) =>
+      providerSpan(`${provider.name}.mint`, { "provider.name": provider.name, "job.root_id": ctx.rootJobId }, () =>
+        provider.mint(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal })),
   };
 }

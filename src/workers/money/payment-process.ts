@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
 import type { PaymentProvider } from "../../providers/money-providers.js";
 import type { Processor } from "../processor.js";
+import { providerSpan } from "../../telemetry/spans.js";
 import { currencyCode, externalId, minorUnits } from "../payload-fields.js";
 
 /** The payload of `payment:process`. */
@@ -31,6 +32,8 @@ export const paymentProcess: JobTypeDefinition<PaymentPayload> = {
 export function paymentProcessor(provider: PaymentProvider): Processor<PaymentPayload> {
   return {
     definition: paymentProcess,
-    process: (ctx) => provider.charge(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal }),
+    process: (ctx) =>
+      providerSpan(`${provider.name}.charge`, { "provider.name": provider.name, "job.root_id": ctx.rootJobId }, () =>
+        provider.charge(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal })),
   };
 }

@@ -5,6 +5,7 @@ import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
 import type { PaymentProvider } from "../../providers/money-providers.js";
 import type { Processor } from "../processor.js";
+import { providerSpan } from "../../telemetry/spans.js";
 import { currencyCode, externalId, minorUnits } from "../payload-fields.js";
 
 /** The payload of `refund:process`. */
@@ -28,6 +29,8 @@ export const refundProcess: JobTypeDefinition<RefundPayload> = {
 export function refundProcessor(provider: PaymentProvider): Processor<RefundPayload> {
   return {
     definition: refundProcess,
-    process: (ctx) => provider.refund(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal }),
+    process: (ctx) =>
+      providerSpan(`${provider.name}.refund`, { "provider.name": provider.name, "job.root_id": ctx.rootJobId }, () =>
+        provider.refund(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal })),
   };
 }
