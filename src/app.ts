@@ -19,6 +19,7 @@ import { authInterceptor, readinessInterceptor, requestContextInterceptor } from
 import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
 import { telemetryInterceptor } from "./server/telemetry-interceptor.js";
+import { apiRateLimitInterceptor } from "./server/api-rate-limit.js";
 import { createMetricsTelemetry, jobAttributes, type MetricsTelemetry } from "./telemetry/instruments.js";
 import { StreamLimits } from "./server/stream-limits.js";
 import { transportKey, type CallTransport } from "./server/context.js";
@@ -84,7 +85,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
       maxStreamBytes: config.streamBufferBytes,
     }),
     contextValues: (req) => createContextValues().set(transportKey, transportOf(req)),
-    interceptors: [telemetryInterceptor(telemetry.instruments), requestContextInterceptor(logger), readinessInterceptor(health), authInterceptor(tokens)],
+    interceptors: [telemetryInterceptor(telemetry.instruments), requestContextInterceptor(logger), readinessInterceptor(health), authInterceptor(tokens), apiRateLimitInterceptor(() => engine)],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: 64 * 1024 * 1024,
     shutdownSignal: shutdown.signal,
@@ -124,6 +125,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
           eventRetentionSeconds: config.eventRetentionSeconds,
           quotas: [{ type: "email:send", perMinute: config.emailRateLimitPerMinute }],
           schedules: [{ type: "analytics:aggregate", cron: config.analyticsSchedule, payload: {} }],
+          alerts: { intervalMs: config.alertEvaluationIntervalMs, allowedHosts: config.alertWebhookAllowedHosts, webhookTimeoutMs: config.alertWebhookTimeoutMs },
         });
         break;
       } catch (err) {

@@ -87,6 +87,9 @@ export const settings = {
   maxStreams: setting("MAX_STREAMS", int(1, 1_000_000), "10000", "Open WatchJob, WatchJobs and WatchMetrics streams allowed at once on a replica."),
   maxStreamsPerPrincipal: setting("MAX_STREAMS_PER_PRINCIPAL", int(1, 1_000_000), "1000", "Open streams one principal may hold on a replica."),
   streamBufferBytes: setting("STREAM_BUFFER_BYTES", int(16 * 1024, 256 * 1024 * 1024), String(1024 * 1024), "Bytes of events a stream may have waiting for a slow client before it is cut off with RESOURCE_EXHAUSTED."),
+  alertEvaluationIntervalMs: setting("ALERT_EVALUATION_INTERVAL_MS", int(200, 3_600_000), "15000", "How often alert rules are evaluated (by one replica at a time)."),
+  alertWebhookAllowedHosts: setting("ALERT_WEBHOOK_ALLOWED_HOSTS", z.string().transform((v) => v.split(",").map((h) => h.trim()).filter(Boolean)), "", "Comma-separated hosts (`host` or `host:port`) alert webhooks may be sent to; none by default."),
+  alertWebhookTimeoutMs: setting("ALERT_WEBHOOK_TIMEOUT_MS", int(100, 60_000), "5000", "Timeout of one alert webhook POST."),
   maxHealthWatches: setting("MAX_HEALTH_WATCHES", int(0, 100_000), "100", "Open grpc.health.v1 Watch streams allowed at once."),
 };
 

@@ -1,13 +1,12 @@
 /**
- * TLS on the one port (HTTP/2 and HTTP/1.1 chosen by ALPN), UNIMPLEMENTED for RPCs not built yet,
- * and logs that never carry a token.
+ * TLS on the one port (HTTP/2 and HTTP/1.1 chosen by ALPN), and logs that never carry a token.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthStatus, MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
@@ -50,19 +49,6 @@ describe("TLS", () => {
       const c = createClient(MonitoringService, createConnectTransport({ baseUrl, httpVersion, nodeOptions }));
       expect((await c.getHealth({})).status).toBe(HealthStatus.HEALTHY);
     }
-  });
-});
-
-describe("RPCs not built yet", () => {
-  it("answer UNIMPLEMENTED naming the RPC", async () => {
-    const c = createClient(MonitoringService, createGrpcTransport({
-      baseUrl,
-      nodeOptions,
-      interceptors: [(next) => (req) => { req.header.set("authorization", `Bearer ${tokens.admin}`); return next(req); }],
-    }));
-    const err = await c.listAlertRules({}).catch((e: unknown) => ConnectError.from(e));
-    expect((err as ConnectError).code).toBe(Code.Unimplemented);
-    expect((err as ConnectError).rawMessage).toContain("jobs.v1.MonitoringService.ListAlertRules");
   });
 });
 

@@ -32,6 +32,9 @@ import { createAnalytics, type Analytics } from "./analytics.js";
 import { rollupQueries } from "./queries/rollup-queries.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createMetricsSampler, type MetricsSampler } from "./metrics-sampler.js";
+import { startAlertEvaluator, type AlertEvaluator } from "./alert-evaluator.js";
+import { alertQueries, type AlertQueries } from "./queries/alert-queries.js";
+import { startReplicas, type Replicas } from "./replicas.js";
 
 export interface EngineOptions {
   url: string;
@@ -47,6 +50,8 @@ export interface EngineOptions {
   eventRetentionSeconds: number;
   /** Per-principal enqueue quotas (e.g. email:send per minute). */
   quotas?: EnqueueQuota[];
+  /** Alert evaluation. */
+  alerts?: { intervalMs: number; allowedHosts: readonly string[]; webhookTimeoutMs: number };
   /** Cron schedules of job types (e.g. analytics rollups every minute); an empty cron removes one. */
   schedules?: { type: string; cron: string; payload: Record<string, unknown> }[];
   onBossError?: (err: Error) => void;
@@ -75,6 +80,8 @@ export interface Engine {
   readonly analytics: Analytics;
   readonly metrics: Metrics;
   readonly sampler: MetricsSampler;
+  readonly alerts: { queries: AlertQueries; evaluator: AlertEvaluator; allowedHosts: readonly string[] };
+  readonly replicas: Replicas;
   readonly maintenance: Maintenance;
   /** Drains pg-boss (running jobs get up to `graceMs`) and closes the pools. */
   stop(graceMs: number): Promise<void>;
@@ -126,6 +133,14 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const control = await startQueueControl({ pool, queries: controlQueries(options.schema), listener, logger, onResume: (queue) => resumeListeners.forEach((l) => l(queue)) });
   const metrics = createMetrics({ stats, analytics, control });
   const sampler = createMetricsSampler(metrics, logger);
+  const alertStore = alertQueries(options.schema);
+  const alertOptions = options.alerts ?? { intervalMs: 15_000, allowedHosts: [], webhookTimeoutMs: 5000 };
+  const enqueuer = createEnqueuer({ pool, registry, jobs, keys, idempotencyWindowSeconds: options.idempotencyWindowSeconds, quotas: quotaChecker(options.bossSchema, options.quotas ?? []) });
+  const evaluator = startAlertEvaluator({
+    url: options.url, schema: options.schema, pool, queries: alertStore, metrics, enqueuer, registry, logger,
+    intervalMs: alertOptions.intervalMs, allowedHosts: alertOptions.allowedHosts, webhookTimeoutMs: alertOptions.webhookTimeoutMs,
+  });
+  const replicas = await startReplicas(pool, options.schema, logger);
   const maintenance = startMaintenance({
     pool, schema: options.schema, events, keys, logger,
     idempotencyWindowSeconds: options.idempotencyWindowSeconds,
@@ -138,7 +153,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     registry,
     schema: options.schema,
     bossSchema: options.bossSchema,
-    enqueuer: createEnqueuer({ pool, registry, jobs, keys, idempotencyWindowSeconds: options.idempotencyWindowSeconds, quotas: quotaChecker(options.bossSchema, options.quotas ?? []) }),
+    enqueuer,
     reader,
     pageTokens,
     commands: createJobCommands({ pool, registry, jobs, reader }),
@@ -153,9 +168,13 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     analytics,
     metrics,
     sampler,
+    alerts: { queries: alertStore, evaluator, allowedHosts: alertOptions.allowedHosts },
+    replicas,
     maintenance,
     stop(graceMs) {
       stopping ??= (async () => {
+        await evaluator.stop();
+        await replicas.stop();
         await maintenance.stop();
         control.stop();
         feed.stop();

@@ -10,6 +10,7 @@ import { SAMPLER_TICK_MS } from "../engine/metrics-sampler.js";
 import { transportKey } from "../server/context.js";
 import type { StreamLimits } from "../server/stream-limits.js";
 import { StreamQueue } from "./stream-queue.js";
+import { alertRpcs } from "./alerts.js";
 import type { Engine } from "../engine/engine.js";
 import { NotFoundError, ValidationError, type FieldViolation } from "../engine/errors.js";
 import type { RateLimitRow } from "../engine/queries/control-queries.js";
@@ -79,6 +80,7 @@ const statusOf: Record<ComponentStatus, HealthStatus> = {
 export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceImpl<typeof MonitoringService>> {
   const { engine, registry } = deps;
   return {
+    ...alertRpcs({ engine, registry }),
     async *watchMetrics(req, ctx) {
       if (req.queue && !registry.queue(req.queue)) throw new ValidationError([{ field: "queue", description: "is not a queue", reason: "UNKNOWN_QUEUE" }]);
       const intervalMs = req.interval ? Number(req.interval.seconds) * 1000 + Math.round(req.interval.nanos / 1e6) : DEFAULT_WATCH_INTERVAL_MS;

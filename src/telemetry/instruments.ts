@@ -6,7 +6,7 @@
 import type { Attributes, Counter, Histogram, Meter, ObservableGauge } from "@opentelemetry/api";
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from "@opentelemetry/sdk-metrics";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
-import { resourceFromAttributes } from "@opentelemetry/resources";
+import { detectResources, envDetector, resourceFromAttributes } from "@opentelemetry/resources";
 
 /** The instruments. */
 export interface Instruments {
@@ -21,7 +21,7 @@ export interface Instruments {
   runDuration: Histogram;
   /** Seconds from when a job could start to when it started. */
   waitDuration: Histogram;
-  /** Seconds an RPC took (streams: until they ended). */
+  /** Milliseconds an RPC took (streams: until they ended). */
   rpcDuration: Histogram;
   queueDepth: ObservableGauge;
   queueActive: ObservableGauge;
@@ -80,7 +80,9 @@ export async function createMetricsTelemetry(env: NodeJS.ProcessEnv = process.en
           : new (await import("@opentelemetry/exporter-metrics-otlp-proto")).OTLPMetricExporter();
     readers.push(new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: Number(env.OTEL_METRIC_EXPORT_INTERVAL ?? 60_000) }));
   }
-  const provider = new MeterProvider({ resource: resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME ?? "queue-service" }), readers });
+  // queue-service unless OTEL_SERVICE_NAME says otherwise; OTEL_RESOURCE_ATTRIBUTES as the SDK reads them.
+  const resource = resourceFromAttributes({ "service.name": "queue-service" }).merge(detectResources({ detectors: [envDetector] }));
+  const provider = new MeterProvider({ resource, readers });
   return {
     provider,
     instruments: createInstruments(provider.getMeter("queue-service")),
