@@ -16,6 +16,7 @@ import { HealthMonitor } from "./health.js";
 import type { Logger } from "./logger.js";
 import { httpRoutes } from "./server/http-routes.js";
 import { authInterceptor, readinessInterceptor, requestContextInterceptor } from "./server/interceptors.js";
+import { withCors } from "./server/cors.js";
 import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
 import { telemetryInterceptor } from "./server/telemetry-interceptor.js";
@@ -94,7 +95,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
   const server = await listenOnePort({
     host: config.host,
     port: config.port,
-    handler,
+    handler: withCors(config.corsAllowedOrigins, handler),
     tls: config.tlsCertFile && config.tlsKeyFile ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile } : undefined,
     firstByteTimeoutMs: config.firstByteTimeoutMs,
     logger,

@@ -34,7 +34,8 @@ export function createMetricsSampler(metrics: Metrics, logger: Logger) {
       const view = await metrics.snapshot(STREAM_WINDOW_SECONDS);
       samples++;
       for (const l of due) {
-        l.due = Math.max(l.due + l.intervalMs, now);
+        // The next delivery an interval after this one (after now, if this one was late).
+        l.due = l.due + l.intervalMs > now ? l.due + l.intervalMs : now + l.intervalMs;
         l.deliver(view);
       }
     } catch (err) {
