@@ -123,6 +123,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
           registry,
           logger,
           idempotencyWindowSeconds: config.idempotencyWindowSeconds,
+          groupCommit: { concurrency: config.groupCommitConcurrency, maxBatch: config.groupCommitMaxBatch },
           eventRetentionSeconds: config.eventRetentionSeconds,
           quotas: [{ type: "email:send", perMinute: config.emailRateLimitPerMinute }],
           schedules: [{ type: "analytics:aggregate", cron: config.analyticsSchedule, payload: {} }],

@@ -62,6 +62,8 @@ export const settings = {
   firstByteTimeoutMs: setting("FIRST_BYTE_TIMEOUT_MS", int(100, 600_000), "10000", "A connection that sends nothing (or no complete request head) for this long is closed."),
   maxMessageBytes: setting("MAX_MESSAGE_BYTES", int(65_536, 64 * 1024 * 1024), String(4 * 1024 * 1024), "Largest request message (the transport limit; larger is RESOURCE_EXHAUSTED). AddJobs batches are at most this size."),
   maxPayloadBytes: setting("MAX_PAYLOAD_BYTES", int(1024, 16 * 1024 * 1024), String(256 * 1024), "Largest job payload, as JSON."),
+  groupCommitConcurrency: setting("GROUP_COMMIT_CONCURRENCY", int(1, 64), "2", "AddJob transactions in flight at once per replica; AddJob calls arriving meanwhile wait for the next one and share it."),
+  groupCommitMaxBatch: setting("GROUP_COMMIT_MAX_BATCH", int(1, 1000), "500", "Most AddJob calls one shared transaction takes."),
   idempotencyWindowSeconds: setting("IDEMPOTENCY_WINDOW_SECONDS", int(60, 30 * 24 * 60 * 60), String(24 * 60 * 60), "How long an idempotency key is remembered: a repeat within it returns the original job; after it the key is free again."),
   eventRetentionSeconds: setting("EVENT_RETENTION_SECONDS", int(3600, 90 * 24 * 60 * 60), String(3 * 24 * 60 * 60), "How long job events are kept: WatchJobs can resume from a cursor this old (older is OUT_OF_RANGE), and analytics rollups read them."),
   workersEnabled: setting("WORKERS_ENABLED", bool, "true", "Run jobs in this replica (false: an API-only replica)."),

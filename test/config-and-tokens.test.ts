@@ -70,6 +70,15 @@ describe("tokens", () => {
     expect(store.verify(`sha256:${hex}`)).toBeUndefined();
   });
 
+  it("lets a name hold several tokens of one role, for rotation", () => {
+    const store = parseTokens("checkout:service:old-token-0123456789, checkout:service:new-token-0123456789, ops:admin:ops-token-0123456789");
+    expect(store.verify("old-token-0123456789")).toEqual({ name: "checkout", role: "service" });
+    expect(store.verify("new-token-0123456789")).toEqual({ name: "checkout", role: "service" });
+    expect(store.principals.map((p) => p.name)).toEqual(["checkout", "ops"]);
+    expect(() => parseTokens("a:service:same-token-0123456789, b:service:same-token-0123456789")).toThrow(/the same token is listed twice/);
+    expect(() => parseTokens("a:admin:plain-token-0123456789, a:service:plain-token-9876543210")).toThrow(/the name a has two roles/);
+  });
+
   it("rejects malformed entries without echoing the token", () => {
     const bad = ["ops:root:plain-token-0123456789", "ops:admin", "ops:admin:short", "a:admin:plain-token-0123456789,a:service:plain-token-9876543210", "x:admin:sha256:abc"];
     for (const spec of bad) {

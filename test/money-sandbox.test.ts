@@ -58,6 +58,10 @@ describe("payment:process (sandbox)", () => {
     expect(copy!.lastError!.reason).toBe("CARD_DECLINED");
     const other = client(QueueService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceB });
     expect((await other.listDeadLetters({ queue: "money" })).jobs.find((d) => d.id === copy!.id)).toBeUndefined();
+    // ListJobs reports the copy FAILED, and filters it as FAILED too.
+    const list = (states: JobState[]) => jobs.listJobs({ queue: "money", includeDeadLetters: true, states, pageSize: 1000 }).then((r) => r.jobs.map((j) => j.id));
+    expect(await list([JobState.FAILED])).toEqual(expect.arrayContaining([job!.id, copy!.id]));
+    expect(await list([JobState.CREATED])).not.toContain(copy!.id);
   });
 
   it("retries a gateway timeout with backoff, then dead-letters it", async () => {

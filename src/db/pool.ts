@@ -32,6 +32,12 @@ export function createPool(options: PoolOptions): Pool {
     keepAlive: true,
   });
   pool.on("error", (err) => options.logger.warn({ err: err.message }, "idle database connection failed"));
+  // pg-pool takes its own error listener off a client while the client is checked out. A connection
+  // lost then (PostgreSQL restarting while a transaction is between two statements) would emit
+  // 'error' with no listener: an uncaught exception that ends the process. The statement in flight,
+  // or the next one, fails with the connection error anyway (UNAVAILABLE), and the pool discards the
+  // client when it is released.
+  pool.on("connect", (client) => client.on("error", () => {}));
   return pool;
 }
 

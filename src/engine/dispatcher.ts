@@ -18,7 +18,7 @@ import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { JobWithMetadata, PgBoss } from "pg-boss";
 import { jobAttributes, type Instruments } from "../telemetry/instruments.js";
 import { contextFromTraceparent, traceIdOf } from "../telemetry/trace-context.js";
-import type { Pool } from "../db/pool.js";
+import type { Pool, PoolClient } from "../db/pool.js";
 import type { Logger } from "../logger.js";
 import { JobStopped, PermanentJobError, type Processor, type StopReason } from "../workers/processor.js";
 import type { Envelope } from "./job-record.js";
@@ -159,19 +159,20 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
   });
 
   async function fail(r: Running, output: ReturnType<typeof failureOutput>, permanent: boolean): Promise<void> {
-    const client = await pool.connect();
+    let client: PoolClient | undefined;
     let broken: Error | undefined;
     try {
+      client = await pool.connect();
       await client.query("BEGIN");
       if (permanent) await work.exhaustRetries(client, r.type.bossQueue, r);
       await boss.fail(r.type.bossQueue, { id: r.id, retryCount: r.retryCount }, output, { db: db(client) });
       await client.query("COMMIT");
     } catch (err) {
       broken = err as Error;
-      await client.query("ROLLBACK").catch(() => {});
+      await client?.query("ROLLBACK").catch(() => {});
       logger.error({ err: (err as Error).message, jobId: r.id }, "could not record a failure; the lease will expire and the job will be retried");
     } finally {
-      client.release(broken);
+      client?.release(broken);
     }
   }
 
@@ -197,7 +198,9 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     };
     running.set(job.id, r);
     const traceId = traceIdOf(span);
-    const log = logger.child(traceId ? { jobId: job.id, type: type.type, attempt, traceId } : { jobId: job.id, type: type.type, attempt });
+    // The job's logger, made when first used (most attempts log nothing).
+    let jobLogger: Logger | undefined;
+    const log = () => (jobLogger ??= logger.child(traceId ? { jobId: job.id, type: type.type, attempt, traceId } : { jobId: job.id, type: type.type, attempt }));
     try {
       const result = await context.with(trace.setSpan(parent, span), () => processor.process({
         id: job.id,
@@ -207,7 +210,9 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
         payload: job.data.payload ?? {},
         principal: job.data.principal ?? "scheduler",
         signal: controller.signal,
-        logger: log,
+        get logger() {
+          return log();
+        },
       }));
       if (controller.signal.reason instanceof JobStopped && controller.signal.reason.reason === "lease-lost") {
         outcome = "lease_lost";
@@ -221,16 +226,16 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       span.setStatus({ code: SpanStatusCode.ERROR, message });
       if (stopped === "lease-lost") {
         outcome = "lease_lost";
-        log.warn("lease lost; the attempt's outcome is discarded");
+        log().warn("lease lost; the attempt's outcome is discarded");
       } else if (stopped === "cancel-requested" && !(err instanceof PermanentJobError)) {
         outcome = "cancelled";
         options.instruments?.jobsCancelled.add(1, attributes);
         await work.cancel(pool, type.bossQueue, r, failureOutput("cancelled while running, before its side effect", "CANCELLED", false, attempt)).catch((e: Error) =>
-          log.error({ err: e.message }, "could not record the cancellation"),
+          log().error({ err: e.message }, "could not record the cancellation"),
         );
       } else if (err instanceof PermanentJobError) {
         outcome = "failed";
-        log.warn({ reason: err.reason, err: message }, "permanent failure");
+        log().warn({ reason: err.reason, err: message }, "permanent failure");
         await fail(r, failureOutput(message, err.reason, false, attempt), true);
         options.instruments?.jobsFailed.add(1, attributes);
         options.instruments?.jobsDeadLettered.add(1, attributes);
@@ -238,7 +243,7 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
         const reason = stopped === "expired" ? "JOB_EXPIRED" : stopped === "shutting-down" ? "INTERRUPTED" : ((err as { reason?: string }).reason ?? "ERROR");
         const last = job.retryCount >= job.retryLimit;
         outcome = last ? "failed" : "retried";
-        log.warn({ reason, err: message }, "attempt failed");
+        log().warn({ reason, err: message }, "attempt failed");
         await fail(r, failureOutput(message, reason, true, attempt), false);
         if (last) {
           options.instruments?.jobsFailed.add(1, attributes);

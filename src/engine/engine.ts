@@ -35,6 +35,7 @@ import { createMetricsSampler, type MetricsSampler } from "./metrics-sampler.js"
 import { startAlertEvaluator, type AlertEvaluator } from "./alert-evaluator.js";
 import { alertQueries, type AlertQueries } from "./queries/alert-queries.js";
 import { startReplicas, type Replicas } from "./replicas.js";
+import { createGroupCommit, type GroupCommit, type GroupCommitOptions } from "./group-commit.js";
 
 export interface EngineOptions {
   url: string;
@@ -50,6 +51,8 @@ export interface EngineOptions {
   eventRetentionSeconds: number;
   /** Per-principal enqueue quotas (e.g. email:send per minute). */
   quotas?: EnqueueQuota[];
+  /** How single adds (AddJob) share transactions. */
+  groupCommit?: GroupCommitOptions;
   /** Alert evaluation. */
   alerts?: { intervalMs: number; allowedHosts: readonly string[]; webhookTimeoutMs: number };
   /** Cron schedules of job types (e.g. analytics rollups every minute); an empty cron removes one. */
@@ -65,6 +68,8 @@ export interface Engine {
   readonly schema: string;
   readonly bossSchema: string;
   readonly enqueuer: Enqueuer;
+  /** Single adds, grouped with concurrent ones into shared transactions. */
+  readonly groupCommit: GroupCommit;
   readonly reader: JobReader;
   readonly pageTokens: PageTokens;
   readonly commands: JobCommands;
@@ -154,6 +159,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     schema: options.schema,
     bossSchema: options.bossSchema,
     enqueuer,
+    groupCommit: createGroupCommit(enqueuer, options.groupCommit ?? { concurrency: 2, maxBatch: 500 }),
     reader,
     pageTokens,
     commands: createJobCommands({ pool, registry, jobs, reader }),

@@ -14,7 +14,7 @@ import { AlreadyExistsError, InternalError } from "./errors.js";
 import { recordFromRow, type Envelope, type JobRecord, type JobRow } from "./job-record.js";
 import type { NewJob } from "./new-job.js";
 import type { IdempotencyQueries } from "./queries/idempotency-queries.js";
-import type { JobInsertRow, JobQueries } from "./queries/job-queries.js";
+import type { InsertedJob, JobInsertRow, JobQueries } from "./queries/job-queries.js";
 import type { JobRegistry } from "./registry.js";
 import type { QuotaChecker } from "./enqueue-quota.js";
 
@@ -97,7 +97,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
       const scoped = `${e.principal}\u0000${key}`;
       const leader = leaders.get(scoped);
       if (leader === undefined) return void leaders.set(scoped, i);
-      plans[i] = entries[leader]!.job.requestHash.equals(e.job.requestHash)
+      plans[i] = entries[leader]!.job.requestHash!.equals(e.job.requestHash!)
         ? { kind: "follow", leader }
         : { kind: "error", error: reused(key, (plans[leader] as { id: string }).id) };
     });
@@ -107,7 +107,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
       byPrincipal.set(principal, [...(byPrincipal.get(principal) ?? []), i]);
     }
     for (const [principal, indexes] of byPrincipal) {
-      const claims = indexes.map((i) => ({ key: entries[i]!.job.idempotencyKey!, requestHash: entries[i]!.job.requestHash, jobId: (plans[i] as { id: string }).id }));
+      const claims = indexes.map((i) => ({ key: entries[i]!.job.idempotencyKey!, requestHash: entries[i]!.job.requestHash!, jobId: (plans[i] as { id: string }).id }));
       const claimed = await keys.claim(client, principal, claims, windowSeconds);
       const unclaimed = indexes.filter((i) => !claimed.has(entries[i]!.job.idempotencyKey!));
       if (unclaimed.length === 0) continue;
@@ -117,7 +117,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
         const t = taken.get(job.idempotencyKey!);
         // The key's holder was swept between the claim and this read: nothing else can hold it now.
         if (!t) throw new InternalError(`idempotency key ${JSON.stringify(job.idempotencyKey)} changed hands during the request; retry`);
-        plans[i] = t.requestHash.equals(job.requestHash) ? { kind: "existing", jobId: t.jobId } : { kind: "error", error: reused(job.idempotencyKey!, t.jobId) };
+        plans[i] = t.requestHash.equals(job.requestHash!) ? { kind: "existing", jobId: t.jobId } : { kind: "error", error: reused(job.idempotencyKey!, t.jobId) };
       }
     }
     // Quotas count only the jobs this call would really add.
@@ -145,12 +145,35 @@ export function createEnqueuer(deps: EnqueueDeps) {
     return record;
   };
 
+  /** The row of a job just inserted: what was sent, with what the database decided. */
+  const insertedRow = (sent: JobInsertRow, got: InsertedJob): JobRow => ({
+    id: got.id, name: sent.bossQueue, data: sent.data as Envelope, state: "created", priority: sent.priority, retry_count: 0,
+    retry_limit: sent.retryLimit, retry_delay: sent.retryDelaySeconds, retry_backoff: sent.retryBackoff, expire_seconds: sent.expireInSeconds,
+    created_on: got.created_on, start_after: got.start_after, started_on: null, completed_on: null, output: null,
+    dead_letter: sent.deadLetter, source_id: null, source_root_id: null, source_retry_count: null, source_output: null,
+  });
+
+  /** Inserts rows; returns the job rows by id. */
+  async function insertRows(db: PoolClient | Pool, rows: JobInsertRow[]): Promise<Map<string, JobRow>> {
+    const got = new Map((await jobs.insert(db, rows)).map((r) => [r.id, r]));
+    return new Map(rows.map((r) => [r.id, insertedRow(r, got.get(r.id)!)]));
+  }
+
+  /** Whether an entry needs nothing checked before its insert (no idempotency key, no quota). */
+  const plain = (e: EnqueueEntry) => e.job.idempotencyKey === undefined && (e.exemptFromQuotas || !deps.quotas?.applies(e.job.type));
+
   /**
    * Adds jobs in one transaction. `atomic`: any entry's error rolls everything back and is thrown
    * (as a BatchEntryError naming the entry);
    * otherwise each entry gets its own outcome and the others commit.
    */
   async function add(entries: EnqueueEntry[], atomic: boolean): Promise<EnqueueOutcome[]> {
+    if (entries.every(plain)) {
+      // Nothing to decide: one INSERT statement, atomic on its own, in one round trip.
+      const rows = entries.map((e) => insertRow(randomUUID(), e.principal, e.job));
+      const inserted = await insertRows(deps.pool, rows);
+      return rows.map((r) => ({ ok: true, record: toRecord(inserted.get(r.id)!), deduplicated: false }));
+    }
     return inTransaction(deps.pool, async (client) => {
       const plans = await plan(client, entries);
       if (atomic) {
@@ -158,7 +181,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
         if (index >= 0) throw new BatchEntryError(index, (plans[index] as Extract<Plan, { kind: "error" }>).error);
       }
       const toInsert = plans.flatMap((p, i) => (p.kind === "insert" ? [insertRow(p.id, entries[i]!.principal, entries[i]!.job)] : []));
-      const inserted = new Map((await jobs.insert(client, toInsert)).map((r) => [r.id, r]));
+      const inserted = await insertRows(client, toInsert);
       const existingIds = plans.flatMap((p) => (p.kind === "existing" ? [p.jobId] : []));
       const existing = new Map((await jobs.byIds(client, existingIds, registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]))).map((r) => [r.id, r]));
       // A key whose job retention already deleted: the key starts over with a new job.
@@ -167,11 +190,11 @@ export function createEnqueuer(deps: EnqueueDeps) {
         if (p.kind !== "existing" || existing.has(p.jobId)) continue;
         const { principal, job } = entries[i]!;
         const id = randomUUID();
-        await keys.reassign(client, principal, { key: job.idempotencyKey!, requestHash: job.requestHash, jobId: id });
+        await keys.reassign(client, principal, { key: job.idempotencyKey!, requestHash: job.requestHash!, jobId: id });
         revived.push(insertRow(id, principal, job));
         plans[i] = { kind: "insert", id };
       }
-      for (const row of await jobs.insert(client, revived)) inserted.set(row.id, row);
+      for (const [id, row] of await insertRows(client, revived)) inserted.set(id, row);
 
       const outcomes: EnqueueOutcome[] = plans.map((p) => {
         if (p.kind === "insert") return { ok: true, record: toRecord(inserted.get(p.id)!), deduplicated: false };

@@ -60,7 +60,10 @@ export function recordAt(current: JobRecord, row: EventRow): JobRecord {
   const r: JobRecord = { ...current, state: row.state as BossState, retryCount: row.retry_count };
   if (row.type === "started") r.startedAt = row.occurred_at;
   if (terminal.has(row.type)) r.completedAt = row.occurred_at;
-  if (row.type === "created" || row.type === "redriven" || row.type === "started") r.completedAt = undefined;
+  // What the job did not have yet at this event (the row read now may be further on).
+  if (row.type === "created") Object.assign(r, { startedAt: undefined, lastError: undefined, deadLetterJobId: undefined });
+  if (row.type === "redriven") r.startedAt = undefined;
+  if (row.type === "created" || row.type === "redriven" || row.type === "started") Object.assign(r, { completedAt: undefined, result: undefined });
   if (row.type === "retry_scheduled" || row.type === "failed" || row.type === "expired") r.lastError = failureFromOutput(row.detail, row.retry_count + 1) ?? r.lastError;
   if (row.type === "dead_lettered") r.deadLetterJobId = (row.detail?.deadLetterJobId as string | undefined) ?? r.deadLetterJobId;
   if (row.type === "cancel_requested") r.envelope = { ...r.envelope, cancelRequested: true };

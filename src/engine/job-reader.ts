@@ -86,6 +86,7 @@ export function createJobReader(deps: JobReaderDeps) {
       const after = filter.pageToken ? pageTokens.verify<Position>(scope, filter.tokenScope, filter.pageToken) : undefined;
       const rows = await jobs.list(deps.pool, {
         bossQueues: filter.bossQueues,
+        deadLetterQueues: filter.bossQueues.filter((q) => registry.byBossQueue(q)?.deadLetter),
         principal: ownerFilter(viewer),
         states: filter.states,
         idempotencyKey: filter.idempotencyKey,

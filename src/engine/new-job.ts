@@ -18,8 +18,8 @@ export interface NewJob {
   retryBackoff: boolean;
   expireInSeconds: number;
   idempotencyKey?: string;
-  /** Fingerprint of the request as the client sent it (type, payload, options). */
-  requestHash: Buffer;
+  /** Fingerprint of the request as the client sent it (type, payload, options); set with a key. */
+  requestHash?: Buffer;
   traceparent?: string;
 }
 

@@ -43,6 +43,11 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
   const existing = async (db: Queryable, root: string): Promise<LedgerRow | undefined> =>
     (await db.query<LedgerRow>(`SELECT kind, reference, payment_id, amount, currency, details, created_at FROM ${ledger} WHERE root_job_id = $1`, [root])).rows[0];
 
+  /** What an earlier attempt of the line recorded. The first attempt of a line's first job has no
+   *  earlier attempt, so it skips the read (the insert below still stops a second effect). */
+  const earlier = (call: MoneyCall): Promise<LedgerRow | undefined> =>
+    call.attempt === 1 && call.jobId === call.rootJobId ? Promise.resolve(undefined) : existing(pool, call.rootJobId);
+
   /** Records the effect once; a second attempt gets the first one's record back. */
   const record = async (db: Queryable, root: string, row: Omit<LedgerRow, "created_at">): Promise<{ row: LedgerRow; replayed: boolean }> => {
     const { rows } = await db.query<LedgerRow>(
@@ -65,7 +70,7 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
     name: "sandbox",
 
     async charge(req: ChargeRequest, call: MoneyCall) {
-      const done = await existing(pool, call.rootJobId);
+      const done = await earlier(call);
       if (!done) {
         await wait(call);
         gatewayScript(req.paymentMethod, call.attempt);
@@ -110,7 +115,7 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
     },
 
     async mint(req: MintRequest, call: MoneyCall) {
-      const done = await existing(pool, call.rootJobId);
+      const done = await earlier(call);
       if (!done) await wait(call);
       const { row, replayed } = done ? { row: done, replayed: true } : await record(pool, call.rootJobId, {
         kind: "mint", reference: reference("tok", call.rootJobId), payment_id: null, amount: null, currency: null,

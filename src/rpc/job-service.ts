@@ -60,7 +60,16 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
   // The AddJob's trace (its RPC span) is stored with the job, so that every attempt joins it.
   const context = (ctx: HandlerContext) => ({ registry, maxPayloadBytes: deps.maxPayloadBytes, now: new Date(), traceparent: currentTraceparent(ctx.requestHeader.get("traceparent")) });
   const countAdded = (outcomes: { ok: boolean; deduplicated?: boolean; record?: { jobType: { queue: string; type: string } } }[]) => {
-    for (const o of outcomes) if (o.ok && !o.deduplicated && o.record) deps.instruments?.jobsAdded.add(1, jobAttributes(o.record.jobType.queue, o.record.jobType.type));
+    if (!deps.instruments) return;
+    const added = new Map<string, { queue: string; type: string; n: number }>();
+    for (const o of outcomes) {
+      if (!o.ok || o.deduplicated || !o.record) continue;
+      const k = o.record.jobType.type;
+      const c = added.get(k) ?? { queue: o.record.jobType.queue, type: k, n: 0 };
+      c.n++;
+      added.set(k, c);
+    }
+    for (const c of added.values()) deps.instruments.jobsAdded.add(c.n, jobAttributes(c.queue, c.type));
   };
 
   return {
@@ -68,12 +77,10 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       const principal = principalOf(ctx);
       const validated = validateAddJob(req, context(ctx));
       if (validated.violations) throw new ValidationError(validated.violations);
-      const [outcome] = await engine().enqueuer.add([{ principal: principal.name, exemptFromQuotas: principal.role === "admin", job: validated.job }], true).catch((err: unknown) => {
-        throw err instanceof BatchEntryError ? err.cause : err;
-      });
-      if (!outcome!.ok) throw outcome!.error;
-      countAdded([outcome!]);
-      return { job: toJob(outcome!.record), deduplicated: outcome!.deduplicated };
+      const outcome = await engine().groupCommit.add({ principal: principal.name, exemptFromQuotas: principal.role === "admin", job: validated.job });
+      if (!outcome.ok) throw outcome.error;
+      countAdded([outcome]);
+      return { job: toJob(outcome.record), deduplicated: outcome.deduplicated };
     },
 
     async addJobs(req, ctx) {

@@ -2,13 +2,17 @@
  * Metrics snapshots as protobuf messages.
  */
 import { create } from "@bufbuild/protobuf";
-import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { DurationSchema, durationFromMs, timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
 import { LatencySummarySchema, MetricsSnapshotSchema, type LatencySummary, type MetricsSnapshot } from "../../gen/jobs/v1/monitoring_service_pb.js";
 import { percentile, type Activity } from "../engine/analytics.js";
 import type { MetricsView } from "../engine/metrics.js";
 import type { Counts } from "../engine/queue-stats.js";
 
-const ms = (v: number | undefined) => durationFromMs(Math.round((v ?? 0) * 1000) / 1000);
+/** A Duration of `v` milliseconds, to the microsecond (whole nanoseconds, as protobuf requires). */
+export const ms = (v: number | undefined): Duration => {
+  const micros = Math.round((v ?? 0) * 1000);
+  return create(DurationSchema, { seconds: BigInt(Math.floor(micros / 1_000_000)), nanos: (micros % 1_000_000) * 1000 });
+};
 
 /** A distribution of durations (nearest-rank percentiles). */
 export function toLatency(sorted: number[], count: number): LatencySummary {

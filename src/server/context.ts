@@ -12,9 +12,6 @@ export const principalKey = createContextKey<Principal | undefined>(undefined, {
 /** The request's id (from `x-request-id` when valid, else generated). */
 export const requestIdKey = createContextKey<string>("", { description: "request id" });
 
-/** A logger carrying the request id, RPC and principal. */
-export const loggerKey = createContextKey<Logger | undefined>(undefined, { description: "request logger" });
-
 /** The call's transport, for the rare case a stream must be cut without a status (a stuck consumer). */
 export interface CallTransport {
   /** Resets the HTTP/2 stream with ENHANCE_YOUR_CALM (clients report RESOURCE_EXHAUSTED), or closes an HTTP/1.1 connection. */

@@ -10,7 +10,7 @@ import { traceIdOf } from "../telemetry/trace-context.js";
 import type { Logger } from "../logger.js";
 import { toConnectError } from "../rpc/errors.js";
 import { accessFor, allows } from "./access-policy.js";
-import { loggerKey, principalKey, requestIdKey } from "./context.js";
+import { principalKey, requestIdKey } from "./context.js";
 import type { TokenStore } from "./tokens.js";
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -26,21 +26,23 @@ export function requestContextInterceptor(logger: Logger): Interceptor {
     const requestId = incoming && requestIdPattern.test(incoming) ? incoming : randomUUID();
     const rpc = `${req.service.typeName}/${req.method.name}`;
     const traceId = traceIdOf(trace.getActiveSpan());
-    const log = logger.child(traceId ? { requestId, rpc, traceId } : { requestId, rpc });
+    // The call's logger, made when first used.
+    let child: Logger | undefined;
+    const log = () => (child ??= logger.child(traceId ? { requestId, rpc, traceId } : { requestId, rpc }));
     req.contextValues.set(requestIdKey, requestId);
-    req.contextValues.set(loggerKey, log);
     const finish = (err: unknown) => {
+      const level = err !== undefined && (err as ConnectError).code === Code.Internal ? "error" : "info";
+      if (!logger.isLevelEnabled(level)) return;
       const principal = req.contextValues.get(principalKey)?.name;
       const durationMs = Math.round((performance.now() - started) * 10) / 10;
       const code = err === undefined ? "ok" : Code[(err as ConnectError).code]?.toString();
-      const level = err !== undefined && (err as ConnectError).code === Code.Internal ? "error" : "info";
-      log[level]({ principal, code, durationMs }, "rpc");
+      log()[level]({ principal, code, durationMs }, "rpc");
     };
     let res: UnaryResponse | StreamResponse;
     try {
       res = await next(req);
     } catch (err) {
-      const translated = toConnectError(err, log, requestId);
+      const translated = toConnectError(err, log(), requestId);
       finish(translated);
       throw translated;
     }
@@ -53,12 +55,12 @@ export function requestContextInterceptor(logger: Logger): Interceptor {
   };
 }
 
-async function* guardStream<T>(messages: AsyncIterable<T>, log: Logger, requestId: string, finish: (err: unknown) => void): AsyncGenerator<T> {
+async function* guardStream<T>(messages: AsyncIterable<T>, log: () => Logger, requestId: string, finish: (err: unknown) => void): AsyncGenerator<T> {
   let failure: ConnectError | undefined;
   try {
     yield* messages;
   } catch (err) {
-    failure = toConnectError(err, log, requestId);
+    failure = toConnectError(err, log(), requestId);
     throw failure;
   } finally {
     finish(failure);

@@ -49,13 +49,14 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
   const handler: Handler = (req, res) => {
     if (req.httpVersionMajor === 1) {
       const socket = req.socket as Socket;
-      http1InFlight.set(socket, (http1InFlight.get(socket) ?? 0) + 1);
+      const inFlight = http1InFlight.get(socket);
+      // One close listener per socket, however many requests a keep-alive connection carries.
+      if (inFlight === undefined) socket.once("close", () => http1InFlight.delete(socket));
+      http1InFlight.set(socket, (inFlight ?? 0) + 1);
       res.once("close", () => {
         const left = (http1InFlight.get(socket) ?? 1) - 1;
-        if (left > 0) http1InFlight.set(socket, left);
-        else http1InFlight.set(socket, 0);
+        if (http1InFlight.has(socket)) http1InFlight.set(socket, Math.max(0, left));
       });
-      socket.once("close", () => http1InFlight.delete(socket));
     }
     options.handler(req, res);
   };

@@ -38,7 +38,7 @@ const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest();
 /** Parses AUTH_TOKENS. */
 export function parseTokens(spec: string): TokenStore {
   const entries: TokenEntry[] = [];
-  const names = new Set<string>();
+  const roles = new Map<string, string>();
   spec.split(",").map((s) => s.trim()).filter(Boolean).forEach((item, index) => {
     const first = item.indexOf(":");
     const second = item.indexOf(":", first + 1);
@@ -48,8 +48,11 @@ export function parseTokens(spec: string): TokenStore {
     const token = item.slice(second + 1);
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1}: the name must be 1-64 of A-Z a-z 0-9 _ . -`);
     if (role !== "service" && role !== "admin") throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): role must be service or admin`);
-    if (names.has(name)) throw new TokenConfigError(`AUTH_TOKENS: the name ${name} is used twice`);
-    names.add(name);
+    // A name may have several tokens (to rotate one: add the new token under the same name, move
+    // the clients over, remove the old one), all with one role.
+    const earlier = roles.get(name);
+    if (earlier !== undefined && earlier !== role) throw new TokenConfigError(`AUTH_TOKENS: the name ${name} has two roles (${earlier} and ${role})`);
+    roles.set(name, role);
     let digest: Buffer;
     if (token.startsWith("sha256:")) {
       const hex = token.slice("sha256:".length);
@@ -59,23 +62,34 @@ export function parseTokens(spec: string): TokenStore {
       if (token.length < 16) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): the token must be at least 16 characters`);
       digest = sha256(token);
     }
+    if (entries.some((e) => e.digest.equals(digest))) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): the same token is listed twice`);
     entries.push({ name, role, digest });
   });
   if (entries.length === 0) throw new TokenConfigError("AUTH_TOKENS: no token given");
   return tokenStore(entries);
 }
 
+/** Tokens verified so far are remembered (up to this many), to spare a hash per call. */
+const VERIFIED_CACHE_MAX = 1000;
+
 function tokenStore(entries: TokenEntry[]): TokenStore {
+  const verified = new Map<string, Principal>();
   return {
-    principals: entries.map(({ name, role }) => ({ name, role })),
+    principals: [...new Map(entries.map(({ name, role }) => [name, { name, role }])).values()],
     verify(token) {
+      const hit = verified.get(token);
+      if (hit) return hit;
       const presented = sha256(token);
       let found: TokenEntry | undefined;
       // Compare against every entry so the time taken does not say which one matched.
       for (const entry of entries) {
         if (timingSafeEqual(presented, entry.digest) && !found) found = entry;
       }
-      return found ? { name: found.name, role: found.role } : undefined;
+      if (!found) return undefined;
+      const principal = { name: found.name, role: found.role };
+      if (verified.size >= VERIFIED_CACHE_MAX) verified.clear();
+      verified.set(token, principal);
+      return principal;
     },
   };
 }

@@ -26,9 +26,18 @@ export interface JobInsertRow {
   heartbeatSeconds: number;
 }
 
+/** What the database decided for an inserted job. */
+export interface InsertedJob {
+  id: string;
+  created_on: Date;
+  start_after: Date;
+}
+
 /** Filters of a job list. */
 export interface JobListFilter {
   bossQueues: string[];
+  /** Those of `bossQueues` that are dead letter queues. */
+  deadLetterQueues?: string[];
   principal?: string;
   states?: BossState[];
   idempotencyKey?: string;
@@ -47,26 +56,31 @@ export function jobQueries(bossSchema: string) {
   const job = qualified(bossSchema, "job");
 
   return {
-    /** Inserts jobs (any queues) through the partitioned parent; returns the new rows. */
-    async insert(db: Queryable, rows: JobInsertRow[]): Promise<JobRow[]> {
+    /**
+     * Inserts jobs (any queues) through the partitioned parent, in one statement (the rows travel as
+     * one JSON array). Returns what the database decided for each: id, creation and start times.
+     */
+    async insert(db: Queryable, rows: JobInsertRow[]): Promise<InsertedJob[]> {
       if (rows.length === 0) return [];
-      const col = <K extends keyof JobInsertRow>(k: K) => rows.map((r) => r[k]);
-      const { rows: inserted } = await db.query<JobRow>(
+      const { rows: inserted } = await db.query<InsertedJob>(
         `INSERT INTO ${job} (id, name, data, priority, start_after, created_on, expire_seconds, deletion_seconds, keep_until,
            retry_limit, retry_delay, retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds)
          SELECT r.id, r.name, r.data, r.priority, s.start_after, now(), r.expire_seconds, r.deletion_seconds,
            s.start_after + r.retention_seconds * interval '1 second',
            r.retry_limit, r.retry_delay, r.retry_backoff, r.retry_delay_max, 'standard', r.dead_letter, r.heartbeat_seconds
-         FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::int[], $5::timestamptz[], $6::bigint[], $7::int[], $8::int[],
-                     $9::bool[], $10::int[], $11::int[], $12::int[], $13::int[], $14::text[], $15::int[])
-           AS r(id, name, data, priority, start_at, delay_ms, retry_limit, retry_delay, retry_backoff, retry_delay_max,
-                expire_seconds, deletion_seconds, retention_seconds, dead_letter, heartbeat_seconds)
+         FROM jsonb_to_recordset($1::jsonb)
+           AS r(id uuid, name text, data jsonb, priority int, start_at timestamptz, delay_ms bigint, retry_limit int, retry_delay int,
+                retry_backoff bool, retry_delay_max int, expire_seconds int, deletion_seconds int, retention_seconds int,
+                dead_letter text, heartbeat_seconds int)
          CROSS JOIN LATERAL (SELECT COALESCE(r.start_at, now() + r.delay_ms * interval '1 millisecond') AS start_after) s
-         RETURNING ${JOB_COLUMNS}`,
+         RETURNING id, created_on, start_after`,
         [
-          col("id"), col("bossQueue"), rows.map((r) => JSON.stringify(r.data)), col("priority"), col("startAt"), col("delayMs"),
-          col("retryLimit"), col("retryDelaySeconds"), col("retryBackoff"), col("retryDelayMaxSeconds"), col("expireInSeconds"),
-          col("deleteAfterSeconds"), col("retentionSeconds"), col("deadLetter"), col("heartbeatSeconds"),
+          JSON.stringify(rows.map((r) => ({
+            id: r.id, name: r.bossQueue, data: r.data, priority: r.priority, start_at: r.startAt, delay_ms: r.delayMs,
+            retry_limit: r.retryLimit, retry_delay: r.retryDelaySeconds, retry_backoff: r.retryBackoff, retry_delay_max: r.retryDelayMaxSeconds,
+            expire_seconds: r.expireInSeconds, deletion_seconds: r.deleteAfterSeconds, retention_seconds: r.retentionSeconds,
+            dead_letter: r.deadLetter, heartbeat_seconds: r.heartbeatSeconds,
+          }))),
         ],
       );
       return inserted;
@@ -138,11 +152,13 @@ export function jobQueries(bossSchema: string) {
       ];
       const branches = f.bossQueues.map((name) => {
         values.push(name);
+        // A dead letter is reported FAILED whatever its row's state: it matches a FAILED filter.
+        const state = f.deadLetterQueues?.includes(name) ? `'failed' = ANY($2::text[])` : `state::text = ANY($2::text[])`;
         return `(SELECT ${JOB_COLUMNS}, (extract(epoch FROM created_on) * 1000000)::bigint AS created_micros
           FROM ${job}
           WHERE name = $${values.length}
             AND ($1::text IS NULL OR data ->> 'principal' = $1)
-            AND ($2::text[] IS NULL OR state::text = ANY($2::text[]))
+            AND ($2::text[] IS NULL OR ${state})
             AND ($3::text IS NULL OR data ->> 'idempotencyKey' = $3)
             AND ($4::timestamptz IS NULL OR created_on >= $4)
             AND ($5::timestamptz IS NULL OR created_on < $5)

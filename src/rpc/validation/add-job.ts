@@ -128,7 +128,8 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
   }
 
   if (violations.length > 0 || !type || !payload) return { violations };
-  const requestHash = fingerprint({ type: req.type, payload: req.payload, options: o ? toJson(JobOptionsSchema, o) : {} });
+  // Only a key's repeat is compared with its first request.
+  const requestHash = idempotencyKey === undefined ? undefined : fingerprint({ type: req.type, payload: req.payload, options: o ? toJson(JobOptionsSchema, o) : {} });
   const job: NewJob = { type, payload, priority, startAt, delayMs, retryLimit, retryDelaySeconds, retryBackoff, expireInSeconds, idempotencyKey, requestHash };
   if (ctx.traceparent) job.traceparent = ctx.traceparent;
   return { job };
