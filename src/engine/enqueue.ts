@@ -89,18 +89,19 @@ export function createEnqueuer(deps: EnqueueDeps) {
   /** Decides, inside the transaction, what each entry becomes. */
   async function plan(client: PoolClient, entries: EnqueueEntry[]): Promise<Plan[]> {
     const plans: Plan[] = entries.map(() => ({ kind: "insert", id: randomUUID() }));
-    // Entries sharing a key within the batch follow the first one (or conflict with it).
+    // Entries sharing a key within the batch are decided by the key's holder once it is known.
     const leaders = new Map<string, number>();
+    const followers: { index: number; leader: number }[] = [];
     entries.forEach((e, i) => {
       const key = e.job.idempotencyKey;
       if (key === undefined) return;
       const scoped = `${e.principal}\u0000${key}`;
       const leader = leaders.get(scoped);
-      if (leader === undefined) return void leaders.set(scoped, i);
-      plans[i] = entries[leader]!.job.requestHash!.equals(e.job.requestHash!)
-        ? { kind: "follow", leader }
-        : { kind: "error", error: reused(key, (plans[leader] as { id: string }).id) };
+      if (leader === undefined) leaders.set(scoped, i);
+      else followers.push({ index: i, leader });
     });
+    // Who holds each leader's key: the leader's new job, or an earlier job.
+    const holders = new Map<number, { jobId: string; requestHash: Buffer }>();
     const byPrincipal = new Map<string, number[]>();
     for (const i of leaders.values()) {
       const principal = entries[i]!.principal;
@@ -109,6 +110,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
     for (const [principal, indexes] of byPrincipal) {
       const claims = indexes.map((i) => ({ key: entries[i]!.job.idempotencyKey!, requestHash: entries[i]!.job.requestHash!, jobId: (plans[i] as { id: string }).id }));
       const claimed = await keys.claim(client, principal, claims, windowSeconds);
+      for (const c of claims) if (claimed.has(c.key)) holders.set(indexes[claims.indexOf(c)]!, { jobId: c.jobId, requestHash: c.requestHash });
       const unclaimed = indexes.filter((i) => !claimed.has(entries[i]!.job.idempotencyKey!));
       if (unclaimed.length === 0) continue;
       const taken = new Map((await keys.taken(client, principal, unclaimed.map((i) => entries[i]!.job.idempotencyKey!), windowSeconds)).map((t) => [t.key, t]));
@@ -117,8 +119,15 @@ export function createEnqueuer(deps: EnqueueDeps) {
         const t = taken.get(job.idempotencyKey!);
         // The key's holder was swept between the claim and this read: nothing else can hold it now.
         if (!t) throw new InternalError(`idempotency key ${JSON.stringify(job.idempotencyKey)} changed hands during the request; retry`);
+        holders.set(i, { jobId: t.jobId, requestHash: t.requestHash });
         plans[i] = t.requestHash.equals(job.requestHash!) ? { kind: "existing", jobId: t.jobId } : { kind: "error", error: reused(job.idempotencyKey!, t.jobId) };
       }
+    }
+    for (const { index, leader } of followers) {
+      const job = entries[index]!.job;
+      const holder = holders.get(leader)!;
+      if (!holder.requestHash.equals(job.requestHash!)) plans[index] = { kind: "error", error: reused(job.idempotencyKey!, holder.jobId) };
+      else plans[index] = plans[leader]!.kind === "insert" ? { kind: "follow", leader } : { kind: "existing", jobId: holder.jobId };
     }
     // Quotas count only the jobs this call would really add.
     const quotas = deps.quotas;
