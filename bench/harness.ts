@@ -1,24 +1,27 @@
 /**
  * What the benchmarks share: a PostgreSQL (DATABASE_URL, else a throwaway embedded cluster), the
- * service started in-process on its own schemas, clients, and percentiles.
+ * service as a real process (`node dist/src/main.js`) on schemas of its own, raw pg-boss on another
+ * schema of the same database, gRPC clients, and percentiles.
  */
-import { chmodSync, mkdtempSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createClient, type Client } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { fileURLToPath } from "node:url";
+import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
 import pg from "pg";
+import { PgBoss } from "pg-boss";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
-import { startService, type Service } from "../src/app.js";
-import { loadConfig, type Config } from "../src/config.js";
+import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "../src/db/embedded-postgres.js";
-import { createLogger } from "../src/logger.js";
 
 /** A database for a benchmark run. */
 export interface BenchDatabase {
   url: string;
   root: string;
+  query<T extends pg.QueryResultRow = any>(sql: string, values?: unknown[]): Promise<T[]>;
   stop(): Promise<void>;
 }
 
@@ -28,40 +31,123 @@ export async function benchDatabase(): Promise<BenchDatabase> {
   chmodSync(root, 0o755);
   let embedded: EmbeddedPostgres | undefined;
   if (!process.env.DATABASE_URL) embedded = await startEmbeddedPostgres({ dataDir: join(root, "pg"), ephemeral: true });
-  return { url: process.env.DATABASE_URL ?? embedded!.url, root, stop: async () => void (await embedded?.stop()) };
+  const url = process.env.DATABASE_URL ?? embedded!.url;
+  const pool = new pg.Pool({ connectionString: url, max: 2 });
+  return {
+    url,
+    root,
+    query: async (sql, values) => (await pool.query(sql, values)).rows,
+    stop: async () => {
+      await pool.end();
+      await embedded?.stop();
+    },
+  };
 }
 
-/** The service on schemas of its own, with an admin token. */
+const mainJs = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
+
+/** The service as a process of its own. */
 export interface BenchService {
-  service: Service;
-  config: Config;
-  token: string;
   baseUrl: string;
-  jobs: Client<typeof JobService>;
+  token: string;
+  pgbossSchema: string;
+  schema: string;
+  /** A gRPC client on a connection of its own. */
+  jobs(): Client<typeof JobService>;
+  queues(): Client<typeof QueueService>;
+  /** The process's peak resident set so far, in MiB. */
+  peakRssMb(): number;
   stop(): Promise<void>;
 }
+
+const bearer = (token: string): Interceptor => (next) => (req) => {
+  req.header.set("authorization", `Bearer ${token}`);
+  return next(req);
+};
 
 export async function benchService(db: BenchDatabase, env: Record<string, string> = {}): Promise<BenchService> {
   const token = randomBytes(16).toString("hex");
   const suffix = randomBytes(4).toString("hex");
-  const config = loadConfig({
-    PORT: "0", DATABASE_URL: db.url, DATABASE_SCHEMA: `qs_bench_${suffix}`, PGBOSS_SCHEMA: `pgboss_bench_${suffix}`,
-    AUTH_TOKENS: `bench:admin:${token}`, DATA_DIR: db.root, LOG_LEVEL: "warn", ANALYTICS_SCHEDULE: "", ...env,
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const schema = `qs_bench_${suffix}`;
+  const pgbossSchema = `pgboss_bench_${suffix}`;
+  const child = spawn(process.execPath, [mainJs], {
+    env: {
+      PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp",
+      PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: db.url, DATABASE_SCHEMA: schema, PGBOSS_SCHEMA: pgbossSchema,
+      AUTH_TOKENS: `bench:admin:${token}`, DATA_DIR: mkdtempSync(join(db.root, "data-")), LOG_LEVEL: "warn", ANALYTICS_SCHEDULE: "", ...env,
+    },
+    stdio: ["ignore", "inherit", "inherit"],
   });
-  const service = await startService(config, createLogger("warn"));
-  await service.ready;
-  const baseUrl = `http://127.0.0.1:${service.port}`;
-  const jobs = createClient(JobService, createGrpcTransport({ baseUrl, interceptors: [(next) => (req) => { req.header.set("authorization", `Bearer ${token}`); return next(req); }] }));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ok = await fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error("the service did not become ready");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const sessions: Http2SessionManager[] = [];
+  const transport = () => {
+    const sessionManager = new Http2SessionManager(baseUrl);
+    sessions.push(sessionManager);
+    return createGrpcTransport({ baseUrl, sessionManager, interceptors: [bearer(token)] });
+  };
   return {
-    service, config, token, baseUrl, jobs,
+    baseUrl, token, schema, pgbossSchema,
+    jobs: () => createClient(JobService, transport()),
+    queues: () => createClient(QueueService, transport()),
+    peakRssMb: () => {
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
+      return hwm ? Math.round(Number(hwm[1]) / 1024) : NaN;
+    },
     async stop() {
-      await service.stop();
-      const c = new pg.Client(db.url);
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${config.pgbossSchema}" CASCADE; DROP SCHEMA IF EXISTS "${config.databaseSchema}" CASCADE`).catch(() => {});
-      await c.end();
+      for (const s of sessions) s.abort();
+      child.kill("SIGTERM");
+      await exited;
+      await db.query(`DROP SCHEMA IF EXISTS "${pgbossSchema}" CASCADE`);
+      await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     },
   };
+}
+
+/** Raw pg-boss on a schema of its own, with a pool of `max` connections. */
+export async function rawBoss(db: BenchDatabase, max: number, options: Partial<ConstructorParameters<typeof PgBoss>[0] & object> = {}) {
+  const schema = `pgboss_raw_${randomBytes(4).toString("hex")}`;
+  const boss = new PgBoss({ connectionString: db.url, schema, max, ...options });
+  boss.on("error", (err) => console.error("raw pg-boss:", err.message));
+  await boss.start();
+  return {
+    boss,
+    schema,
+    async stop() {
+      await boss.stop({ graceful: false, close: true });
+      await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    },
+  };
+}
+
+/** Waits until `count()` reaches `n` (polling every 50 ms); returns when it did. */
+export async function until(count: () => Promise<number>, n: number, timeoutMs = 600_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await count()) >= n) return performance.now();
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${n}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Runs `fn` in `concurrency` loops until `total` calls were made; returns the seconds it took. */
+export async function loops(concurrency: number, total: number, fn: (i: number, loop: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, loop) => {
+      for (let i = next++; i < total; i = next++) await fn(i, loop);
+    }),
+  );
+  return (performance.now() - started) / 1000;
 }
 
 /** Nearest-rank percentiles of a sample, rounded to 0.01. */
@@ -72,4 +158,4 @@ export function summary(values: number[]): { n: number; p50: number; p90: number
 }
 
 /** A valid payment payload. */
-export const paymentPayload = (i: number) => ({ paymentId: `p${i}`, orderId: "o", customerId: "c", amount: 100, currency: "USD", paymentMethod: "tok_visa" });
+export const paymentPayload = (i: number) => ({ paymentId: `p${i}`, orderId: `o${i}`, customerId: "c", amount: 100, currency: "USD", paymentMethod: "tok_visa" });
