@@ -14,10 +14,12 @@ export interface Setting<T> {
   readonly default: string | undefined;
   readonly doc: string;
   readonly schema: z.ZodType<T>;
+  /** Whether an empty value is a value of its own (otherwise empty means unset: the default). */
+  readonly emptyIsValue?: boolean;
 }
 
-function setting<T>(env: string, schema: z.ZodType<T>, defaultValue: string | undefined, doc: string): Setting<T> {
-  return { env, schema, default: defaultValue, doc };
+function setting<T>(env: string, schema: z.ZodType<T>, defaultValue: string | undefined, doc: string, emptyIsValue = false): Setting<T> {
+  return { env, schema, default: defaultValue, doc, emptyIsValue };
 }
 
 const int = (min: number, max: number) =>
@@ -60,6 +62,7 @@ export const settings = {
   shutdownGraceMs: setting("SHUTDOWN_GRACE_MS", int(0, 600_000), "8000", "On SIGTERM/SIGINT: how long running jobs and requests may take to finish before the process exits anyway."),
   corsAllowedOrigins: setting("CORS_ALLOWED_ORIGINS", z.string().transform((v) => v.split(",").map((o) => o.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "must be origins like https://app.example.com (scheme://host[:port]) or *"))), "", "Comma-separated origins (`https://app.example.com`) whose pages may call the API from a browser (Connect-Web); none by default."),
   firstByteTimeoutMs: setting("FIRST_BYTE_TIMEOUT_MS", int(100, 600_000), "10000", "A connection that sends nothing (or no complete request head) for this long is closed."),
+  requestReadTimeoutMs: setting("REQUEST_READ_TIMEOUT_MS", int(100, 3_600_000), "60000", "A request whose message has not fully arrived this long after it began is cut off (HTTP/1.1: 408 and the connection closed; HTTP/2: the stream reset). Server streams' responses are not limited."),
   maxMessageBytes: setting("MAX_MESSAGE_BYTES", int(65_536, 64 * 1024 * 1024), String(4 * 1024 * 1024), "Largest request message (the transport limit; larger is RESOURCE_EXHAUSTED). AddJobs batches are at most this size."),
   maxPayloadBytes: setting("MAX_PAYLOAD_BYTES", int(1024, 16 * 1024 * 1024), String(256 * 1024), "Largest job payload, as JSON."),
   groupCommitConcurrency: setting("GROUP_COMMIT_CONCURRENCY", int(1, 64), "2", "AddJob transactions in flight at once per replica; AddJob calls arriving meanwhile wait for the next one and share it."),
@@ -86,7 +89,7 @@ export const settings = {
   smtpTimeoutMs: setting("SMTP_TIMEOUT_MS", int(1000, 300_000), "30000", "Connection, greeting and socket timeout of SMTP."),
   emailFrom: setting("EMAIL_FROM", z.string().min(3), "queue-service <no-reply@queue-service.local>", "The From address of emails."),
   emailRateLimitPerMinute: setting("EMAIL_RATE_LIMIT_PER_MINUTE", int(0, 1_000_000), "100", "`email:send` jobs one service principal may add per minute, cluster-wide (0: no limit; admins are exempt), so a leaked token is no spam relay."),
-  analyticsSchedule: setting("ANALYTICS_SCHEDULE", z.string(), "* * * * *", "Cron (UTC) of the analytics rollup job (`analytics:aggregate`); one run per occurrence across all replicas. Empty: not scheduled."),
+  analyticsSchedule: setting("ANALYTICS_SCHEDULE", z.string(), "* * * * *", "Cron (UTC) of the analytics rollup job (`analytics:aggregate`); one run per occurrence across all replicas. Empty: not scheduled.", true),
   maxStreams: setting("MAX_STREAMS", int(1, 1_000_000), "10000", "Open WatchJob, WatchJobs and WatchMetrics streams allowed at once on a replica."),
   maxStreamsPerPrincipal: setting("MAX_STREAMS_PER_PRINCIPAL", int(1, 1_000_000), "1000", "Open streams one principal may hold on a replica."),
   streamBufferBytes: setting("STREAM_BUFFER_BYTES", int(16 * 1024, 256 * 1024 * 1024), String(1024 * 1024), "Bytes of events a stream may have waiting for a slow client before it is cut off with RESOURCE_EXHAUSTED."),
@@ -114,7 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const problems: string[] = [];
   const config: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(settings) as [string, Setting<unknown>][]) {
-    const raw = env[s.env] === "" ? undefined : env[s.env];
+    const raw = env[s.env] === "" && !s.emptyIsValue ? undefined : env[s.env];
     const value = raw ?? s.default;
     const parsed = s.schema.safeParse(value);
     if (parsed.success) {

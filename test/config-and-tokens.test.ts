@@ -28,6 +28,13 @@ describe("configuration", () => {
     expect(c.databaseUrl).toBeUndefined();
   });
 
+  it("reads an empty value as unset, except where empty has a meaning of its own", () => {
+    expect(loadConfig({ PORT: "" }).port).toBe(8080);
+    expect(loadConfig({}).analyticsSchedule).toBe("* * * * *");
+    // "Empty: not scheduled."
+    expect(loadConfig({ ANALYTICS_SCHEDULE: "" }).analyticsSchedule).toBe("");
+  });
+
   it("names the variable and the rule of a bad value", () => {
     expect(problemsOf({ PORT: "eighty" })).toEqual([expect.stringMatching(/^PORT: must be an integer from 0 to 65535 \("eighty"\)$/)]);
     expect(problemsOf({ PORT: "70000" })[0]).toMatch(/^PORT: must be at most 65535/);
