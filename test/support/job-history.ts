@@ -35,9 +35,9 @@ const ENDS_ATTEMPT = new Set(["completed", "expired", "retry_scheduled", "failed
 /**
  * What is wrong with one job's history, if anything: an attempt started while another was still
  * un-ended, a completion without a running attempt, an attempt left un-ended, attempts not counted
- * up, or not exactly one `completed`.
+ * up, or not exactly `completions` completions (one, unless the job was meant to fail or be cancelled).
  */
-export function historyProblems(events: readonly JobEventRow[]): string[] {
+export function historyProblems(events: readonly JobEventRow[], completions = 1): string[] {
   const problems: string[] = [];
   let open: JobEventRow | undefined;
   let completed = 0;
@@ -57,15 +57,18 @@ export function historyProblems(events: readonly JobEventRow[]): string[] {
     }
   }
   if (open) problems.push(`the attempt with retry_count ${open.retry_count} never ended`);
-  if (completed !== 1) problems.push(`${completed} completions`);
+  if (completed !== completions) problems.push(`${completed} completions, expected ${completions}`);
   return problems;
 }
 
-/** The problems of every job whose history has any, keyed by job id (empty: all histories are sound). */
-export function unsoundHistories(histories: ReadonlyMap<string, readonly JobEventRow[]>): Record<string, string[]> {
+/**
+ * The problems of every job whose history has any, keyed by job id (empty: all histories are sound).
+ * `completions` says how many completions a job should have (default: one each).
+ */
+export function unsoundHistories(histories: ReadonlyMap<string, readonly JobEventRow[]>, completions: (id: string) => number = () => 1): Record<string, string[]> {
   const bad: Record<string, string[]> = {};
   for (const [id, events] of histories) {
-    const problems = historyProblems(events);
+    const problems = historyProblems(events, completions(id));
     if (problems.length > 0) bad[id] = [...problems, `events: ${events.map((e) => e.type).join(", ")}`];
   }
   return bad;
