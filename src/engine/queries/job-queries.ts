@@ -2,6 +2,7 @@
  * SQL on pg-boss's job table for the job API: insert, lookups, lists, cancel and retry. Schema names
  * are quoted once when the module is created; every value is a parameter.
  */
+import pg, { type CustomTypesConfig } from "pg";
 import type { Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
 import { JOB_COLUMNS, type BossState, type JobRow } from "../job-record.js";
@@ -51,38 +52,93 @@ export interface JobListFilter {
 /** A list row carries its creation time in microseconds for exact keyset paging. */
 export type JobListRow = JobRow & { created_micros: number };
 
+/*
+ * Array parameters as PostgreSQL array literals. node-postgres would quote and escape every element
+ * of a JS array; these columns hold integers, UUIDs and a few distinct names, so most need no
+ * quoting at all and each distinct text is escaped once.
+ */
+const intArray = (values: number[]) => {
+  for (const v of values) if (!Number.isSafeInteger(v)) throw new TypeError(`not an integer: ${v}`);
+  return `{${values.join(",")}}`;
+};
+/** UUIDs need no quoting; PostgreSQL checks their format, this only keeps the literal's syntax intact. */
+const uuidArray = (values: string[]) => {
+  const list = values.join(",");
+  if (!/^[0-9a-f,-]*$/i.test(list)) throw new TypeError("not a list of UUIDs");
+  return `{${list}}`;
+};
+const boolArray = (values: boolean[]) => `{${values.map((v) => (v ? "t" : "f")).join(",")}}`;
+const quoteElement = (v: string) => `"${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"')}"`;
+const textArray = (values: (string | null)[]) => {
+  const quoted = new Map<string, string>();
+  const element = (v: string | null) => {
+    if (v === null) return "NULL";
+    let q = quoted.get(v);
+    if (q === undefined) quoted.set(v, (q = quoteElement(v)));
+    return q;
+  };
+  return `{${values.map(element).join(",")}}`;
+};
+const timestampArray = (values: (Date | null)[]) => `{${values.map((v) => (v === null ? "NULL" : `"${v.toISOString()}"`)).join(",")}}`;
+
+/**
+ * Type parsers for a statement whose rows repeat the same timestamps: each distinct text is parsed
+ * once by node-postgres's own parser (every row still gets a Date of its own).
+ */
+function repeatedTimestamps(): CustomTypesConfig {
+  const parseTimestamptz = pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ, "text") as (text: string) => unknown;
+  let lastText: string | undefined;
+  let last: unknown;
+  const cached = (text: string) => {
+    if (text !== lastText) {
+      last = parseTimestamptz(text);
+      lastText = text;
+    }
+    return last instanceof Date ? new Date(last.getTime()) : last;
+  };
+  return {
+    getTypeParser: ((oid: number, format?: "text" | "binary") =>
+      oid === pg.types.builtins.TIMESTAMPTZ && format !== "binary" ? cached : pg.types.getTypeParser(oid, format)) as CustomTypesConfig["getTypeParser"],
+  };
+}
+
 /** The job queries of one installation. */
 export function jobQueries(bossSchema: string) {
   const job = qualified(bossSchema, "job");
 
   return {
     /**
-     * Inserts jobs (any queues) through the partitioned parent, in one statement (the rows travel as
-     * one JSON array). Returns what the database decided for each: id, creation and start times.
+     * Inserts jobs (any queues) through the partitioned parent, in one statement. Each column travels
+     * as one array parameter (the envelopes as one JSON array), zipped back into rows by `ROWS FROM`:
+     * PostgreSQL parses only the envelopes as JSON, not every column of every row. Returns what the
+     * database decided for each job: id, creation and start times.
      */
     async insert(db: Queryable, rows: JobInsertRow[]): Promise<InsertedJob[]> {
       if (rows.length === 0) return [];
-      const { rows: inserted } = await db.query<InsertedJob>(
-        `INSERT INTO ${job} (id, name, data, priority, start_after, created_on, expire_seconds, deletion_seconds, keep_until,
+      const column = <T>(value: (r: JobInsertRow) => T) => rows.map(value);
+      const { rows: inserted } = await db.query<InsertedJob>({
+        text: `INSERT INTO ${job} (id, name, data, priority, start_after, created_on, expire_seconds, deletion_seconds, keep_until,
            retry_limit, retry_delay, retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds)
          SELECT r.id, r.name, r.data, r.priority, s.start_after, now(), r.expire_seconds, r.deletion_seconds,
            s.start_after + r.retention_seconds * interval '1 second',
            r.retry_limit, r.retry_delay, r.retry_backoff, r.retry_delay_max, 'standard', r.dead_letter, r.heartbeat_seconds
-         FROM jsonb_to_recordset($1::jsonb)
-           AS r(id uuid, name text, data jsonb, priority int, start_at timestamptz, delay_ms bigint, retry_limit int, retry_delay int,
-                retry_backoff bool, retry_delay_max int, expire_seconds int, deletion_seconds int, retention_seconds int,
-                dead_letter text, heartbeat_seconds int)
+         FROM ROWS FROM (unnest($1::uuid[]), unnest($2::text[]), jsonb_array_elements($3::jsonb), unnest($4::int[]),
+             unnest($5::timestamptz[]), unnest($6::bigint[]), unnest($7::int[]), unnest($8::int[]), unnest($9::bool[]),
+             unnest($10::int[]), unnest($11::int[]), unnest($12::int[]), unnest($13::int[]), unnest($14::text[]), unnest($15::int[]))
+           AS r(id, name, data, priority, start_at, delay_ms, retry_limit, retry_delay, retry_backoff, retry_delay_max,
+                expire_seconds, deletion_seconds, retention_seconds, dead_letter, heartbeat_seconds)
          CROSS JOIN LATERAL (SELECT COALESCE(r.start_at, now() + r.delay_ms * interval '1 millisecond') AS start_after) s
          RETURNING id, created_on, start_after`,
-        [
-          JSON.stringify(rows.map((r) => ({
-            id: r.id, name: r.bossQueue, data: r.data, priority: r.priority, start_at: r.startAt, delay_ms: r.delayMs,
-            retry_limit: r.retryLimit, retry_delay: r.retryDelaySeconds, retry_backoff: r.retryBackoff, retry_delay_max: r.retryDelayMaxSeconds,
-            expire_seconds: r.expireInSeconds, deletion_seconds: r.deleteAfterSeconds, retention_seconds: r.retentionSeconds,
-            dead_letter: r.deadLetter, heartbeat_seconds: r.heartbeatSeconds,
-          }))),
+        values: [
+          uuidArray(column((r) => r.id)), textArray(column((r) => r.bossQueue)), JSON.stringify(column((r) => r.data)),
+          intArray(column((r) => r.priority)), timestampArray(column((r) => r.startAt)), intArray(column((r) => r.delayMs)),
+          intArray(column((r) => r.retryLimit)), intArray(column((r) => r.retryDelaySeconds)), boolArray(column((r) => r.retryBackoff)),
+          intArray(column((r) => r.retryDelayMaxSeconds)), intArray(column((r) => r.expireInSeconds)), intArray(column((r) => r.deleteAfterSeconds)),
+          intArray(column((r) => r.retentionSeconds)), textArray(column((r) => r.deadLetter)), intArray(column((r) => r.heartbeatSeconds)),
         ],
-      );
+        // Every row of the statement has the same created_on, and most the same start_after.
+        types: repeatedTimestamps(),
+      });
       return inserted;
     },
 

@@ -15,32 +15,50 @@ export interface JsonLimits {
 export const PAYLOAD_MAX_DEPTH = 32;
 export const PAYLOAD_MAX_STRING_BYTES = 64 * 1024;
 
+/**
+ * The UTF-8 size of `s` exceeds `max`. A UTF-16 code unit is at most 3 UTF-8 bytes, so a string of
+ * at most `max / 3` units is within the limit without being measured.
+ */
+const longerThan = (s: string, max: number) => s.length * 3 > max && Buffer.byteLength(s) > max;
+
 /** The violations of `value` against `limits`, reported at `field`. */
 export function checkJsonLimits(value: unknown, limits: JsonLimits, field: string): FieldViolation[] {
   const violations: FieldViolation[] = [];
-  const bytes = Buffer.byteLength(JSON.stringify(value) ?? "");
-  if (bytes > limits.maxBytes) {
-    return [{ field, description: `is ${bytes} bytes as JSON; the limit is ${limits.maxBytes}`, reason: "TOO_LARGE" }];
+  const json = JSON.stringify(value) ?? "";
+  if (longerThan(json, limits.maxBytes)) {
+    return [{ field, description: `is ${Buffer.byteLength(json)} bytes as JSON; the limit is ${limits.maxBytes}`, reason: "TOO_LARGE" }];
   }
-  const visit = (v: unknown, path: string, depth: number): boolean => {
+  // The path of the value being visited (object keys and array indexes), formatted only for a violation.
+  const segments: (string | number)[] = [];
+  const path = () => segments.reduce<string>((acc, s) => (typeof s === "number" ? `${acc}[${s}]` : `${acc}.${s}`), field);
+  const visit = (v: unknown, depth: number): boolean => {
     if (depth > limits.maxDepth) {
       violations.push({ field, description: `is nested deeper than ${limits.maxDepth} levels`, reason: "TOO_DEEP" });
       return false;
     }
     if (typeof v === "string") {
-      if (Buffer.byteLength(v) > limits.maxStringBytes) violations.push({ field: path, description: `is longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
+      if (longerThan(v, limits.maxStringBytes)) violations.push({ field: path(), description: `is longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
     } else if (typeof v === "number") {
-      if (!Number.isFinite(v)) violations.push({ field: path, description: "must be a finite number", reason: "INVALID_VALUE" });
+      if (!Number.isFinite(v)) violations.push({ field: path(), description: "must be a finite number", reason: "INVALID_VALUE" });
     } else if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) if (!visit(v[i], `${path}[${i}]`, depth + 1)) return false;
+      for (let i = 0; i < v.length; i++) {
+        segments.push(i);
+        const go = visit(v[i], depth + 1);
+        segments.pop();
+        if (!go) return false;
+      }
     } else if (v !== null && typeof v === "object") {
-      for (const [k, child] of Object.entries(v)) {
-        if (Buffer.byteLength(k) > limits.maxStringBytes) violations.push({ field: path, description: `has a key longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
-        if (!visit(child, `${path}.${k}`, depth + 1)) return false;
+      const o = v as Record<string, unknown>;
+      for (const k of Object.keys(o)) {
+        if (longerThan(k, limits.maxStringBytes)) violations.push({ field: path(), description: `has a key longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
+        segments.push(k);
+        const go = visit(o[k], depth + 1);
+        segments.pop();
+        if (!go) return false;
       }
     }
     return violations.length < 100;
   };
-  visit(value, field, 1);
+  visit(value, 1);
   return violations;
 }
