@@ -2,9 +2,8 @@
 -- up to a hundred jobs of one queue in one transaction, and the answer cannot change within it: the
 -- shared advisory lock taken at the first row keeps PauseQueue (which takes it exclusively) from
 -- committing until this transaction ends. So the first row of a queue checks, and the rest of the
--- transaction reads the answer from a transaction-local setting (measured: a fetch of 50 jobs went from
--- 17.3 to 15.5 ms on 2 cores; see docs/engine.md, "Speed"). A resume committed meanwhile is seen by
--- the next fetch.
+-- transaction reads the answer from a transaction-local setting. A resume committed meanwhile is seen
+-- by the next fetch.
 CREATE OR REPLACE FUNCTION {{schema}}.refuse_paused_start() RETURNS trigger
 LANGUAGE plpgsql
 AS $fn$
