@@ -128,6 +128,15 @@ export async function rawBoss(db: BenchDatabase, max: number, options: Partial<C
   };
 }
 
+/**
+ * The raw side's queue, shaped like the service's money queue (retries with backoff, expiry, a dead
+ * letter queue), so both pay for the same pg-boss features (e.g. the dead letter foreign key).
+ */
+export async function createRawQueue(boss: PgBoss, name = "bench"): Promise<void> {
+  await boss.createQueue(`${name}-dlq`);
+  await boss.createQueue(name, { retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 3600, deadLetter: `${name}-dlq` });
+}
+
 /** Waits until `count()` reaches `n` (polling every 50 ms); returns when it did. */
 export async function until(count: () => Promise<number>, n: number, timeoutMs = 600_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;

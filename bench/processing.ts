@@ -5,7 +5,7 @@
  * same connection budget. The backlog is in place before either starts.
  */
 import { createHash } from "node:crypto";
-import { loops, paymentPayload, rawBoss, until, type BenchDatabase, type BenchService } from "./harness.js";
+import { createRawQueue, loops, paymentPayload, rawBoss, until, type BenchDatabase, type BenchService } from "./harness.js";
 
 /** Loads `jobs` payments into a paused money queue, resumes it, and times the completions. */
 export async function serviceProcessing(db: BenchDatabase, svc: BenchService, jobs: number): Promise<number> {
@@ -39,7 +39,7 @@ export async function rawProcessing(db: BenchDatabase, budget: number, jobs: num
     const ledger = `"${raw.schema}".ledger`;
     await db.query(`CREATE TABLE ${ledger} (root_job_id uuid PRIMARY KEY, kind text NOT NULL, reference text NOT NULL UNIQUE, payment_id text,
       amount bigint, currency text, details jsonb NOT NULL DEFAULT '{}', created_at timestamptz NOT NULL DEFAULT now())`);
-    await raw.boss.createQueue("bench", { retryLimit: 2, retryDelay: 1, retryBackoff: true, expireInSeconds: 60 });
+    await createRawQueue(raw.boss);
     for (let n = 0; n < jobs; n += 1000) {
       await raw.boss.insert("bench", Array.from({ length: Math.min(1000, jobs - n) }, (_, i) => ({ data: paymentPayload(n + i) })));
     }
