@@ -98,6 +98,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
     handler: withCors(config.corsAllowedOrigins, handler),
     tls: config.tlsCertFile && config.tlsKeyFile ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile } : undefined,
     firstByteTimeoutMs: config.firstByteTimeoutMs,
+    requestReadTimeoutMs: config.requestReadTimeoutMs,
     logger,
   });
 

@@ -69,10 +69,11 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
       const viewer = viewerOf(ctx);
       const id = requireUuid(req.id);
       const e = engine();
-      const lease = limits.open(viewer.name);
-      const queue = queueFor(ctx, deps.maxStreamBytes);
-      const sub = await e.feed.subscribe({ needsRecords: true, wants: (row) => row.job_id === id, deliver: (events) => queue.push(events, bytesOf(events)) });
+      const lease = limits.open(viewer.name, ctx.signal);
       try {
+        const queue = queueFor(ctx, deps.maxStreamBytes);
+        const sub = await e.feed.subscribe({ needsRecords: true, wants: (row) => row.job_id === id, deliver: (events) => queue.push(events, bytesOf(events)) });
+        lease.also(() => sub.unsubscribe());
         const { record, snapshot } = await e.reader.forWatch(viewer, id);
         yield { event: snapshotEvent(record, sub.position) };
         if (isFinal(record)) return;
@@ -86,7 +87,6 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
           }
         }
       } finally {
-        sub.unsubscribe();
         lease.release();
       }
     },
@@ -121,13 +121,14 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
           throw new OutOfRangeError("the cursor is older than the event retention (EVENT_RETENTION_SECONDS); start again without a cursor");
         }
       }
-      const lease = limits.open(viewer.name);
-      const out = queueFor(ctx, deps.maxStreamBytes);
-      const sub = await e.feed.subscribe({ needsRecords: true, wants, deliver: (events) => {
-        const mine = events.filter(visible);
-        if (mine.length > 0) out.push(mine, bytesOf(mine));
-      } });
+      const lease = limits.open(viewer.name, ctx.signal);
       try {
+        const out = queueFor(ctx, deps.maxStreamBytes);
+        const sub = await e.feed.subscribe({ needsRecords: true, wants, deliver: (events) => {
+          const mine = events.filter(visible);
+          if (mine.length > 0) out.push(mine, bytesOf(mine));
+        } });
+        lease.also(() => sub.unsubscribe());
         let last: EventPosition = sub.position;
         if (from && comparePositions(from, sub.position) < 0) {
           // Catch up from the cursor to where the live feed took over.
@@ -154,7 +155,6 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
           }
         }
       } finally {
-        sub.unsubscribe();
         lease.release();
       }
     },

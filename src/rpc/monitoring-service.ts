@@ -87,16 +87,15 @@ export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceI
       if (intervalMs < SAMPLER_TICK_MS || intervalMs > MAX_WATCH_INTERVAL_MS) {
         throw new ValidationError([{ field: "interval", description: `must be from ${SAMPLER_TICK_MS} ms to 1 h`, reason: "OUT_OF_RANGE" }]);
       }
-      const lease = deps.limits.open(principalOf(ctx).name);
-      const out = new StreamQueue<MetricsSnapshot>({ maxBytes: deps.maxStreamBytes, signal: ctx.signal, onOverflow: () => setTimeout(() => ctx.values.get(transportKey)?.cut(), 2000).unref() });
-      const unsubscribe = engine().sampler.subscribe(intervalMs, (view) => {
-        const snapshot = toMetricsSnapshot(view, req.queue || undefined);
-        out.push(snapshot, toBinary(MetricsSnapshotSchema, snapshot).length);
-      });
+      const lease = deps.limits.open(principalOf(ctx).name, ctx.signal);
       try {
+        const out = new StreamQueue<MetricsSnapshot>({ maxBytes: deps.maxStreamBytes, signal: ctx.signal, onOverflow: () => setTimeout(() => ctx.values.get(transportKey)?.cut(), 2000).unref() });
+        lease.also(engine().sampler.subscribe(intervalMs, (view) => {
+          const snapshot = toMetricsSnapshot(view, req.queue || undefined);
+          out.push(snapshot, toBinary(MetricsSnapshotSchema, snapshot).length);
+        }));
         for await (const snapshot of out) yield { snapshot };
       } finally {
-        unsubscribe();
         lease.release();
       }
     },

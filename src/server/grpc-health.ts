@@ -34,11 +34,22 @@ export function registerGrpcHealth(router: ConnectRouter, options: GrpcHealthOpt
       watches++;
       const changes: boolean[] = [];
       let wake: (() => void) | undefined;
-      const off = options.health.onReadinessChange((ready) => {
+      const unwatch = options.health.onReadinessChange((ready) => {
         changes.push(ready);
         wake?.();
       });
-      const onAbort = () => wake?.();
+      // Also on abort, not only in finally: a generator whose HTTP/1.1 connection closed under a
+      // write is never resumed by connect-node (see StreamLimits.open).
+      let counted = true;
+      const off = () => {
+        unwatch();
+        if (counted) watches--;
+        counted = false;
+      };
+      const onAbort = () => {
+        off();
+        wake?.();
+      };
       ctx.signal.addEventListener("abort", onAbort);
       try {
         if (!known.has(req.service)) {
@@ -61,7 +72,6 @@ export function registerGrpcHealth(router: ConnectRouter, options: GrpcHealthOpt
       } finally {
         off();
         ctx.signal.removeEventListener("abort", onAbort);
-        watches--;
       }
     },
   });

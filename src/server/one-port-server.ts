@@ -6,7 +6,10 @@
  *
  * A connection that sends nothing within the first-bytes timeout is closed (slowloris); so is an
  * HTTP/1.1 connection whose request head is not complete by then, and an HTTP/2 connection that
- * opens no stream by then.
+ * opens no stream by then. A request whose message has not fully arrived within the request-read
+ * timeout is cut off too (every RPC sends one message, so a stalled body is a client gone silent):
+ * HTTP/1.1 answers 408 and closes the connection, HTTP/2 resets the stream. Responses, and so
+ * server streams, are not limited; gRPC reflection is exempt (its request side is a stream).
  */
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -25,6 +28,8 @@ export interface OnePortServerOptions {
   /** PEM files; both set: TLS. */
   tls?: { certFile: string; keyFile: string };
   firstByteTimeoutMs: number;
+  /** How long a request may take to arrive whole, from its first byte. */
+  requestReadTimeoutMs: number;
   logger: Logger;
 }
 
@@ -39,9 +44,28 @@ export interface OnePortServer {
 
 const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
+/** Bidirectional RPCs, whose request side stays open for the whole call. */
+const REQUEST_STREAMING_PREFIX = "/grpc.reflection.";
+
+/**
+ * Resets an HTTP/2 request's stream unless its request has arrived whole (END_STREAM) within
+ * `timeoutMs`; HTTP/1.1 requests have Node's `requestTimeout` instead.
+ */
+function boundRequestRead(req: http2.Http2ServerRequest, timeoutMs: number): void {
+  const stream = req.stream;
+  if (stream.endAfterHeaders || (req.url ?? "").startsWith(REQUEST_STREAMING_PREFIX)) return;
+  const timer = setTimeout(() => {
+    if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+  }, timeoutMs);
+  timer.unref();
+  const done = () => clearTimeout(timer);
+  req.once("end", done);
+  stream.once("close", done);
+}
+
 /** Starts listening; resolves once the port is bound. */
 export async function listenOnePort(options: OnePortServerOptions): Promise<OnePortServer> {
-  const { firstByteTimeoutMs, logger } = options;
+  const { firstByteTimeoutMs, requestReadTimeoutMs, logger } = options;
   const sockets = new Set<Socket>();
   const sessions = new Set<http2.Http2Session>();
   // HTTP/1.1 requests in flight per socket, so that idle keep-alive connections can be closed first.
@@ -57,6 +81,8 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
         const left = (http1InFlight.get(socket) ?? 1) - 1;
         if (http1InFlight.has(socket)) http1InFlight.set(socket, Math.max(0, left));
       });
+    } else {
+      boundRequestRead(req as http2.Http2ServerRequest, requestReadTimeoutMs);
     }
     options.handler(req, res);
   };
@@ -73,7 +99,11 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
 
   // Streams are long-lived (watches), so a client may hold many at once on one connection.
   const h2Settings: http2.Settings = { maxConcurrentStreams: 4096, initialWindowSize: 1024 * 1024 };
+  // How often Node checks the HTTP/1.1 head and request timeouts (its default is 30 s).
+  const checkEveryMs = Math.max(50, Math.min(1000, Math.floor(firstByteTimeoutMs / 4)));
+  const requestTimeout = Math.max(requestReadTimeoutMs, firstByteTimeoutMs);
   let outer: net.Server;
+  let h1: http.Server | undefined;
   if (options.tls) {
     const secure = http2.createSecureServer(
       {
@@ -82,7 +112,11 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
         allowHTTP1: true,
         settings: h2Settings,
         handshakeTimeout: firstByteTimeoutMs,
-      },
+        // HTTP/1.1 over TLS (allowHTTP1): Node's own head and request timeouts.
+        headersTimeout: firstByteTimeoutMs,
+        requestTimeout,
+        connectionsCheckingInterval: checkEveryMs,
+      } as http2.SecureServerOptions,
       handler,
     );
     secure.on("session", trackSession);
@@ -92,12 +126,20 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
     });
     outer = secure;
   } else {
-    const h1 = http.createServer({ headersTimeout: firstByteTimeoutMs, requestTimeout: 0, keepAliveTimeout: 5000 }, handler);
+    const h1Server = (h1 = http.createServer({ headersTimeout: firstByteTimeoutMs, requestTimeout, connectionsCheckingInterval: checkEveryMs, keepAliveTimeout: 5000 }, handler));
+    // Node enforces headersTimeout and requestTimeout only on a server that emitted "listening"
+    // (which starts its connection tracking); this one never listens, it is handed connections.
+    h1Server.emit("listening");
     const h2 = http2.createServer({ settings: h2Settings }, handler);
     h2.on("session", trackSession);
-    h1.on("clientError", (err, socket) => {
-      if (socket.writable && !socket.destroyed) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
-      else socket.destroy();
+    h1Server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+      // Answer only when no response is under way on the connection (as Node itself does).
+      const inFlight = (socket as Socket & { _httpMessage?: http.ServerResponse })._httpMessage;
+      if (socket.writable && !socket.destroyed && !inFlight?.headersSent) {
+        socket.write(err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n" : "HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+      }
+      // Closed once the answer is out, whether or not the client ever closes its side.
+      (socket as Socket).destroySoon();
       logger.debug({ err: err.message }, "bad HTTP/1.1 request");
     });
     outer = net.createServer((socket) => {
@@ -115,7 +157,7 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
         clearTimeout(timer);
         socket.pause();
         socket.unshift(seen);
-        (isH2 ? h2 : h1).emit("connection", socket);
+        (isH2 ? h2 : h1Server).emit("connection", socket);
         process.nextTick(() => socket.resume());
       };
       socket.on("data", onData);
@@ -149,6 +191,7 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
         }
         for (const session of sessions) session.destroy();
         for (const socket of sockets) socket.destroy();
+        h1?.close(() => {}); // stops its connection checks (it never listened)
         await closed;
       })();
       return closing;
