@@ -19,6 +19,9 @@ import { createOwnCluster, type OwnCluster, type StopMode } from "./support/pg-c
 import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
 import { testEnv, tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
+import { runAlone } from "./support/run-alone.js";
+
+runAlone();
 
 const CLIENTS = 4;
 /** How long PostgreSQL stays down. */

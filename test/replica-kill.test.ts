@@ -17,6 +17,9 @@ import { payment } from "./support/payloads.js";
 import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
 import { testEnv, tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
+import { runAlone } from "./support/run-alone.js";
+
+runAlone();
 
 const JOBS = 2000;
 const BATCH = 1000;

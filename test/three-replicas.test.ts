@@ -24,6 +24,9 @@ import { analytics, email, nftMint, payment } from "./support/payloads.js";
 import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
 import { testEnv, tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
+import { runAlone } from "./support/run-alone.js";
+
+runAlone();
 
 const TOTAL = Number(process.env.QS_THREE_REPLICA_JOBS ?? 100_000);
 const BATCH = 1000;

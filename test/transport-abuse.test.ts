@@ -51,6 +51,9 @@ import { payment } from "./support/payloads.js";
 import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
 import { testEnv, tokens } from "./support/service.js";
 import { eventually, waitForJob } from "./support/wait.js";
+import { runAlone } from "./support/run-alone.js";
+
+runAlone();
 
 /** Seconds of load before memory is measured (V8 grows its heap to its working size meanwhile). */
 const WARMUP_SECONDS = Number(process.env.TRANSPORT_SOAK_WARMUP_SECONDS ?? "20");

@@ -15,6 +15,9 @@ import { payment } from "./support/payloads.js";
 import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
 import { testEnv, tokens } from "./support/service.js";
 import { eventually, waitForJob } from "./support/wait.js";
+import { runAlone } from "./support/run-alone.js";
+
+runAlone();
 
 const db = testDatabase();
 const processes: ServiceProcess[] = [];
