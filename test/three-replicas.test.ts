@@ -32,6 +32,8 @@ const TOTAL = Number(process.env.QS_THREE_REPLICA_JOBS ?? 100_000);
 const BATCH = 1000;
 /** Starts per second allowed for nft:mint across the three replicas. */
 const MINT_LIMIT = 100;
+/** Longest a fetch may start after its tokens were taken, at this load (see worstWindow). */
+const TOKEN_TO_FETCH_MS = 250;
 /** How long the paused queue is watched while everything else runs. */
 const PAUSE_HOLD_MS = 4000;
 const fast = { retryDelay: durationFromMs(1000), retryBackoff: false };
@@ -113,8 +115,12 @@ function worstWindow(starts: number[], limit: number, seconds: number): { within
     while (starts[hi]! - starts[lo]! >= seconds * 1000) lo++;
     worst = Math.max(worst, hi - lo + 1);
   }
-  // One start of tolerance for clock granularity.
-  return { within: worst, allowed: limit * (seconds + 1) + 1 };
+  // A start is recorded at its fetch's transaction start, a little after the tokens were taken (the
+  // fetch waits for a pooled connection, which under this load takes up to tens of milliseconds), so
+  // starts bunch a little relative to their tokens: allow the tokens of TOKEN_TO_FETCH_MS more. (In
+  // CI once: 604 starts in a 5 s window against a bucket bound of 601.) A limit broken by a replica
+  // taking its own tokens would show three times the bound.
+  return { within: worst, allowed: limit * (seconds + 1) + Math.ceil((limit * TOKEN_TO_FETCH_MS) / 1000) };
 }
 
 describe("three replicas on one database", () => {
