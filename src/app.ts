@@ -99,6 +99,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
     tls: config.tlsCertFile && config.tlsKeyFile ? { certFile: config.tlsCertFile, keyFile: config.tlsKeyFile } : undefined,
     firstByteTimeoutMs: config.firstByteTimeoutMs,
     requestReadTimeoutMs: config.requestReadTimeoutMs,
+    http2IdleTimeoutMs: config.http2IdleTimeoutMs,
     logger,
   });
 

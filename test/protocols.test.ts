@@ -16,7 +16,7 @@ const db = testDatabase();
 let svc: TestService;
 
 beforeAll(async () => {
-  svc = await startTestService(db, { FIRST_BYTE_TIMEOUT_MS: "500" });
+  svc = await startTestService(db, { FIRST_BYTE_TIMEOUT_MS: "500", HTTP2_IDLE_TIMEOUT_MS: "1000" });
 });
 afterAll(async () => {
   await svc?.stop();
@@ -109,6 +109,36 @@ describe("one port", () => {
       socket.on("close", () => resolve());
       socket.on("error", () => {});
     });
+  });
+
+  it("closes an idle HTTP/2 connection gracefully, but not one with a quiet stream open", async () => {
+    const closed = (session: http2.ClientHttp2Session) => new Promise<number>((resolve) => session.once("close", () => resolve(Date.now())));
+    // Idle after one request: GOAWAY and close about a second later.
+    const idle = http2.connect(svc.baseUrl);
+    idle.on("error", () => {});
+    const idleClosed = closed(idle);
+    await new Promise<void>((resolve, reject) => idle.request({ ":path": "/healthz" }).on("response", () => resolve()).on("error", reject).resume());
+    const answeredAt = Date.now();
+    const goaway = new Promise<void>((resolve) => idle.once("goaway", () => resolve()));
+    expect((await idleClosed) - answeredAt).toBeGreaterThanOrEqual(900);
+    await goaway;
+
+    // A health watch stays open with nothing to say: its connection is kept until the stream ends.
+    const watching = http2.connect(svc.baseUrl);
+    watching.on("error", () => {});
+    const watchingClosed = closed(watching);
+    let closedEarly = false;
+    void watchingClosed.then(() => (closedEarly = true));
+    const watch = watching.request({ ":method": "POST", ":path": "/grpc.health.v1.Health/Watch", "content-type": "application/grpc", te: "trailers" });
+    watch.on("error", () => {});
+    const firstMessage = new Promise<void>((resolve) => watch.once("data", () => resolve()));
+    watch.end(Buffer.from([0, 0, 0, 0, 0])); // one empty HealthCheckRequest
+    await firstMessage;
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(closedEarly).toBe(false);
+    const endedAt = Date.now();
+    watch.close();
+    expect((await watchingClosed) - endedAt).toBeGreaterThanOrEqual(900);
   });
 
   it("rejects a message over the transport limit with RESOURCE_EXHAUSTED", async () => {

@@ -9,7 +9,9 @@
  * opens no stream by then. A request whose message has not fully arrived within the request-read
  * timeout is cut off too (every RPC sends one message, so a stalled body is a client gone silent):
  * HTTP/1.1 answers 408 and closes the connection, HTTP/2 resets the stream. Responses, and so
- * server streams, are not limited; gRPC reflection is exempt (its request side is a stream).
+ * server streams, are not limited; gRPC reflection is exempt (its request side is a stream). An
+ * HTTP/2 connection with no open stream for the idle timeout is closed gracefully (GOAWAY; clients
+ * reconnect on their next call), so idle connections cannot pile up.
  */
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -30,6 +32,8 @@ export interface OnePortServerOptions {
   firstByteTimeoutMs: number;
   /** How long a request may take to arrive whole, from its first byte. */
   requestReadTimeoutMs: number;
+  /** How long an HTTP/2 connection may stay open with no stream and no traffic. */
+  http2IdleTimeoutMs: number;
   logger: Logger;
 }
 
@@ -65,7 +69,7 @@ function boundRequestRead(req: http2.Http2ServerRequest, timeoutMs: number): voi
 
 /** Starts listening; resolves once the port is bound. */
 export async function listenOnePort(options: OnePortServerOptions): Promise<OnePortServer> {
-  const { firstByteTimeoutMs, requestReadTimeoutMs, logger } = options;
+  const { firstByteTimeoutMs, requestReadTimeoutMs, http2IdleTimeoutMs, logger } = options;
   const sockets = new Set<Socket>();
   const sessions = new Set<http2.Http2Session>();
   // HTTP/1.1 requests in flight per socket, so that idle keep-alive connections can be closed first.
@@ -95,6 +99,21 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
     const timer = setTimeout(() => session.destroy(), firstByteTimeoutMs);
     session.once("stream", () => clearTimeout(timer));
     session.on("close", () => clearTimeout(timer));
+    // Idle: no stream open for the idle timeout (a quiet watch keeps its connection).
+    let open = 0;
+    let idle: NodeJS.Timeout | undefined;
+    session.on("stream", (stream) => {
+      open++;
+      clearTimeout(idle);
+      stream.once("close", () => {
+        if (--open > 0 || session.closed) return;
+        idle = setTimeout(() => {
+          if (open === 0 && !session.closed) session.close();
+        }, http2IdleTimeoutMs);
+        idle.unref();
+      });
+    });
+    session.on("close", () => clearTimeout(idle));
   };
 
   // Streams are long-lived (watches), so a client may hold many at once on one connection.
