@@ -12,8 +12,8 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, failure, violations } from "./support/errors.js";
 import { payment } from "./support/payloads.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
-import { startTestService, testEnv, tokens, type TestService } from "./support/service.js";
+import { startReplica, type ServiceProcess } from "./support/process.js";
+import { startTestService, tokens, type TestService } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 import { startWebhookServer, type WebhookServer } from "./support/webhook.js";
 
@@ -102,11 +102,7 @@ describe("the alert evaluator", () => {
     await svc.stop(); // only the two processes below evaluate
     const processes: ServiceProcess[] = [];
     try {
-      for (let i = 0; i < 2; i++) {
-        const p = spawnService(testEnv(db, { PORT: String(await freePort()), ALERT_EVALUATION_INTERVAL_MS: "300", ALERT_WEBHOOK_ALLOWED_HOSTS: hook.host }));
-        processes.push(p);
-        await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200);
-      }
+      for (let i = 0; i < 2; i++) await startReplica(db, processes, { ALERT_EVALUATION_INTERVAL_MS: "300", ALERT_WEBHOOK_ALLOWED_HOSTS: hook.host });
       const leads = (p: ServiceProcess) => p.output().includes("this replica now evaluates alert rules");
       const leader = await eventually(async () => processes.find(leads), "a leader");
       const follower = processes.find((p) => p !== leader)!;

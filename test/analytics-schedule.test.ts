@@ -5,8 +5,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { testDatabase } from "./support/database.js";
 import { bossQueueOf } from "./support/job-states.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
-import { testEnv } from "./support/service.js";
+import { startReplica, type ServiceProcess } from "./support/process.js";
 import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
@@ -18,12 +17,7 @@ afterAll(async () => {
 
 describe("the analytics schedule", () => {
   it("runs once per minute across two replicas", async () => {
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      const p = spawnService(testEnv(db, { PORT: String(port), WORKERS_ENABLED: "true", ANALYTICS_SCHEDULE: "* * * * *" }));
-      processes.push(p);
-      await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200);
-    }
+    for (let i = 0; i < 2; i++) await startReplica(db, processes, { WORKERS_ENABLED: "true", ANALYTICS_SCHEDULE: "* * * * *" });
     const firstBoundary = Math.ceil(Date.now() / 60_000) * 60_000;
     const runs = async () =>
       (await db.query<{ minute: Date; n: number; done: number }>(

@@ -12,8 +12,8 @@ import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, failure } from "./support/errors.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
-import { testEnv, tokens } from "./support/service.js";
+import { startReplica, type ServiceProcess } from "./support/process.js";
+import { tokens } from "./support/service.js";
 
 const db = testDatabase();
 const processes: ServiceProcess[] = [];
@@ -22,12 +22,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function replica(): Promise<ServiceProcess> {
-  const p = spawnService(testEnv(db, { PORT: String(await freePort()) }));
-  processes.push(p);
-  await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200);
-  return p;
-}
+const replica = () => startReplica(db, processes);
 
 /** Calls ListQueues as fast as `concurrency` callers can for `ms`; counts accepted and refused calls. */
 async function hammer(baseUrl: string, token: string, ms: number, concurrency = 4) {

@@ -18,8 +18,8 @@ import { testDatabase } from "./support/database.js";
 import { Code, failure } from "./support/errors.js";
 import { startLossyProxy } from "./support/h2-proxy.js";
 import { payment } from "./support/payloads.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
-import { startTestService, testEnv, tokens, type TestService } from "./support/service.js";
+import { freePort, startReplica, type ServiceProcess } from "./support/process.js";
+import { startTestService, tokens, type TestService } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
@@ -183,12 +183,7 @@ describe("waitForJob", () => {
 describe("watchJobs", () => {
   it("resumes from its last cursor after the replica it followed restarted, missing nothing", async () => {
     const portA = await freePort();
-    const startA = async () => {
-      const p = spawnService(testEnv(db, { PORT: String(portA) }));
-      processes.push(p);
-      await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200);
-      return p;
-    };
+    const startA = () => startReplica(db, processes, { PORT: String(portA) });
     let a = await startA();
     const client = createQueueClient({ baseUrl: a.baseUrl, token: tokens.admin, retry: { initialDelayMs: 100, maxDelayMs: 500 } });
     const worker = createQueueClient({ baseUrl: service.baseUrl, token: tokens.admin });

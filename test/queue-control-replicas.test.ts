@@ -11,8 +11,8 @@ import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { payment } from "./support/payloads.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
-import { testEnv, tokens } from "./support/service.js";
+import { startReplica, type ServiceProcess } from "./support/process.js";
+import { tokens } from "./support/service.js";
 import { waitForJob } from "./support/wait.js";
 
 const db = testDatabase();
@@ -22,12 +22,8 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function replica(port?: number): Promise<ServiceProcess> {
-  const p = spawnService(testEnv(db, { PORT: String(port ?? (await freePort())), WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "200" }));
-  processes.push(p);
-  await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200);
-  return p;
-}
+const replica = (port?: number) =>
+  startReplica(db, processes, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "200", ...(port ? { PORT: String(port) } : {}) });
 
 const api = (p: ServiceProcess) => ({
   jobs: client(JobService, p.baseUrl, { protocol: "grpc", token: tokens.admin }),

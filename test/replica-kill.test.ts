@@ -14,8 +14,8 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { jobHistories, unsoundHistories } from "./support/job-history.js";
 import { payment } from "./support/payloads.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
-import { testEnv, tokens } from "./support/service.js";
+import { startReplica, type ServiceProcess } from "./support/process.js";
+import { tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 import { runAlone } from "./support/run-alone.js";
 
@@ -46,10 +46,8 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function replica(): Promise<ServiceProcess> {
-  const port = await freePort();
-  const p = spawnService(testEnv(db, {
-    PORT: String(port),
+const replica = () =>
+  startReplica(db, processes, {
     WORKERS_ENABLED: "true",
     MONEY_CONCURRENCY: String(CONCURRENCY),
     SANDBOX_LATENCY_MS: String(LATENCY_MS),
@@ -57,13 +55,7 @@ async function replica(): Promise<ServiceProcess> {
     // The defaults, rather than the small pools of the in-process tests: this is a load test.
     DATABASE_POOL_MAX: "10",
     PGBOSS_POOL_MAX: "10",
-  }));
-  processes.push(p);
-  await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200).catch((err: Error) => {
-    throw new Error(`${err.message}\n${p.output()}`);
   });
-  return p;
-}
 
 const paymentQueue = bossQueueName("money", "payment:process");
 const countIn = async (ids: string[], state: string) =>

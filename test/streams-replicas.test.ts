@@ -10,8 +10,8 @@ import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { payment } from "./support/payloads.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
-import { testEnv, tokens } from "./support/service.js";
+import { startReplica, type ServiceProcess } from "./support/process.js";
+import { tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
@@ -21,12 +21,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function replica(env: Record<string, string>): Promise<ServiceProcess> {
-  const p = spawnService(testEnv(db, { PORT: String(await freePort()), WORKER_POLL_INTERVAL_MS: "250", ...env }));
-  processes.push(p);
-  await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200);
-  return p;
-}
+const replica = (env: Record<string, string>) => startReplica(db, processes, { WORKER_POLL_INTERVAL_MS: "250", ...env });
 
 async function collect(stream: AsyncIterable<{ event?: JobEvent }>): Promise<JobEvent[]> {
   const out: JobEvent[] = [];

@@ -21,8 +21,8 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { jobHistories, unsoundHistories } from "./support/job-history.js";
 import { analytics, email, nftMint, payment } from "./support/payloads.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
-import { testEnv, tokens } from "./support/service.js";
+import { startReplica, type ServiceProcess } from "./support/process.js";
+import { tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 import { runAlone } from "./support/run-alone.js";
 
@@ -85,21 +85,8 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function replica(port: number): Promise<ServiceProcess> {
-  const p = spawnService(testEnv(db, {
-    PORT: String(port),
-    WORKERS_ENABLED: "true",
-    WORKER_POLL_INTERVAL_MS: "250",
-    DATABASE_POOL_MAX: "6",
-    PGBOSS_POOL_MAX: "6",
-    LOG_LEVEL: "warn",
-  }));
-  processes.push(p);
-  await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200, 60_000).catch((err: Error) => {
-    throw new Error(`${err.message}\n${p.output()}`);
-  });
-  return p;
-}
+const replica = () =>
+  startReplica(db, processes, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "250", DATABASE_POOL_MAX: "6", PGBOSS_POOL_MAX: "6", LOG_LEVEL: "warn" }, 60_000);
 
 const api = (p: ServiceProcess) => ({
   jobs: client(JobService, p.baseUrl, { protocol: "grpc", token: tokens.admin }),
@@ -125,9 +112,8 @@ function worstWindow(starts: number[], limit: number, seconds: number): { within
 
 describe("three replicas on one database", () => {
   it(`run ${TOTAL} mixed jobs: the counts add up, no job runs twice at once, pause and rate limit hold`, async () => {
-    const ports = await Promise.all([freePort(), freePort(), freePort()]);
     // Started together on a fresh schema: migrations and trigger installation race and must not fail.
-    const replicas = await Promise.all(ports.map((port) => replica(port)));
+    const replicas = await Promise.all([replica(), replica(), replica()]);
     const [a, b, c] = replicas.map(api) as [ReturnType<typeof api>, ReturnType<typeof api>, ReturnType<typeof api>];
     const started = Date.now();
 

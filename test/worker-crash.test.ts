@@ -12,8 +12,8 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { jobHistories, unsoundHistories } from "./support/job-history.js";
 import { payment } from "./support/payloads.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
-import { testEnv, tokens } from "./support/service.js";
+import { startReplica, type ServiceProcess } from "./support/process.js";
+import { tokens } from "./support/service.js";
 import { eventually, waitForJob } from "./support/wait.js";
 import { runAlone } from "./support/run-alone.js";
 
@@ -26,13 +26,7 @@ afterAll(async () => {
   await db.drop();
 });
 
-async function replica(env: Record<string, string>): Promise<ServiceProcess> {
-  const port = await freePort();
-  const p = spawnService(testEnv(db, { PORT: String(port), WORKER_POLL_INTERVAL_MS: "250", ...env }));
-  processes.push(p);
-  await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200);
-  return p;
-}
+const replica = (env: Record<string, string>) => startReplica(db, processes, { WORKER_POLL_INTERVAL_MS: "250", ...env });
 
 const ledger = async (root: string) => (await db.query(`SELECT kind FROM "${db.schema}".sandbox_ledger WHERE root_job_id = $1`, [root])).rows;
 

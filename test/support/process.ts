@@ -3,6 +3,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { TestDatabase } from "./database.js";
+import { testEnv } from "./service.js";
 
 const mainJs = fileURLToPath(new URL("../../dist/src/main.js", import.meta.url));
 
@@ -72,4 +74,18 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A replica of the service on `db`: spawned with testEnv plus `env` (on a free port unless env.PORT
+ * says which), added to `processes` (the file's afterAll stops them), and ready. One that does not
+ * become ready fails with its output.
+ */
+export async function startReplica(db: TestDatabase, processes: ServiceProcess[], env: Record<string, string> = {}, readyTimeoutMs = 30_000): Promise<ServiceProcess> {
+  const p = spawnService(testEnv(db, { PORT: String(await freePort()), ...env }));
+  processes.push(p);
+  await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200, readyTimeoutMs).catch((err: Error) => {
+    throw new Error(`${err.message}\n${p.output()}`);
+  });
+  return p;
 }
