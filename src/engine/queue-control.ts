@@ -10,6 +10,7 @@
  * given back), so the limit holds across replicas and a fetched job never waits for a token.
  */
 import { inTransaction, type Pool } from "../db/pool.js";
+import { coalescing } from "./coalesce.js";
 import type { Logger } from "../logger.js";
 import type { FetchGate } from "./dispatcher.js";
 import type { Listener } from "./listener.js";
@@ -45,18 +46,26 @@ export async function startQueueControl(options: QueueControlOptions): Promise<Q
   const { pool, queries, logger } = options;
   let pauses = new Map<string, PauseRow>();
   let limits: RateLimitRow[] = [];
-  let refreshing: Promise<void> | undefined;
+  // Bumped by every change this replica commits. A read that overlapped one may predate it, and is
+  // read again rather than laid over the newer state.
+  let version = 0;
 
   async function load(): Promise<void> {
-    const before = new Set(pauses.keys());
-    const [p, l] = await Promise.all([queries.pauses(pool), queries.limits(pool)]);
-    pauses = new Map(p.map((row) => [row.queue, row]));
-    const limitsChanged = JSON.stringify(l) !== JSON.stringify(limits);
-    limits = l;
-    for (const queue of before) if (!pauses.has(queue)) options.onResume?.(queue);
-    if (limitsChanged) for (const row of l) if (row.scope === "queue") options.onResume?.(row.key);
+    for (;;) {
+      const at = version;
+      const [p, l] = await Promise.all([queries.pauses(pool), queries.limits(pool)]);
+      if (version !== at) continue;
+      const before = new Set(pauses.keys());
+      pauses = new Map(p.map((row) => [row.queue, row]));
+      const limitsChanged = JSON.stringify(l) !== JSON.stringify(limits);
+      limits = l;
+      for (const queue of before) if (!pauses.has(queue)) options.onResume?.(queue);
+      if (limitsChanged) for (const row of l) if (row.scope === "queue") options.onResume?.(row.key);
+      return;
+    }
   }
-  const refresh = () => (refreshing ??= load().catch((err: Error) => logger.warn({ err: err.message }, "could not refresh pauses and limits")).finally(() => (refreshing = undefined)));
+  // A notification that arrives while a read runs gets a read of its own, after it.
+  const refresh = coalescing(() => load().catch((err: Error) => logger.warn({ err: err.message }, "could not refresh pauses and limits")));
 
   await load();
   const timer = setInterval(() => void refresh(), CONTROL_REFRESH_MS);
@@ -83,21 +92,25 @@ export async function startQueueControl(options: QueueControlOptions): Promise<Q
     },
     async pause(queue, by) {
       const row = await inTransaction(pool, (tx) => queries.pause(tx, queue, by));
+      version++;
       pauses.set(queue, row);
       return row;
     },
     async resume(queue) {
       await inTransaction(pool, (tx) => queries.resume(tx, queue));
+      version++;
       pauses.delete(queue);
       options.onResume?.(queue);
     },
     async setLimit(row) {
       const stored = await inTransaction(pool, (tx) => queries.setLimit(tx, row));
+      version++;
       await refresh();
       return stored;
     },
     async deleteLimit(scope, key) {
       const deleted = await inTransaction(pool, (tx) => queries.deleteLimit(tx, scope, key));
+      version++;
       await refresh();
       return deleted;
     },

@@ -6,6 +6,7 @@
  * read of each kind runs at a time per replica.
  */
 import type { Pool } from "../db/pool.js";
+import { coalescing } from "./coalesce.js";
 import type { LiveCountsRow, StatsQueries, TerminalCountsRow } from "./queries/stats-queries.js";
 import type { JobRegistry, QueueDefinition } from "./registry.js";
 
@@ -29,24 +30,6 @@ export interface QueueStatistics extends Counts {
   capturedAt: Date;
   windowSeconds: number;
   byType: (Counts & { type: string })[];
-}
-
-/** Runs `read` for callers, never handing a caller a result of a read that started before it called. */
-function coalescing<T>(read: () => Promise<T>): () => Promise<T> {
-  let current: Promise<T> | undefined;
-  let next: Promise<T> | undefined;
-  return () => {
-    if (!current) {
-      current = read().finally(() => (current = undefined));
-      return current;
-    }
-    next ??= current.catch(() => undefined).then(() => {
-      next = undefined;
-      current = read().finally(() => (current = undefined));
-      return current;
-    });
-    return next;
-  };
 }
 
 const zero = (): Counts => ({ queued: 0, delayed: 0, active: 0, retrying: 0, deadLettered: 0, completed: 0, failed: 0, cancelled: 0 });
