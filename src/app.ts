@@ -80,6 +80,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
       registry,
       engine: currentEngine,
       maxPayloadBytes: config.maxPayloadBytes,
+      eventRetentionSeconds: config.eventRetentionSeconds,
       concurrency: config.workersEnabled ? concurrencyOf(config) : () => 0,
       streams: new StreamLimits(config.maxStreams, config.maxStreamsPerPrincipal),
       instruments: telemetry.instruments,
@@ -127,9 +128,13 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
           idempotencyWindowSeconds: config.idempotencyWindowSeconds,
           groupCommit: { concurrency: config.groupCommitConcurrency, maxBatch: config.groupCommitMaxBatch },
           eventRetentionSeconds: config.eventRetentionSeconds,
-          quotas: [{ type: "email:send", perMinute: config.emailRateLimitPerMinute }],
+          quotas: [{ type: "email:send", perMinute: config.emailRateLimitPerMinute, countPath: "to", unit: "recipients" }],
           schedules: [{ type: "analytics:aggregate", cron: config.analyticsSchedule, payload: {} }],
-          alerts: { intervalMs: config.alertEvaluationIntervalMs, allowedHosts: config.alertWebhookAllowedHosts, webhookTimeoutMs: config.alertWebhookTimeoutMs },
+          alerts: {
+            intervalMs: config.alertEvaluationIntervalMs,
+            webhooks: { allowedHosts: config.alertWebhookAllowedHosts, allowedNetworks: config.alertWebhookAllowedNetworks },
+            webhookTimeoutMs: config.alertWebhookTimeoutMs,
+          },
         });
         break;
       } catch (err) {
@@ -148,7 +153,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
     listening.onStatus(({ connected, detail }) => health.set("event_listener", connected ? "healthy" : "degraded", detail));
     if (config.workersEnabled) {
       const concurrency = concurrencyOf(config);
-      processors = createProcessors({ config, pool: engine.pool, schema: config.databaseSchema, analytics: engine.analytics });
+      processors = createProcessors({ config, pool: engine.pool, schema: config.databaseSchema, analytics: engine.analytics, attemptRunning: engine.work.attemptRunning });
       dispatcher = startDispatcher({
         boss: engine.boss,
         pool: engine.pool,

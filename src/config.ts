@@ -35,6 +35,16 @@ const bool = z
 
 const optionalString = z.string().min(1).optional();
 
+/** Whether `cidr` is `address/prefix` with a valid address and prefix. */
+function isCidr(cidr: string): boolean {
+  const [address, prefix, ...rest] = cidr.split("/");
+  const family = isIP(address ?? "");
+  return rest.length === 0 && family !== 0 && /^\d{1,3}$/.test(prefix ?? "") && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/** A comma-separated list (blank entries dropped). */
+const list = z.string().transform((v) => v.split(",").map((h) => h.trim()).filter(Boolean));
+
 const optionalUrl = z
   .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
   .optional();
@@ -81,6 +91,7 @@ export const settings = {
   mintProvider: setting("MINT_PROVIDER", z.enum(["sandbox", "http"], { error: "must be sandbox or http" }), "sandbox", "NFT mints: `sandbox` or `http` (MINT_SERVICE_URL)."),
   mintServiceUrl: setting("MINT_SERVICE_URL", optionalUrl, undefined, "Base URL of the mint service (MINT_PROVIDER=http)."),
   mintServiceApiKey: setting("MINT_SERVICE_API_KEY", optionalString, undefined, "Sent to the mint service as a bearer token, when set."),
+  providerAllowHttp: setting("PROVIDER_ALLOW_HTTP", bool, "false", "Development override: allow `http://` PAYMENT_GATEWAY_URL / MINT_SERVICE_URL (a local fake provider). Otherwise they must be `https://`, so API keys and payment data never travel in clear text."),
   providerTimeoutMs: setting("PROVIDER_TIMEOUT_MS", int(100, 300_000), "10000", "How long a provider call may take before it counts as a retryable failure."),
   sandboxLatencyMs: setting("SANDBOX_LATENCY_MS", int(0, 600_000), "0", "How long a sandbox provider call takes, to rehearse slow providers."),
   emailTransport: setting("EMAIL_TRANSPORT", z.enum(["outbox", "smtp"], { error: "must be outbox or smtp" }), "outbox", "Email delivery: `outbox` (`.eml` files under DATA_DIR/outbox) or `smtp` (SMTP_URL)."),
@@ -89,13 +100,14 @@ export const settings = {
   smtpTlsRejectUnauthorized: setting("SMTP_TLS_REJECT_UNAUTHORIZED", bool, "true", "Verify the SMTP server's certificate."),
   smtpTimeoutMs: setting("SMTP_TIMEOUT_MS", int(1000, 300_000), "30000", "Connection, greeting and socket timeout of SMTP."),
   emailFrom: setting("EMAIL_FROM", z.string().min(3), "queue-service <no-reply@queue-service.local>", "The From address of emails."),
-  emailRateLimitPerMinute: setting("EMAIL_RATE_LIMIT_PER_MINUTE", int(0, 1_000_000), "100", "`email:send` jobs one service principal may add per minute, cluster-wide (0: no limit; admins are exempt), so a leaked token is no spam relay."),
+  emailRateLimitPerMinute: setting("EMAIL_RATE_LIMIT_PER_MINUTE", int(0, 1_000_000), "100", "Email recipients one service principal may address per minute through `email:send`, cluster-wide (a job to 5 addresses counts 5; 0: no limit; admins are exempt), so a leaked token is no spam relay."),
   analyticsSchedule: setting("ANALYTICS_SCHEDULE", z.string(), "* * * * *", "Cron (UTC) of the analytics rollup job (`analytics:aggregate`); one run per occurrence across all replicas. Empty: not scheduled.", true),
   maxStreams: setting("MAX_STREAMS", int(1, 1_000_000), "10000", "Open WatchJob, WatchJobs and WatchMetrics streams allowed at once on a replica."),
   maxStreamsPerPrincipal: setting("MAX_STREAMS_PER_PRINCIPAL", int(1, 1_000_000), "1000", "Open streams one principal may hold on a replica."),
   streamBufferBytes: setting("STREAM_BUFFER_BYTES", int(16 * 1024, 256 * 1024 * 1024), String(1024 * 1024), "Bytes of events a stream may have waiting for a slow client before it is cut off with RESOURCE_EXHAUSTED."),
   alertEvaluationIntervalMs: setting("ALERT_EVALUATION_INTERVAL_MS", int(200, 3_600_000), "15000", "How often alert rules are evaluated (by one replica at a time)."),
-  alertWebhookAllowedHosts: setting("ALERT_WEBHOOK_ALLOWED_HOSTS", z.string().transform((v) => v.split(",").map((h) => h.trim()).filter(Boolean)), "", "Comma-separated hosts (`host` or `host:port`) alert webhooks may be sent to; none by default."),
+  alertWebhookAllowedHosts: setting("ALERT_WEBHOOK_ALLOWED_HOSTS", list.pipe(z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, "must be hosts like hooks.example.com or hooks.example.com:8443"))), "", "Comma-separated `host:port` (or `host` for the scheme's default port only) alert webhooks may be sent to; none by default. A listed IP address is allowed even if internal."),
+  alertWebhookAllowedNetworks: setting("ALERT_WEBHOOK_ALLOWED_NETWORKS", list.pipe(z.array(z.string().refine(isCidr, "must be CIDR ranges like 10.20.0.0/16"))), "", "Comma-separated CIDR ranges of internal addresses (loopback, private, link-local) that webhook hosts may resolve to; none by default: such addresses are refused."),
   alertWebhookTimeoutMs: setting("ALERT_WEBHOOK_TIMEOUT_MS", int(100, 60_000), "5000", "Timeout of one alert webhook POST."),
   maxHealthWatches: setting("MAX_HEALTH_WATCHES", int(0, 100_000), "100", "Open grpc.health.v1 Watch streams allowed at once."),
 };
@@ -152,6 +164,9 @@ function crossChecks(c: Config): string[] {
   if (c.paymentProvider === "http" && !c.paymentGatewayUrl) problems.push("PAYMENT_GATEWAY_URL: required when PAYMENT_PROVIDER=http");
   if (c.emailTransport === "smtp" && !c.smtpUrl) problems.push("SMTP_URL: required when EMAIL_TRANSPORT=smtp");
   if (c.mintProvider === "http" && !c.mintServiceUrl) problems.push("MINT_SERVICE_URL: required when MINT_PROVIDER=http");
+  for (const [env, url] of [["PAYMENT_GATEWAY_URL", c.paymentGatewayUrl], ["MINT_SERVICE_URL", c.mintServiceUrl]] as const) {
+    if (url && new URL(url).protocol === "http:" && !c.providerAllowHttp) problems.push(`${env}: must be an https:// URL (its API key and payment data would travel in clear text); PROVIDER_ALLOW_HTTP=true allows http:// for a local fake provider`);
+  }
   if (c.maxPayloadBytes > c.maxMessageBytes) {
     problems.push("MAX_PAYLOAD_BYTES: must not exceed MAX_MESSAGE_BYTES");
   }

@@ -28,7 +28,7 @@ let analytics: ReturnType<typeof createAnalytics>;
 beforeAll(async () => {
   svc = await startTestService(db, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "200", SANDBOX_LATENCY_MS: "30" });
   pool = new pg.Pool({ connectionString: db.url, max: 3 });
-  analytics = createAnalytics({ pool, registry: serviceRegistry(), queries: rollupQueries(db.schema) });
+  analytics = createAnalytics({ pool, registry: serviceRegistry(), queries: rollupQueries(db.schema), eventRetentionSeconds: 3 * 24 * 60 * 60 });
 });
 afterAll(async () => {
   await pool?.end();

@@ -70,6 +70,17 @@ describe("createQueueClient", () => {
     client.close();
   });
 
+  it("names every refund (refundId) unless the caller does, so that its retries refund once", async () => {
+    const client = createQueueClient({ baseUrl: service.baseUrl, token: tokens.serviceA });
+    const { job } = await client.addRefund({ paymentId: "pay_1", amount: 5, currency: "EUR" });
+    expect(job.payload!.refundId).toMatch(/^[0-9a-f-]{36}$/);
+    const own = await client.addRefund({ paymentId: "pay_1", amount: 5, currency: "EUR", refundId: "ret_1" });
+    expect(own.job.payload!.refundId).toBe("ret_1");
+    // Nothing was charged: both fail for good (and are dead-lettered) before the next test counts jobs.
+    for (const id of [job.id, own.job.id]) expect((await client.waitForJob(id, { timeoutMs: 20_000 })).lastError!.reason).toBe("PAYMENT_NOT_FOUND");
+    client.close();
+  });
+
   it("reports invalid payloads with their field violations", async () => {
     const client = createQueueClient({ baseUrl: service.baseUrl, token: tokens.serviceA });
     const before = await jobCount();

@@ -54,6 +54,21 @@ describe("configuration", () => {
     expect(problemsOf({ HOST: "0.0.0.0", TLS_CERT_FILE: "/c.pem" })[0]).toMatch(/TLS_CERT_FILE and TLS_KEY_FILE: set both or neither/);
   });
 
+  it("refuses provider URLs that are not https:// unless the development override is set", () => {
+    const http = { PAYMENT_PROVIDER: "http", PAYMENT_GATEWAY_URL: "http://gateway.internal", MINT_PROVIDER: "http", MINT_SERVICE_URL: "http://mints.internal" };
+    const problems = problemsOf(http);
+    expect(problems).toContainEqual(expect.stringMatching(/^PAYMENT_GATEWAY_URL: must be an https:\/\/ URL/));
+    expect(problems).toContainEqual(expect.stringMatching(/^MINT_SERVICE_URL: must be an https:\/\/ URL/));
+    expect(problemsOf({ ...http, PROVIDER_ALLOW_HTTP: "true" })).toEqual([]);
+    expect(problemsOf({ ...http, PAYMENT_GATEWAY_URL: "https://gateway.example", MINT_SERVICE_URL: "https://mints.example" })).toEqual([]);
+  });
+
+  it("takes webhook hosts with ports and internal networks as CIDR ranges", () => {
+    expect(problemsOf({ ALERT_WEBHOOK_ALLOWED_HOSTS: "hooks.example.com:8443, 10.0.0.7:80", ALERT_WEBHOOK_ALLOWED_NETWORKS: "10.20.0.0/16, fd00::/8" })).toEqual([]);
+    expect(problemsOf({ ALERT_WEBHOOK_ALLOWED_NETWORKS: "10.20.0.0/33" })[0]).toMatch(/^ALERT_WEBHOOK_ALLOWED_NETWORKS: must be CIDR ranges/);
+    expect(problemsOf({ ALERT_WEBHOOK_ALLOWED_HOSTS: "https://hooks.example.com/x" })[0]).toMatch(/^ALERT_WEBHOOK_ALLOWED_HOSTS: must be hosts/);
+  });
+
   it("refuses the embedded database and a generated token in production", () => {
     const problems = problemsOf({ NODE_ENV: "production" });
     expect(problems).toContainEqual(expect.stringMatching(/^DATABASE_URL: required when NODE_ENV=production/));

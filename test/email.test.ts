@@ -11,7 +11,7 @@ import { JobState, type Job } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
-import { Code, failure } from "./support/errors.js";
+import { Code, failure, violations } from "./support/errors.js";
 import { email } from "./support/payloads.js";
 import { freePort } from "./support/process.js";
 import { AUTH_TOKENS, startTestService, tokens, type TestService } from "./support/service.js";
@@ -116,23 +116,29 @@ describe("the outbox transport", () => {
 });
 
 describe("the email rate limit per principal", () => {
-  it("refuses a service principal's sends beyond the limit with RESOURCE_EXHAUSTED and when to retry", async () => {
+  it("counts recipients: beyond the limit RESOURCE_EXHAUSTED with when to retry, a job over it alone INVALID_ARGUMENT", async () => {
     const token = "test-service-c-token-0123456789";
     const limited = await startTestService(db, { EMAIL_RATE_LIMIT_PER_MINUTE: "3", AUTH_TOKENS: `${AUTH_TOKENS},svc-c:service:${token}` });
     services.push(limited);
     const c = client(JobService, limited.baseUrl, { protocol: "grpc", token });
     const adminClient = client(JobService, limited.baseUrl, { protocol: "grpc", token: tokens.admin });
-    for (let i = 0; i < 3; i++) await c.addJob({ type: "email:send", payload: email({ subject: `newsletter ${i}` }), options: { idempotencyKey: `n-${i}` } });
+    // Two recipients and one: three of three.
+    await c.addJob({ type: "email:send", payload: email({ to: ["ada@example.com", "grace@example.com"], subject: "newsletter 0" }), options: { idempotencyKey: "n-0" } });
+    await c.addJob({ type: "email:send", payload: email({ to: "alan@example.com", subject: "newsletter 1" }), options: { idempotencyKey: "n-1" } });
     // A repeated request with its idempotency key is not a new send.
-    expect((await c.addJob({ type: "email:send", payload: email({ subject: "newsletter 0" }), options: { idempotencyKey: "n-0" } })).deduplicated).toBe(true);
-    const err = await failure(c.addJob({ type: "email:send", payload: email() }));
+    expect((await c.addJob({ type: "email:send", payload: email({ to: ["ada@example.com", "grace@example.com"], subject: "newsletter 0" }), options: { idempotencyKey: "n-0" } })).deduplicated).toBe(true);
+    const err = await failure(c.addJob({ type: "email:send", payload: email({ to: ["edsger@example.com"] }) }));
     expect(err.code).toBe(Code.ResourceExhausted);
-    expect(err.rawMessage).toMatch(/svc-c may add at most 3 email:send jobs per minute/);
+    expect(err.rawMessage).toMatch(/svc-c may add at most 3 recipients of email:send per minute/);
     const retry = err.findDetails(RetryInfoSchema)[0];
     expect(Number(retry!.retryDelay!.seconds)).toBeGreaterThan(0);
     expect(Number(retry!.retryDelay!.seconds)).toBeLessThanOrEqual(60);
+    // One job naming more recipients than the limit can never be accepted: the field is named.
+    const tooMany = await failure(c.addJob({ type: "email:send", payload: email({ to: ["a@example.com", "b@example.com", "c@example.com", "d@example.com"] }) }));
+    expect(tooMany.code).toBe(Code.InvalidArgument);
+    expect(violations(tooMany)[0]).toMatchObject({ field: "payload.to", reason: "QUOTA_EXCEEDED" });
     // Other job types and admins are not limited.
     await c.addJob({ type: "analytics:aggregate", payload: {} });
-    await adminClient.addJob({ type: "email:send", payload: email() });
+    await adminClient.addJob({ type: "email:send", payload: email({ to: ["a@example.com", "b@example.com", "c@example.com", "d@example.com"] }) });
   });
 });

@@ -74,7 +74,7 @@ describe("one batch holding a key twice", () => {
     const engine = svc.service.engine!;
     const registry = engine.registry;
     const entry = (amount: number) => {
-      const v = validateAddJob(create(AddJobRequestSchema, { type: "payment:process", payload: payment({ amount, orderId: "ord_twice", paymentId: "pay_twice" }), options: { idempotencyKey: "gc-twice" } }), { registry, maxPayloadBytes: 262_144, now: new Date() });
+      const v = validateAddJob(create(AddJobRequestSchema, { type: "payment:process", payload: payment({ amount, orderId: "ord_twice", paymentId: "pay_twice" }), options: { idempotencyKey: "gc-twice" } }), { registry, maxPayloadBytes: 262_144, now: new Date(), admin: false, eventRetentionSeconds: 259_200 });
       return { principal: "svc-a", job: v.job! };
     };
     const [first] = await engine.enqueuer.add([entry(200)], false);

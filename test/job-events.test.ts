@@ -20,7 +20,7 @@ let boss: PgBoss;
 let admin: ReturnType<typeof client<typeof JobService>>;
 let states: ReturnType<typeof jobStates>;
 let pool: pg.Pool;
-const events = () => eventQueries(db.schema);
+const events = () => eventQueries(db.schema, db.bossSchema);
 const pay = () => ({ type: "payment:process", payload: payment() });
 
 beforeAll(async () => {

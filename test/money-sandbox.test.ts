@@ -1,12 +1,14 @@
 /**
  * The money queue on the sandbox provider, through the public API: charges, refunds and mints happen
- * once per job line; the test cards rehearse the permanent, retryable and flaky paths; failures are
- * dead-lettered and listed; a running job can be cancelled before its side effect.
+ * once (business keys in detail: money-business-keys.test.ts); the test cards rehearse the permanent,
+ * retryable and flaky paths; failures are dead-lettered and listed; a running job can be cancelled
+ * before its side effect.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobState, type Job } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
+import { idempotencyKeyFor } from "../src/providers/money-providers.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, failure } from "./support/errors.js";
@@ -136,10 +138,14 @@ describe("redrive", () => {
   });
 
   it("completes a redriven job whose charge already happened, without charging again", async () => {
-    const { job } = await jobs.addJob({ type: "payment:process", payload: payment({ paymentMethod: "tok_gateway_timeout" }), options: { retryLimit: 0 } });
+    const p = payment({ paymentMethod: "tok_gateway_timeout" });
+    const { job } = await jobs.addJob({ type: "payment:process", payload: p, options: { retryLimit: 0 } });
     const failed = await waitForJob(jobs, job!.id, (j) => j.deadLetterJobId !== "", "to be dead-lettered");
-    // The gateway charged after all (its answer was lost): the sandbox ledger has the line's charge.
-    await db.query(`INSERT INTO "${db.schema}".sandbox_ledger (root_job_id, kind, reference, payment_id, amount, currency) VALUES ($1, 'charge', 'ch_late', 'p', 1299, 'USD')`, [job!.rootJobId]);
+    // The gateway charged after all (its answer was lost): the sandbox ledger has the payment's charge.
+    await db.query(
+      `INSERT INTO "${db.schema}".sandbox_ledger (idempotency_key, account, root_job_id, kind, reference, payment_id, amount, currency) VALUES ($1, 'svc-a', $2, 'charge', 'ch_late', $3, 1299, 'USD')`,
+      [idempotencyKeyFor("charge", "svc-a", p.paymentId), job!.rootJobId, p.paymentId],
+    );
     const { jobs: [redriven] } = await queues.redriveDeadLetters({ queue: "money", jobIds: [failed.deadLetterJobId] });
     const done = await waitForJob(jobs, redriven!.id, finished, "to finish");
     expect(done.state).toBe(JobState.COMPLETED);

@@ -43,7 +43,7 @@ describe("retention", () => {
   });
 
   it("deletes events past their retention and raises the watermark", async () => {
-    const events = eventQueries(db.schema);
+    const events = eventQueries(db.schema, db.bossSchema);
     await db.query(`UPDATE "${db.schema}".job_event SET occurred_at = now() - interval '4 days'`);
     const { rows } = await db.query(`SELECT xid::text AS xid, seq FROM "${db.schema}".job_event ORDER BY xid DESC, seq DESC LIMIT 1`);
     expect(await events.watermark(pool)).toBeUndefined();

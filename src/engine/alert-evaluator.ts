@@ -18,6 +18,7 @@ import type { Metrics, MetricsView } from "./metrics.js";
 import { systemJob } from "./new-job.js";
 import type { AlertQueries, AlertRow, AlertRuleRow } from "./queries/alert-queries.js";
 import type { JobRegistry } from "./registry.js";
+import { postWebhook, WebhookAddressRefused, type WebhookPolicy } from "./webhooks.js";
 
 /** Evaluations a notification is tried in before it is given up. */
 export const MAX_NOTIFY_ATTEMPTS = 5;
@@ -34,20 +35,9 @@ export interface AlertEvaluatorOptions {
   registry: JobRegistry;
   logger: Logger;
   intervalMs: number;
-  /** Hosts (host or host:port) webhooks may be sent to. */
-  allowedHosts: readonly string[];
+  /** Where webhooks may be sent. */
+  webhooks: WebhookPolicy;
   webhookTimeoutMs: number;
-}
-
-/** Whether a webhook URL's host may be called. */
-export function webhookAllowed(url: string, allowedHosts: readonly string[]): boolean {
-  try {
-    const u = new URL(url);
-    if (u.protocol !== "http:" && u.protocol !== "https:") return false;
-    return allowedHosts.some((h) => h === u.host || h === u.hostname);
-  } catch {
-    return false;
-  }
 }
 
 /** The value of a rule's metric in a snapshot. */
@@ -128,18 +118,18 @@ export function startAlertEvaluator(options: AlertEvaluatorOptions): AlertEvalua
     }
   }
 
-  async function postWebhook(url: string, body: unknown): Promise<void> {
+  async function deliver(url: string, body: unknown): Promise<void> {
     let last: unknown;
     for (const delay of WEBHOOK_RETRY_DELAYS_MS) {
       if (delay) await new Promise((r) => setTimeout(r, delay));
       try {
-        const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), redirect: "manual", signal: AbortSignal.timeout(options.webhookTimeoutMs) });
-        await res.body?.cancel();
-        if (res.ok) return;
-        last = new Error(`webhook answered ${res.status}`);
-        if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) break;
+        const status = await postWebhook(url, body, options.webhooks, options.webhookTimeoutMs);
+        if (status >= 200 && status < 300) return;
+        last = new Error(`webhook answered ${status}`);
+        if (status >= 400 && status < 500 && status !== 408 && status !== 429) break;
       } catch (err) {
         last = err;
+        if (err instanceof WebhookAddressRefused) break;
       }
     }
     throw last instanceof Error ? last : new Error(String(last));
@@ -158,8 +148,7 @@ export function startAlertEvaluator(options: AlertEvaluatorOptions): AlertEvalua
     for (const target of rule.targets) {
       try {
         if ("webhook" in target) {
-          if (!webhookAllowed(target.webhook.url, options.allowedHosts)) throw new Error(`webhook host of ${target.webhook.url} is not in ALERT_WEBHOOK_ALLOWED_HOSTS`);
-          await postWebhook(target.webhook.url, body);
+          await deliver(target.webhook.url, body);
         } else if ("email" in target) {
           const type = options.registry.type("email:send")!;
           const job = systemJob(type, { to: target.email.to, subject: `[alert] ${rule.name}: ${alert.summary}`, text: `${alert.summary}\n\n${rule.description}\n\nFired at ${alert.fired_at.toISOString()} (alert ${alert.id}).` }, `alert:${alert.id}`);

@@ -88,6 +88,17 @@ export interface AnalyticsDeps {
   pool: Pool;
   registry: JobRegistry;
   queries: RollupQueries;
+  /** How long events are kept: minutes older than that cannot be recomputed. */
+  eventRetentionSeconds: number;
+}
+
+/**
+ * The oldest time a rollup of `bucket` may be recomputed from: minutes come from the events (kept
+ * EVENT_RETENTION_SECONDS), hours from the minutes (kept MINUTE_ROLLUP_RETENTION_SECONDS). A rollup
+ * older than that would be deleted and rebuilt from data that is gone, so no run reaches before it.
+ */
+export function rollupHorizon(bucket: "minute" | "hour", now: Date, eventRetentionSeconds: number): Date {
+  return bucket === "hour" ? ceilTo(new Date(now.getTime() - MINUTE_ROLLUP_RETENTION_SECONDS * 1000), HOUR) : ceilTo(new Date(now.getTime() - eventRetentionSeconds * 1000), MINUTE);
 }
 
 /** A range to (re)compute; unset: from shortly before the last final minute rolled up, through the last final minute. */
@@ -104,20 +115,26 @@ export function createAnalytics(deps: AnalyticsDeps) {
   const typeOf = new Map(registry.types.map((t) => [t.bossQueue, t.type]));
 
   return {
-    /** Rolls up a range of minutes (or hours) and returns what it computed. */
+    /**
+     * Rolls up a range of minutes (or hours) and returns what it computed. A range reaching before
+     * {@link rollupHorizon} starts at the horizon: what the retained data covers is rebuilt, nothing older.
+     */
     async rollup(range: RollupRange = {}): Promise<{ from: Date; to: Date; minutes: number; hours: number; rolledThrough?: Date }> {
       const finalBefore = await queries.finalBefore(pool, STUCK_TRANSACTION_SECONDS);
       const rolledThrough = await queries.rolledThrough(pool);
+      const horizon = rollupHorizon(range.bucket ?? "minute", new Date(), deps.eventRetentionSeconds);
+      const notBefore = (d: Date) => (d < horizon ? horizon : d);
       if (range.bucket === "hour") {
-        const from = floorTo(range.from ?? new Date(finalBefore.getTime() - HOUR), HOUR);
+        const from = notBefore(floorTo(range.from ?? new Date(finalBefore.getTime() - HOUR), HOUR));
         const to = new Date(Math.min(ceilTo(range.to ?? finalBefore, HOUR).getTime(), ceilTo(finalBefore, HOUR).getTime()));
+        if (from >= to) return { from, to, minutes: 0, hours: 0, rolledThrough };
         const hours = await queries.rollupHours(pool, from, to);
         return { from, to, minutes: 0, hours, rolledThrough };
       }
       const explicit = range.from !== undefined || range.to !== undefined;
-      const from = range.from
+      const from = notBefore(range.from
         ? floorTo(range.from, MINUTE)
-        : new Date((rolledThrough ?? new Date(finalBefore.getTime() - FIRST_ROLLUP_MINUTES * MINUTE)).getTime() - (rolledThrough ? ROLLUP_LOOKBACK_MINUTES * MINUTE : 0));
+        : new Date((rolledThrough ?? new Date(finalBefore.getTime() - FIRST_ROLLUP_MINUTES * MINUTE)).getTime() - (rolledThrough ? ROLLUP_LOOKBACK_MINUTES * MINUTE : 0)));
       const to = new Date(Math.min(ceilTo(range.to ?? finalBefore, MINUTE).getTime(), finalBefore.getTime()));
       if (from >= to) return { from, to, minutes: 0, hours: 0, rolledThrough };
       return inTransaction(pool, async (tx) => {

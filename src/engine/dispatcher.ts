@@ -198,6 +198,8 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     };
     running.set(job.id, r);
     const traceId = traceIdOf(span);
+    // Set once the handler's side effect is under way: a cancel can no longer make it CANCELLED.
+    let sideEffect = false;
     // The job's logger, made when first used (most attempts log nothing).
     let jobLogger: Logger | undefined;
     const log = () => (jobLogger ??= logger.child(traceId ? { jobId: job.id, type: type.type, attempt, traceId } : { jobId: job.id, type: type.type, attempt }));
@@ -209,7 +211,9 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
         attempt,
         payload: job.data.payload ?? {},
         principal: job.data.principal ?? "scheduler",
+        admin: job.data.admin === true,
         signal: controller.signal,
+        beginSideEffect: () => void (sideEffect = true),
         get logger() {
           return log();
         },
@@ -227,7 +231,7 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
       if (stopped === "lease-lost") {
         outcome = "lease_lost";
         log().warn("lease lost; the attempt's outcome is discarded");
-      } else if (stopped === "cancel-requested" && !(err instanceof PermanentJobError)) {
+      } else if (stopped === "cancel-requested" && !sideEffect && !(err instanceof PermanentJobError)) {
         outcome = "cancelled";
         options.instruments?.jobsCancelled.add(1, attributes);
         await work.cancel(pool, type.bossQueue, r, failureOutput("cancelled while running, before its side effect", "CANCELLED", false, attempt)).catch((e: Error) =>

@@ -36,6 +36,7 @@ import { startAlertEvaluator, type AlertEvaluator } from "./alert-evaluator.js";
 import { alertQueries, type AlertQueries } from "./queries/alert-queries.js";
 import { startReplicas, type Replicas } from "./replicas.js";
 import { createGroupCommit, type GroupCommit, type GroupCommitOptions } from "./group-commit.js";
+import type { WebhookPolicy } from "./webhooks.js";
 
 export interface EngineOptions {
   url: string;
@@ -54,7 +55,7 @@ export interface EngineOptions {
   /** How single adds (AddJob) share transactions. */
   groupCommit?: GroupCommitOptions;
   /** Alert evaluation. */
-  alerts?: { intervalMs: number; allowedHosts: readonly string[]; webhookTimeoutMs: number };
+  alerts?: { intervalMs: number; webhooks: WebhookPolicy; webhookTimeoutMs: number };
   /** Cron schedules of job types (e.g. analytics rollups every minute); an empty cron removes one. */
   schedules?: { type: string; cron: string; payload: Record<string, unknown> }[];
   onBossError?: (err: Error) => void;
@@ -74,6 +75,8 @@ export interface Engine {
   readonly pageTokens: PageTokens;
   readonly commands: JobCommands;
   readonly events: EventQueries;
+  /** How long job events are kept. */
+  readonly eventRetentionSeconds: number;
   readonly deadLetters: DeadLetters;
   readonly work: WorkQueries;
   readonly listener: Listener;
@@ -85,7 +88,7 @@ export interface Engine {
   readonly analytics: Analytics;
   readonly metrics: Metrics;
   readonly sampler: MetricsSampler;
-  readonly alerts: { queries: AlertQueries; evaluator: AlertEvaluator; allowedHosts: readonly string[] };
+  readonly alerts: { queries: AlertQueries; evaluator: AlertEvaluator; webhooks: WebhookPolicy };
   readonly replicas: Replicas;
   readonly maintenance: Maintenance;
   /** Drains pg-boss (running jobs get up to `graceMs`) and closes the pools. */
@@ -129,9 +132,9 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const keys = idempotencyQueries(options.schema);
   const pageTokens = createPageTokens(secret);
   const stats = createQueueStats({ pool, registry: options.registry, queries: statsQueries(options.schema, options.bossSchema) });
-  const analytics = createAnalytics({ pool, registry: options.registry, queries: rollupQueries(options.schema) });
+  const analytics = createAnalytics({ pool, registry: options.registry, queries: rollupQueries(options.schema), eventRetentionSeconds: options.eventRetentionSeconds });
   const reader = createJobReader({ pool, registry, jobs, pageTokens });
-  const events = eventQueries(options.schema);
+  const events = eventQueries(options.schema, options.bossSchema);
   const listener = await startListener({ url: options.url, schema: options.schema, logger });
   const feed = createEventFeed({ pool, registry: options.registry, events, jobs, listener, logger });
   const resumeListeners = new Set<(queue: string) => void>();
@@ -139,11 +142,11 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const metrics = createMetrics({ stats, analytics, control });
   const sampler = createMetricsSampler(metrics, logger);
   const alertStore = alertQueries(options.schema);
-  const alertOptions = options.alerts ?? { intervalMs: 15_000, allowedHosts: [], webhookTimeoutMs: 5000 };
+  const alertOptions = options.alerts ?? { intervalMs: 15_000, webhooks: { allowedHosts: [], allowedNetworks: [] }, webhookTimeoutMs: 5000 };
   const enqueuer = createEnqueuer({ pool, registry, jobs, keys, idempotencyWindowSeconds: options.idempotencyWindowSeconds, quotas: quotaChecker(options.bossSchema, options.quotas ?? []) });
   const evaluator = startAlertEvaluator({
     url: options.url, schema: options.schema, pool, queries: alertStore, metrics, enqueuer, registry, logger,
-    intervalMs: alertOptions.intervalMs, allowedHosts: alertOptions.allowedHosts, webhookTimeoutMs: alertOptions.webhookTimeoutMs,
+    intervalMs: alertOptions.intervalMs, webhooks: alertOptions.webhooks, webhookTimeoutMs: alertOptions.webhookTimeoutMs,
   });
   const replicas = await startReplicas(pool, options.schema, logger);
   const maintenance = startMaintenance({
@@ -164,6 +167,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     pageTokens,
     commands: createJobCommands({ pool, registry, jobs, reader }),
     events,
+    eventRetentionSeconds: options.eventRetentionSeconds,
     deadLetters: createDeadLetters({ pool, registry, queries: deadLetterQueries(options.bossSchema), pageTokens }),
     work: workQueries(options.bossSchema),
     listener,
@@ -174,7 +178,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     analytics,
     metrics,
     sampler,
-    alerts: { queries: alertStore, evaluator, allowedHosts: alertOptions.allowedHosts },
+    alerts: { queries: alertStore, evaluator, webhooks: alertOptions.webhooks },
     replicas,
     maintenance,
     stop(graceMs) {

@@ -1,18 +1,33 @@
 /**
- * Enqueue quotas: how many jobs of a type one principal may add per minute, cluster-wide (e.g.
- * `email:send`, so a leaked service token cannot turn the service into a spam relay). Counted from
- * the principal's own recent jobs through the (principal, created_on) index, under an advisory lock
- * per principal and type, inside the enqueue transaction: exact across replicas, no extra table.
+ * Enqueue quotas: how much of a job type one principal may add per minute, cluster-wide. A job
+ * counts once, or, with `countPath`, once per value at that payload field (an array counts each of
+ * its elements): `email:send` is limited in recipients, so a leaked service token cannot turn the
+ * service into a spam relay by packing 50 addresses into each job. Counted from the principal's own
+ * jobs of the last 60 seconds through the (principal, created_on) index, under an advisory lock per
+ * principal and type, inside the enqueue transaction: exact across replicas, no extra table.
  */
 import type { Queryable } from "../db/pool.js";
 import { qualified } from "../db/sql.js";
-import { ResourceExhaustedError } from "./errors.js";
+import { ResourceExhaustedError, ValidationError } from "./errors.js";
 import type { RegisteredJobType } from "./registry.js";
 
-/** A quota: at most `perMinute` jobs of `type` per principal per minute. */
+/** A quota: at most `perMinute` units of `type` per principal in any 60 seconds. */
 export interface EnqueueQuota {
   type: string;
   perMinute: number;
+  /** The payload field whose values are counted (each job counts 1 without it). */
+  countPath?: string;
+  /** What a unit is, for messages (default `jobs`). */
+  unit?: string;
+}
+
+const WINDOW_MS = 60_000;
+
+/** The units one payload counts for. */
+function unitsOf(quota: EnqueueQuota, payload: Record<string, unknown>): number {
+  if (!quota.countPath) return 1;
+  const value = payload[quota.countPath];
+  return Array.isArray(value) ? value.length : 1;
 }
 
 /** Checks quotas inside an enqueue transaction. */
@@ -22,32 +37,54 @@ export function quotaChecker(bossSchema: string, quotas: readonly EnqueueQuota[]
   return {
     applies: (type: RegisteredJobType) => byType.has(type.type),
     /**
-     * Of `wanted` new jobs of `type` by `principal`, how many fit; when not all do, the error to give
-     * the rest (RESOURCE_EXHAUSTED with when to retry).
+     * Which of the new jobs of `type` by `principal` (their payloads, in order) fit: for each, no
+     * error, or the error to give it: RESOURCE_EXHAUSTED with when to retry (every job after the first
+     * that does not fit gets it too, so that jobs are accepted in order), or INVALID_ARGUMENT for a job
+     * that alone counts for more than the quota.
      */
-    async check(db: Queryable, type: RegisteredJobType, principal: string, wanted: number): Promise<{ fits: number; error?: ResourceExhaustedError }> {
+    async check(db: Queryable, type: RegisteredJobType, principal: string, payloads: Record<string, unknown>[]): Promise<(Error | undefined)[]> {
       const quota = byType.get(type.type);
-      if (!quota) return { fits: wanted };
+      if (!quota) return payloads.map(() => undefined);
+      const unit = quota.unit ?? "jobs";
       await db.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`queue-service:quota:${type.type}:${principal}`]);
-      const { rows } = await db.query<{ used: number; oldest: Date | null; now: Date }>(
-        `SELECT count(*)::int AS used, min(created_on) AS oldest, now() AS now FROM (
-           SELECT created_on FROM ${job}
-           WHERE name = $1 AND data ->> 'principal' = $2 AND created_on > now() - interval '60 seconds'
-           ORDER BY created_on DESC
-           LIMIT $3
-         ) recent`,
-        [type.bossQueue, principal, quota.perMinute],
+      // Every job counts at least 1, so the newest `perMinute` jobs hold all that can count.
+      const { rows } = await db.query<{ created_on: Date; units: number; now: Date }>(
+        `SELECT created_on, now() AS now,
+           CASE jsonb_typeof(data #> $4::text[]) WHEN 'array' THEN jsonb_array_length(data #> $4::text[]) ELSE 1 END AS units
+         FROM ${job}
+         WHERE name = $1 AND data ->> 'principal' = $2 AND created_on > now() - interval '60 seconds'
+         ORDER BY created_on DESC
+         LIMIT $3`,
+        [type.bossQueue, principal, quota.perMinute, ["payload", quota.countPath ?? ""]],
       );
-      const { used, oldest, now } = rows[0]!;
-      const fits = Math.max(0, Math.min(wanted, quota.perMinute - used));
-      if (fits === wanted) return { fits };
-      const retryAfterMs = oldest ? Math.max(1000, 60_000 - (now.getTime() - oldest.getTime())) : 60_000;
-      return {
-        fits,
-        error: new ResourceExhaustedError(`${principal} may add at most ${quota.perMinute} ${type.type} jobs per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s`, retryAfterMs),
-      };
+      const recent = rows.map((r) => ({ at: r.created_on.getTime(), units: quota.countPath ? Number(r.units) : 1 })).reverse();
+      const now = rows[0]?.now.getTime() ?? Date.now();
+      let used = recent.reduce((n, r) => n + r.units, 0);
+      let refusal: ResourceExhaustedError | undefined;
+      return payloads.map((payload) => {
+        const units = unitsOf(quota, payload);
+        if (units > quota.perMinute) {
+          return new ValidationError([{ field: `payload.${quota.countPath}`, description: `counts ${units} ${unit}; ${principal} may add at most ${quota.perMinute} ${unit} of ${type.type} per minute`, reason: "QUOTA_EXCEEDED" }]);
+        }
+        if (!refusal && used + units <= quota.perMinute) {
+          used += units;
+          return undefined;
+        }
+        refusal ??= new ResourceExhaustedError(`${principal} may add at most ${quota.perMinute} ${unit} of ${type.type} per minute; retry in ${Math.ceil(retryAfter(recent, used + units - quota.perMinute, now) / 1000)} s`, retryAfter(recent, used + units - quota.perMinute, now));
+        return refusal;
+      });
     },
   };
+}
+
+/** How long until `excess` units of the window's jobs (oldest first) have left it. */
+function retryAfter(recent: { at: number; units: number }[], excess: number, now: number): number {
+  let left = excess;
+  for (const r of recent) {
+    left -= r.units;
+    if (left <= 0) return Math.max(1000, r.at + WINDOW_MS - now);
+  }
+  return WINDOW_MS;
 }
 
 export type QuotaChecker = ReturnType<typeof quotaChecker>;

@@ -24,6 +24,8 @@ export const IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED";
 /** One job to add, and who adds it. */
 export interface EnqueueEntry {
   principal: string;
+  /** The principal is an admin (recorded with the job: admins may refund any payment). */
+  admin?: boolean;
   /** Admins are not held to enqueue quotas. */
   exemptFromQuotas?: boolean;
   job: NewJob;
@@ -59,9 +61,10 @@ type Plan =
 export function createEnqueuer(deps: EnqueueDeps) {
   const { registry, jobs, keys, idempotencyWindowSeconds: windowSeconds } = deps;
 
-  const insertRow = (id: string, principal: string, job: NewJob): JobInsertRow => {
+  const insertRow = (id: string, { principal, admin, job }: EnqueueEntry): JobInsertRow => {
     const policy = job.type.queueDefinition.policy;
     const envelope: Envelope = { payload: job.payload, rootJobId: id, principal };
+    if (admin) envelope.admin = true;
     if (job.idempotencyKey !== undefined) envelope.idempotencyKey = job.idempotencyKey;
     if (job.traceparent !== undefined) envelope.traceparent = job.traceparent;
     return {
@@ -141,8 +144,10 @@ export function createEnqueuer(deps: EnqueueDeps) {
       });
       for (const indexes of groups.values()) {
         const first = entries[indexes[0]!]!;
-        const { fits, error } = await quotas.check(client, first.job.type, first.principal, indexes.length);
-        for (const i of indexes.slice(fits)) plans[i] = { kind: "error", error: error! };
+        const refusals = await quotas.check(client, first.job.type, first.principal, indexes.map((i) => entries[i]!.job.payload));
+        refusals.forEach((error, n) => {
+          if (error) plans[indexes[n]!] = { kind: "error", error };
+        });
       }
     }
     return plans;
@@ -179,7 +184,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
   async function add(entries: EnqueueEntry[], atomic: boolean): Promise<EnqueueOutcome[]> {
     if (entries.every(plain)) {
       // Nothing to decide: one INSERT statement, atomic on its own, in one round trip.
-      const rows = entries.map((e) => insertRow(randomUUID(), e.principal, e.job));
+      const rows = entries.map((e) => insertRow(randomUUID(), e));
       const inserted = await insertRows(deps.pool, rows);
       return rows.map((r) => ({ ok: true, record: toRecord(inserted.get(r.id)!), deduplicated: false }));
     }
@@ -189,7 +194,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
         const index = plans.findIndex((p) => p.kind === "error");
         if (index >= 0) throw new BatchEntryError(index, (plans[index] as Extract<Plan, { kind: "error" }>).error);
       }
-      const toInsert = plans.flatMap((p, i) => (p.kind === "insert" ? [insertRow(p.id, entries[i]!.principal, entries[i]!.job)] : []));
+      const toInsert = plans.flatMap((p, i) => (p.kind === "insert" ? [insertRow(p.id, entries[i]!)] : []));
       const inserted = await insertRows(client, toInsert);
       const existingIds = plans.flatMap((p) => (p.kind === "existing" ? [p.jobId] : []));
       const existing = new Map((await jobs.byIds(client, existingIds, registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]))).map((r) => [r.id, r]));
@@ -200,7 +205,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
         const { principal, job } = entries[i]!;
         const id = randomUUID();
         await keys.reassign(client, principal, { key: job.idempotencyKey!, requestHash: job.requestHash!, jobId: id });
-        revived.push(insertRow(id, principal, job));
+        revived.push(insertRow(id, entries[i]!));
         plans[i] = { kind: "insert", id };
       }
       for (const [id, row] of await insertRows(client, revived)) inserted.set(id, row);

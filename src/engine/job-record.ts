@@ -17,6 +17,8 @@ export interface Envelope {
   rootJobId: string;
   /** The name of the principal that added the job. */
   principal: string;
+  /** Set when that principal was an admin (money processors let admins refund any payment). */
+  admin?: true;
   idempotencyKey?: string;
   /** W3C trace context of the AddJob call. */
   traceparent?: string;

@@ -37,6 +37,21 @@ export interface QueueDefinition {
   readonly policy: QueuePolicy;
 }
 
+/** Who adds a job, as a job type's admission rule sees it. */
+export interface Caller {
+  readonly admin: boolean;
+  readonly now: Date;
+  /** How long job events are kept (EVENT_RETENTION_SECONDS). */
+  readonly eventRetentionSeconds: number;
+}
+
+/** A payload refused for who adds it: the field (path under the payload), what is wrong and the rule. */
+export interface AdmissionProblem {
+  readonly path: readonly (string | number)[];
+  readonly description: string;
+  readonly reason: string;
+}
+
 /** A job type: its name, queue and payload schema. Processors (workers/) add `process`. */
 export interface JobTypeDefinition<P = unknown> {
   /** The public name, e.g. `payment:process`. */
@@ -45,6 +60,8 @@ export interface JobTypeDefinition<P = unknown> {
   readonly queue: string;
   /** Validates a payload; unknown keys are rejected. */
   readonly payload: z.ZodType<P>;
+  /** Rules that depend on who adds the job, checked after the schema (nothing to say: an empty list). */
+  readonly admit?: (payload: P, caller: Caller) => AdmissionProblem[];
 }
 
 /** A resolved job type, with its pg-boss queue names. */

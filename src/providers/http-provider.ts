@@ -1,21 +1,22 @@
 /**
  * Payment gateway and mint service over HTTP. Every request carries an `Idempotency-Key` derived
- * from the job line (`root_job_id`), so attempts and redrives never repeat a side effect the
- * provider already made. 2xx: done, the answer is the result; 4xx: a permanent failure (no retry),
- * except 408, 409, 425 and 429; 5xx, a timeout or a network error: retryable.
+ * from the operation's business key (a payment, a mint, a refund), so attempts, redrives and jobs
+ * that repeat the operation never repeat a side effect the provider already made. 2xx: done, the
+ * answer is the result; 4xx: a permanent failure (no retry), except 408, 409 (the key is in use by
+ * a request still running), 425 and 429; 5xx, a timeout or a network error: retryable.
  *
- * A redriven job (its id differs from its root) first asks the provider whether the operation
- * already happened (`GET /v1/operations/{idempotency key}`), so a redrive later than the provider's
- * idempotency window cannot repeat it either.
+ * When an earlier attempt may already have sent the operation (its answer is unknown), the provider
+ * is first asked whether it happened (`GET /v1/operations/{idempotency key}`), so a retry later than
+ * the provider's idempotency window cannot repeat it either.
  *
  * The wire protocol (JSON):
  *   POST {PAYMENT_GATEWAY_URL}/v1/charges  {amount, currency, customer, payment_method, metadata{payment_id, order_id}}
- *   POST {PAYMENT_GATEWAY_URL}/v1/refunds  {payment, amount, currency, reason?}
+ *   POST {PAYMENT_GATEWAY_URL}/v1/refunds  {charge, payment, amount, currency, reason?}   (charge: the charge's `id`)
  *   POST {MINT_SERVICE_URL}/v1/mints       {ticket_id, order_id, recipient_wallet, metadata_uri}
  *   GET  {base}/v1/operations/{key}        200 {status, response} | 404
  */
 import { PermanentJobError, RetryableJobError } from "../workers/processor.js";
-import { idempotencyKeyFor, type ChargeRequest, type MintProvider, type MintRequest, type MoneyCall, type PaymentProvider, type ProviderResult, type RefundRequest } from "./money-providers.js";
+import type { ChargeRequest, MintProvider, MintRequest, MoneyCall, PaymentProvider, ProviderResult, RefundRequest } from "./money-providers.js";
 
 /** Statuses of 4xx that are worth retrying. */
 const RETRYABLE_4XX = new Set([408, 409, 425, 429]);
@@ -72,13 +73,14 @@ function client(options: HttpProviderOptions) {
   };
   return {
     /** Performs an operation once per idempotency key. */
-    async operate(path: string, key: string, body: unknown, call: MoneyCall): Promise<ProviderResult> {
-      if (call.jobId !== call.rootJobId) {
-        const previous = await this.lookup(key);
+    async operate(path: string, body: unknown, call: MoneyCall): Promise<ProviderResult> {
+      for (const earlier of call.lookupKeys) {
+        const previous = await this.lookup(earlier);
         if (previous) return previous;
       }
       call.signal.throwIfAborted(); // last point where a cancel stops the operation
-      const res = await send("POST", path, key, body);
+      call.sending();
+      const res = await send("POST", path, call.idempotencyKey, body);
       const answer = await readBody(res);
       if (res.ok) return answer && typeof answer === "object" && !Array.isArray(answer) ? (answer as ProviderResult) : { response: answer };
       const detail = errorMessageOf(answer);
@@ -108,14 +110,15 @@ export function httpPaymentProvider(options: HttpProviderOptions): PaymentProvid
   const http = client(options);
   return {
     name: "http",
+    chargeReference: (result) => (typeof result.id === "string" ? result.id : undefined),
     charge: (req: ChargeRequest, call: MoneyCall) =>
-      http.operate("/v1/charges", idempotencyKeyFor("charge", call.rootJobId), {
+      http.operate("/v1/charges", {
         amount: req.amount, currency: req.currency, customer: req.customerId, payment_method: req.paymentMethod,
         metadata: { payment_id: req.paymentId, order_id: req.orderId },
       }, call),
     refund: (req: RefundRequest, call: MoneyCall) =>
-      http.operate("/v1/refunds", idempotencyKeyFor("refund", call.rootJobId), {
-        payment: req.paymentId, amount: req.amount, currency: req.currency, ...(req.reason ? { reason: req.reason } : {}),
+      http.operate("/v1/refunds", {
+        charge: req.charge, payment: req.paymentId, amount: req.amount, currency: req.currency, ...(req.reason ? { reason: req.reason } : {}),
       }, call),
   };
 }
@@ -126,7 +129,7 @@ export function httpMintProvider(options: HttpProviderOptions): MintProvider {
   return {
     name: "http",
     mint: (req: MintRequest, call: MoneyCall) =>
-      http.operate("/v1/mints", idempotencyKeyFor("mint", call.rootJobId), {
+      http.operate("/v1/mints", {
         ticket_id: req.ticketId, order_id: req.orderId, recipient_wallet: req.recipientWallet, metadata_uri: req.metadataUri,
       }, call),
   };

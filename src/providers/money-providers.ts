@@ -1,17 +1,35 @@
 /**
  * What the money processors need from a payment gateway and a mint service, whichever provider
- * (sandbox or HTTP) serves them.
+ * (sandbox or HTTP) serves them. Every call carries an idempotency key derived from the operation's
+ * business key (a payment, a mint, a refund: see src/workers/money/money-operations.ts), so every
+ * attempt and every job that repeats the operation sends the same key.
  */
+import { createHash } from "node:crypto";
 
 /** One provider call of one attempt. */
 export interface MoneyCall {
-  /** The job line: the key of the side effect (idempotency key, ledger key). */
-  rootJobId: string;
-  /** This job's own id; differs from `rootJobId` for a redriven job. */
+  /** The operation's idempotency key: the same for every attempt and every job repeating it. */
+  idempotencyKey: string;
+  /**
+   * Keys an earlier attempt may already have sent this operation under (its answer is unknown):
+   * the provider looks each up before sending, so an operation older than the provider's own
+   * idempotency window is still not repeated.
+   */
+  lookupKeys: readonly string[];
+  /** The principal the operation belongs to (the merchant account, for a gateway with several). */
+  account: string;
+  /** The job of this attempt, and its line: for the provider's records (metadata), never a key. */
   jobId: string;
+  rootJobId: string;
   attempt: number;
-  /** Fires when the job should stop; honoured until the side effect is under way. */
+  /** Fires when the job should stop; honoured until {@link MoneyCall.sending} is called. */
   signal: AbortSignal;
+  /**
+   * Called by the provider right before the request leaves (after its last look at the signal):
+   * from then on the attempt is never recorded CANCELLED; it ends as the provider answers, or is
+   * retried with the same key when the answer is unknown.
+   */
+  sending(): void;
 }
 
 export interface ChargeRequest {
@@ -25,6 +43,8 @@ export interface ChargeRequest {
 
 export interface RefundRequest {
   paymentId: string;
+  /** The provider's reference of the charge being refunded (from the charge's result). */
+  charge: string;
   amount: number;
   currency: string;
   reason?: string;
@@ -45,6 +65,8 @@ export interface PaymentProvider {
   readonly name: string;
   charge(req: ChargeRequest, call: MoneyCall): Promise<ProviderResult>;
   refund(req: RefundRequest, call: MoneyCall): Promise<ProviderResult>;
+  /** The provider's reference of a charge, read from the charge's result (refunds name it). */
+  chargeReference(result: ProviderResult): string | undefined;
 }
 
 /** NFT mints. */
@@ -53,7 +75,19 @@ export interface MintProvider {
   mint(req: MintRequest, call: MoneyCall): Promise<ProviderResult>;
 }
 
-/** The idempotency key a provider gets for a job line: stable across attempts and redrives. */
-export function idempotencyKeyFor(operation: "charge" | "refund" | "mint", rootJobId: string): string {
-  return `queue-service:${operation}:${rootJobId}`;
+/** The kinds of money operation. */
+export type MoneyKind = "charge" | "refund" | "mint";
+
+/**
+ * The idempotency key of an operation: `queue-service:<kind>:v2:<hash>`, the hash of the principal
+ * and the business key (so neither reaches the provider, and the key stays short whatever the ids).
+ */
+export function idempotencyKeyFor(kind: MoneyKind, principal: string, businessKey: string): string {
+  const hash = createHash("sha256").update(`${principal}\n${businessKey}`).digest("hex").slice(0, 40);
+  return `queue-service:${kind}:v2:${hash}`;
+}
+
+/** The key the service sent before keys were derived from business keys: one per job line. */
+export function lineIdempotencyKey(kind: MoneyKind, rootJobId: string): string {
+  return `queue-service:${kind}:${rootJobId}`;
 }

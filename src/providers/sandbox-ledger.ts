@@ -1,16 +1,17 @@
 /**
- * The sandbox provider: payments, refunds and mints recorded in a ledger table in PostgreSQL, keyed
- * by the job line (`root_job_id`), so each happens once whatever the number of attempts or redrives.
- * The test cards of the API (`tok_decline`, `tok_gateway_timeout`, `tok_flaky`) rehearse every path,
- * and SANDBOX_LATENCY_MS how slow a real provider is. The latency is spent before the effect, while
- * a cancel still stops it; the ledger write is the effect.
+ * The sandbox provider: a payment gateway and mint service whose effects are rows of a ledger in
+ * PostgreSQL, keyed like a real gateway by the idempotency key it is sent (one effect per key,
+ * whatever the number of attempts or jobs), with one account per principal. The test cards of the
+ * API (`tok_decline`, `tok_gateway_timeout`, `tok_flaky`) rehearse every path, and
+ * SANDBOX_LATENCY_MS how slow a real provider is. The latency is spent before the effect, while a
+ * cancel still stops it; the ledger write is the effect.
  */
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { inTransaction, type Pool, type Queryable } from "../db/pool.js";
 import { qualified } from "../db/sql.js";
 import { PermanentJobError, RetryableJobError } from "../workers/processor.js";
-import type { ChargeRequest, MintRequest, MoneyCall, PaymentProvider, MintProvider, RefundRequest } from "./money-providers.js";
+import type { ChargeRequest, MintProvider, MintRequest, MoneyCall, PaymentProvider, ProviderResult, RefundRequest } from "./money-providers.js";
 
 /** Payment methods with scripted outcomes. */
 export const SANDBOX_CARDS = {
@@ -29,36 +30,39 @@ interface LedgerRow {
   created_at: Date;
 }
 
-const reference = (prefix: string, root: string) => `${prefix}_${createHash("sha256").update(root).digest("hex").slice(0, 24)}`;
+type NewLedgerRow = Omit<LedgerRow, "created_at" | "reference"> & { charge_reference?: string };
+
+const referenceOf = (prefix: string, key: string) => `${prefix}_${createHash("sha256").update(key).digest("hex").slice(0, 24)}`;
+const prefixes = { charge: "ch", refund: "re", mint: "tok" } as const;
 
 /** The sandbox for payments, refunds and mints. */
 export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): PaymentProvider & MintProvider {
   const ledger = qualified(schema, "sandbox_ledger");
+  const columns = "kind, reference, payment_id, amount, currency, details, created_at";
 
   const wait = async (call: MoneyCall) => {
     if (latencyMs > 0) await sleep(latencyMs, undefined, { signal: call.signal }).catch(() => call.signal.throwIfAborted());
     call.signal.throwIfAborted();
   };
 
-  const existing = async (db: Queryable, root: string): Promise<LedgerRow | undefined> =>
-    (await db.query<LedgerRow>(`SELECT kind, reference, payment_id, amount, currency, details, created_at FROM ${ledger} WHERE root_job_id = $1`, [root])).rows[0];
+  const byKeys = async (db: Queryable, keys: readonly string[]): Promise<LedgerRow | undefined> =>
+    keys.length === 0 ? undefined : (await db.query<LedgerRow>(`SELECT ${columns} FROM ${ledger} WHERE idempotency_key = ANY($1::text[]) LIMIT 1`, [keys])).rows[0];
 
-  /** What an earlier attempt of the line recorded. The first attempt of a line's first job has no
-   *  earlier attempt, so it skips the read (the insert below still stops a second effect). */
-  const earlier = (call: MoneyCall): Promise<LedgerRow | undefined> =>
-    call.attempt === 1 && call.jobId === call.rootJobId ? Promise.resolve(undefined) : existing(pool, call.rootJobId);
-
-  /** Records the effect once; a second attempt gets the first one's record back. */
-  const record = async (db: Queryable, root: string, row: Omit<LedgerRow, "created_at">): Promise<{ row: LedgerRow; replayed: boolean }> => {
+  /** Records the effect once per key; a repeat of the key gets the first effect back. */
+  const record = async (db: Queryable, call: MoneyCall, row: NewLedgerRow): Promise<{ row: LedgerRow; replayed: boolean }> => {
+    call.sending();
     const { rows } = await db.query<LedgerRow>(
-      `INSERT INTO ${ledger} (root_job_id, kind, reference, payment_id, amount, currency, details)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (root_job_id) DO NOTHING
-       RETURNING kind, reference, payment_id, amount, currency, details, created_at`,
-      [root, row.kind, row.reference, row.payment_id, row.amount, row.currency, row.details],
+      `INSERT INTO ${ledger} (idempotency_key, account, root_job_id, kind, reference, payment_id, charge_reference, amount, currency, details)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING ${columns}`,
+      [call.idempotencyKey, call.account, call.rootJobId, row.kind, referenceOf(prefixes[row.kind as keyof typeof prefixes], call.idempotencyKey), row.payment_id, row.charge_reference ?? null, row.amount, row.currency, row.details],
     );
     if (rows[0]) return { row: rows[0], replayed: false };
-    return { row: (await existing(db, root))!, replayed: true };
+    return { row: (await byKeys(db, [call.idempotencyKey]))!, replayed: true };
   };
+
+  /** What an earlier attempt already did under one of `call.lookupKeys` (or the key itself). */
+  const earlier = (call: MoneyCall) => byKeys(pool, call.lookupKeys);
 
   const gatewayScript = (paymentMethod: string, attempt: number) => {
     if (paymentMethod === SANDBOX_CARDS.decline) throw new PermanentJobError("card declined by the issuer", "CARD_DECLINED");
@@ -66,62 +70,74 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
     if (paymentMethod === SANDBOX_CARDS.flaky && attempt === 1) throw new RetryableJobError("payment gateway temporarily unavailable", "GATEWAY_UNAVAILABLE");
   };
 
+  const chargeResult = (row: LedgerRow, replayed: boolean): ProviderResult => ({
+    chargeId: row.reference, status: "succeeded", amount: Number(row.amount), currency: row.currency, paymentId: row.payment_id, provider: "sandbox", replayed, createdAt: row.created_at.toISOString(),
+  });
+
   return {
     name: "sandbox",
 
+    chargeReference: (result) => (typeof result.chargeId === "string" ? result.chargeId : undefined),
+
     async charge(req: ChargeRequest, call: MoneyCall) {
       const done = await earlier(call);
-      if (!done) {
-        await wait(call);
-        gatewayScript(req.paymentMethod, call.attempt);
-        call.signal.throwIfAborted();
-      }
-      const { row, replayed } = done ? { row: done, replayed: true } : await record(pool, call.rootJobId, {
-        kind: "charge", reference: reference("ch", call.rootJobId), payment_id: req.paymentId, amount: req.amount, currency: req.currency,
+      if (done) return chargeResult(done, true);
+      await wait(call);
+      gatewayScript(req.paymentMethod, call.attempt);
+      call.signal.throwIfAborted();
+      const { row, replayed } = await record(pool, call, {
+        kind: "charge", payment_id: req.paymentId, amount: req.amount, currency: req.currency,
         details: { orderId: req.orderId, customerId: req.customerId },
       });
-      return { chargeId: row.reference, status: "succeeded", amount: Number(row.amount), currency: row.currency, paymentId: row.payment_id, provider: "sandbox", replayed, createdAt: row.created_at.toISOString() };
+      return chargeResult(row, replayed);
     },
 
     async refund(req: RefundRequest, call: MoneyCall) {
-      const done = await existing(pool, call.rootJobId);
-      if (!done) await wait(call);
-      const { row, replayed } = done ? { row: done, replayed: true } : await inTransaction(pool, async (tx) => {
-        // One refund at a time per payment, so two refunds cannot both fit under what was charged.
-        await tx.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`sandbox-refund:${req.paymentId}`]);
-        const again = await existing(tx, call.rootJobId);
-        if (again) return { row: again, replayed: true };
-        const { rows } = await tx.query<{ charged: number; refunded: number; currencies: string[] }>(
-          `SELECT COALESCE(sum(amount) FILTER (WHERE kind = 'charge'), 0)::bigint AS charged,
-                  COALESCE(sum(amount) FILTER (WHERE kind = 'refund'), 0)::bigint AS refunded,
-                  COALESCE(array_agg(DISTINCT currency) FILTER (WHERE kind = 'charge'), '{}') AS currencies
-           FROM ${ledger} WHERE payment_id = $1`,
-          [req.paymentId],
+      const result = (row: LedgerRow, replayed: boolean): ProviderResult => ({
+        refundId: row.reference, status: "succeeded", amount: Number(row.amount), currency: row.currency, paymentId: row.payment_id, chargeId: req.charge, provider: "sandbox", replayed, createdAt: row.created_at.toISOString(),
+      });
+      const done = await earlier(call);
+      if (done) return result(done, true);
+      await wait(call);
+      return inTransaction(pool, async (tx) => {
+        // The charge's row is locked, so two refunds of it cannot both fit under what it charged.
+        const { rows: [charge] } = await tx.query<{ amount: number; currency: string }>(
+          `SELECT amount, currency FROM ${ledger} WHERE kind = 'charge' AND reference = $1 AND account = $2 FOR UPDATE`,
+          [req.charge, call.account],
         );
-        const { charged, refunded, currencies } = rows[0]!;
-        if (Number(charged) === 0) throw new PermanentJobError(`payment ${req.paymentId} has no charge to refund`, "PAYMENT_NOT_FOUND");
-        if (!currencies.includes(req.currency)) throw new PermanentJobError(`payment ${req.paymentId} was charged in ${currencies.join(", ")}, not ${req.currency}`, "CURRENCY_MISMATCH");
-        const left = Number(charged) - Number(refunded);
+        if (!charge) throw new PermanentJobError(`payment ${req.paymentId} has no charge to refund`, "PAYMENT_NOT_FOUND");
+        const again = await byKeys(tx, [call.idempotencyKey]);
+        if (again) return result(again, true);
+        if (charge.currency !== req.currency) throw new PermanentJobError(`payment ${req.paymentId} was charged in ${charge.currency}, not ${req.currency}`, "CURRENCY_MISMATCH");
+        const { rows: [sum] } = await tx.query<{ refunded: number }>(
+          `SELECT COALESCE(sum(amount), 0)::bigint AS refunded FROM ${ledger} WHERE kind = 'refund' AND charge_reference = $1`,
+          [req.charge],
+        );
+        const left = Number(charge.amount) - Number(sum!.refunded);
         if (req.amount > left) {
-          throw new PermanentJobError(`refund of ${req.amount} exceeds what is left to refund on payment ${req.paymentId} (${left} of ${charged})`, "REFUND_EXCEEDS_CHARGE");
+          throw new PermanentJobError(`refund of ${req.amount} exceeds what is left to refund on payment ${req.paymentId} (${left} of ${charge.amount})`, "REFUND_EXCEEDS_CHARGE");
         }
         call.signal.throwIfAborted();
-        return record(tx, call.rootJobId, {
-          kind: "refund", reference: reference("re", call.rootJobId), payment_id: req.paymentId, amount: req.amount, currency: req.currency,
+        const { row, replayed } = await record(tx, call, {
+          kind: "refund", payment_id: req.paymentId, charge_reference: req.charge, amount: req.amount, currency: req.currency,
           details: req.reason ? { reason: req.reason } : {},
         });
+        return result(row, replayed);
       });
-      return { refundId: row.reference, status: "succeeded", amount: Number(row.amount), currency: row.currency, paymentId: row.payment_id, provider: "sandbox", replayed, createdAt: row.created_at.toISOString() };
     },
 
     async mint(req: MintRequest, call: MoneyCall) {
-      const done = await earlier(call);
-      if (!done) await wait(call);
-      const { row, replayed } = done ? { row: done, replayed: true } : await record(pool, call.rootJobId, {
-        kind: "mint", reference: reference("tok", call.rootJobId), payment_id: null, amount: null, currency: null,
-        details: { ticketId: req.ticketId, orderId: req.orderId, recipientWallet: req.recipientWallet, metadataUri: req.metadataUri, txHash: `0x${createHash("sha256").update(`tx:${call.rootJobId}`).digest("hex")}` },
+      const result = (row: LedgerRow, replayed: boolean): ProviderResult => ({
+        tokenId: row.reference, txHash: row.details.txHash, recipientWallet: row.details.recipientWallet, provider: "sandbox", replayed, createdAt: row.created_at.toISOString(),
       });
-      return { tokenId: row.reference, txHash: row.details.txHash, recipientWallet: row.details.recipientWallet, provider: "sandbox", replayed, createdAt: row.created_at.toISOString() };
+      const done = await earlier(call);
+      if (done) return result(done, true);
+      await wait(call);
+      const { row, replayed } = await record(pool, call, {
+        kind: "mint", payment_id: null, amount: null, currency: null,
+        details: { ticketId: req.ticketId, orderId: req.orderId, recipientWallet: req.recipientWallet, metadataUri: req.metadataUri, txHash: `0x${createHash("sha256").update(`tx:${call.idempotencyKey}`).digest("hex")}` },
+      });
+      return result(row, replayed);
     },
   };
 }

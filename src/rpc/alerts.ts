@@ -10,13 +10,14 @@ import { z } from "zod";
 import {
   AlertMetric, AlertRuleSchema, AlertSchema, AlertState, type AlertRule, type MonitoringService,
 } from "../../gen/jobs/v1/monitoring_service_pb.js";
-import { webhookAllowed } from "../engine/alert-evaluator.js";
+import { webhookAllowed } from "../engine/webhooks.js";
 import type { Engine } from "../engine/engine.js";
 import { AlreadyExistsError, FailedPreconditionError, NotFoundError, ValidationError, type FieldViolation } from "../engine/errors.js";
 import type { AlertMetricName, AlertRow, AlertRuleRow, AlertStateName, AlertTarget, RuleFields } from "../engine/queries/alert-queries.js";
 import type { JobRegistry } from "../engine/registry.js";
 import { principalOf } from "../server/context.js";
 import { pageSizeOf, requireUuid } from "./job-service.js";
+import { textProblem } from "./validation/json-limits.js";
 
 export interface AlertDeps {
   engine: () => Engine;
@@ -40,7 +41,11 @@ export const MAX_ALERT_RECIPIENTS = 50;
 const DEFAULT_WINDOW_SECONDS = 300;
 const email = z.email();
 
-function toRule(r: AlertRuleRow): AlertRule {
+/**
+ * A rule as its caller may see it: webhook URLs (which often carry a secret) and email addresses are
+ * shown to admins only; others see each target's kind with the URL and addresses left empty.
+ */
+function toRule(r: AlertRuleRow, reveal = true): AlertRule {
   return create(AlertRuleSchema, {
     id: r.id,
     name: r.name,
@@ -50,7 +55,9 @@ function toRule(r: AlertRuleRow): AlertRule {
     threshold: r.threshold,
     window: durationFromMs(r.window_seconds * 1000),
     percentile: r.percentile ?? 0,
-    targets: r.targets.map((t) => ("webhook" in t ? { target: { case: "webhook" as const, value: { url: t.webhook.url } } } : { target: { case: "email" as const, value: { to: t.email.to } } })),
+    targets: r.targets.map((t) => ("webhook" in t
+      ? { target: { case: "webhook" as const, value: { url: reveal ? t.webhook.url : "" } } }
+      : { target: { case: "email" as const, value: { to: reveal ? t.email.to : [] } } })),
     enabled: r.enabled,
     description: r.description,
     createdAt: timestampFromDate(r.created_at),
@@ -85,6 +92,10 @@ function validateRule(r: AlertRule, registry: JobRegistry, allowedHosts: readonl
   const at = (f: string) => `rule.${f}`;
   if (!r.name || r.name.length > 100) v.push({ field: at("name"), description: "is required, 1 to 100 characters", reason: r.name ? "TOO_LONG" : "REQUIRED" });
   if (r.description.length > 2000) v.push({ field: at("description"), description: "must be at most 2000 characters", reason: "TOO_LONG" });
+  for (const [field, text] of [["name", r.name], ["description", r.description]] as const) {
+    const problem = textProblem(text);
+    if (problem) v.push({ field: at(field), ...problem });
+  }
   const metric = metricName(r.metric);
   if (!metric) v.push({ field: at("metric"), description: "is required", reason: "REQUIRED" });
   const queue = registry.queue(r.queue);
@@ -101,7 +112,7 @@ function validateRule(r: AlertRule, registry: JobRegistry, allowedHosts: readonl
   r.targets.forEach((t, i) => {
     if (t.target.case === "webhook") {
       if (!webhookAllowed(t.target.value.url, allowedHosts)) {
-        v.push({ field: at(`targets[${i}].webhook.url`), description: `must be an http(s) URL whose host is in ALERT_WEBHOOK_ALLOWED_HOSTS (${allowedHosts.join(", ") || "none configured"})`, reason: "HOST_NOT_ALLOWED" });
+        v.push({ field: at(`targets[${i}].webhook.url`), description: `must be an http(s) URL whose host and port are in ALERT_WEBHOOK_ALLOWED_HOSTS (${allowedHosts.join(", ") || "none configured"})`, reason: "HOST_NOT_ALLOWED" });
       } else targets.push({ webhook: { url: t.target.value.url } });
     } else if (t.target.case === "email") {
       const to = t.target.value.to;
@@ -138,18 +149,19 @@ export function alertRpcs(deps: AlertDeps): Pick<ServiceImpl<typeof MonitoringSe
   const store = () => engine().alerts.queries;
   const pool = () => engine().pool;
   return {
-    async listAlertRules(req) {
+    async listAlertRules(req, ctx) {
       const e = engine();
       const pageSize = pageSizeOf(req.pageSize, "page_size", 100, 100);
       const after = req.pageToken ? e.pageTokens.verify<{ n: string }>("alert-rules", {}, req.pageToken).n : undefined;
       const rows = await store().rules(pool(), after, pageSize + 1);
       const page = rows.slice(0, pageSize);
-      return { rules: page.map(toRule), nextPageToken: rows.length > pageSize ? e.pageTokens.sign("alert-rules", {}, { n: page[page.length - 1]!.name }) : "" };
+      const admin = principalOf(ctx).role === "admin";
+      return { rules: page.map((r) => toRule(r, admin)), nextPageToken: rows.length > pageSize ? e.pageTokens.sign("alert-rules", {}, { n: page[page.length - 1]!.name }) : "" };
     },
 
     async createAlertRule(req) {
       if (!req.rule) throw new ValidationError([{ field: "rule", description: "is required", reason: "REQUIRED" }]);
-      const fields = validateRule(req.rule, registry, engine().alerts.allowedHosts);
+      const fields = validateRule(req.rule, registry, engine().alerts.webhooks.allowedHosts);
       const row = await store().createRule(pool(), fields).catch((err) => uniqueName(err, fields.name));
       return { rule: toRule(row) };
     },
@@ -176,7 +188,7 @@ export function alertRpcs(deps: AlertDeps): Pick<ServiceImpl<typeof MonitoringSe
         if (p === "targets") merged.targets = r.targets;
         if (p === "enabled") merged.enabled = r.enabled ?? true;
       }
-      const fields = validateRule(merged, registry, engine().alerts.allowedHosts);
+      const fields = validateRule(merged, registry, engine().alerts.webhooks.allowedHosts);
       const row = await store().updateRule(pool(), id, fields).catch((err) => uniqueName(err, fields.name));
       if (!row) throw new NotFoundError(`alert rule ${id} not found`);
       return { rule: toRule(row) };

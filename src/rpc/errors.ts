@@ -58,6 +58,12 @@ export function toConnectError(err: unknown, logger: Logger, requestId?: string)
   const pgCode = (err as { code?: string }).code;
   if (pgCode === "23505") return new ConnectError("already exists", Code.AlreadyExists);
   if (pgCode === "40001" || pgCode === "40P01") return new ConnectError("conflicting concurrent change; retry", Code.Aborted);
+  // Text PostgreSQL cannot store (a NUL, an unpaired surrogate): validation stops these first; this is
+  // the backstop for any field it missed, without echoing the value.
+  if (pgCode === "22P05" || pgCode === "22021") {
+    logger.warn({ err, requestId }, "text the database cannot store reached a query");
+    return new ConnectError("a text field holds a character that cannot be stored (NUL, or an unpaired UTF-16 surrogate)", Code.InvalidArgument);
+  }
   if (pgCode === "57014") return new ConnectError("the operation took too long and was cancelled", Code.DeadlineExceeded);
   if ((err as Error | undefined)?.name === "AbortError") return new ConnectError("cancelled", Code.Canceled);
   return internal(err, logger, requestId);

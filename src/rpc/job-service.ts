@@ -13,7 +13,7 @@ import type { JobRegistry } from "../engine/registry.js";
 import type { Viewer } from "../engine/viewer.js";
 import { principalOf } from "../server/context.js";
 import { bossStateOf, toJob } from "./job-mapper.js";
-import { validateAddJob } from "./validation/add-job.js";
+import { IDEMPOTENCY_KEY_MAX, isIdempotencyKey, validateAddJob } from "./validation/add-job.js";
 import { jobStreams, type JobStreamDeps } from "./job-streams.js";
 import { jobAttributes, type Instruments } from "../telemetry/instruments.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
@@ -23,6 +23,8 @@ export interface JobServiceDeps {
   engine: () => Engine;
   registry: JobRegistry;
   maxPayloadBytes: number;
+  /** How long job events are kept (some payloads may not reach back further). */
+  eventRetentionSeconds: number;
   instruments?: Instruments;
 }
 
@@ -58,7 +60,10 @@ export function viewerOf(ctx: HandlerContext): Viewer {
 export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
   const { engine, registry } = deps;
   // The AddJob's trace (its RPC span) is stored with the job, so that every attempt joins it.
-  const context = (ctx: HandlerContext) => ({ registry, maxPayloadBytes: deps.maxPayloadBytes, now: new Date(), traceparent: currentTraceparent(ctx.requestHeader.get("traceparent")) });
+  const context = (ctx: HandlerContext) => ({
+    registry, maxPayloadBytes: deps.maxPayloadBytes, now: new Date(), admin: principalOf(ctx).role === "admin",
+    eventRetentionSeconds: deps.eventRetentionSeconds, traceparent: currentTraceparent(ctx.requestHeader.get("traceparent")),
+  });
   const countAdded = (outcomes: { ok: boolean; deduplicated?: boolean; record?: { jobType: { queue: string; type: string } } }[]) => {
     if (!deps.instruments) return;
     const added = new Map<string, { queue: string; type: string; n: number }>();
@@ -77,7 +82,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       const principal = principalOf(ctx);
       const validated = validateAddJob(req, context(ctx));
       if (validated.violations) throw new ValidationError(validated.violations);
-      const outcome = await engine().groupCommit.add({ principal: principal.name, exemptFromQuotas: principal.role === "admin", job: validated.job });
+      const outcome = await engine().groupCommit.add({ principal: principal.name, admin: principal.role === "admin", exemptFromQuotas: principal.role === "admin", job: validated.job });
       if (!outcome.ok) throw outcome.error;
       countAdded([outcome]);
       return { job: toJob(outcome.record), deduplicated: outcome.deduplicated };
@@ -96,7 +101,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
         return v.job;
       });
       if (violations.length > 0) throw new ValidationError(violations.slice(0, 100));
-      const outcomes = await engine().enqueuer.add(jobs.map((job) => ({ principal: principal.name, exemptFromQuotas: principal.role === "admin", job: job! })), true).catch(unwrapBatchError);
+      const outcomes = await engine().enqueuer.add(jobs.map((job) => ({ principal: principal.name, admin: principal.role === "admin", exemptFromQuotas: principal.role === "admin", job: job! })), true).catch(unwrapBatchError);
       countAdded(outcomes);
       return {
         results: outcomes.map((o) => {
@@ -118,6 +123,9 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       const type = req.type ? registry.type(req.type) : undefined;
       if (req.type && !type) violations.push({ field: "type", description: "is not a registered job type", reason: "UNKNOWN_JOB_TYPE" });
       if (type && queue && type.queue !== queue.name) violations.push({ field: "type", description: `does not belong to queue ${queue.name}`, reason: "INVALID_VALUE" });
+      if (req.idempotencyKey && !isIdempotencyKey(req.idempotencyKey)) {
+        violations.push({ field: "idempotency_key", description: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters`, reason: "INVALID_FORMAT" });
+      }
       const states: BossState[] = [];
       req.states.forEach((s, i) => {
         const state = bossStateOf(s);
@@ -161,6 +169,7 @@ function unwrapBatchError(err: unknown): never {
   if (err instanceof BatchEntryError) {
     const cause = err.cause;
     if (cause instanceof AlreadyExistsError) throw new AlreadyExistsError(`jobs[${err.index}]: ${cause.message}`, cause.reason, cause.metadata);
+    if (cause instanceof ValidationError) throw new ValidationError(cause.violations.map((v) => ({ ...v, field: `jobs[${err.index}].${v.field}` })));
     throw cause;
   }
   throw err;

@@ -115,11 +115,8 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
       const visible = (ev: FeedEvent) => viewer.admin || ev.record?.envelope.principal === viewer.name;
 
       const e = engine();
-      if (from) {
-        const watermark = await e.events.watermark(e.pool);
-        if (watermark && comparePositions(from, watermark) <= 0) {
-          throw new OutOfRangeError("the cursor is older than the event retention (EVENT_RETENTION_SECONDS); start again without a cursor");
-        }
+      if (from && (await e.events.expired(e.pool, from, e.eventRetentionSeconds))) {
+        throw new OutOfRangeError("the cursor is older than the event retention (EVENT_RETENTION_SECONDS); start again without a cursor");
       }
       const lease = limits.open(viewer.name, ctx.signal);
       try {
@@ -135,7 +132,7 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
           let cursor = from;
           catchUp: for (;;) {
             ctx.signal.throwIfAborted();
-            const { events: rows, full } = await e.events.read(e.pool, cursor, 500, [...names]);
+            const { events: rows, full } = await e.events.read(e.pool, cursor, 500, [...names], viewer.admin ? undefined : viewer.name);
             const batch = await e.feed.withRecords(rows);
             for (const ev of batch) {
               if (comparePositions(ev.position, sub.position) > 0) break catchUp;

@@ -8,6 +8,7 @@ import type { Duration } from "@bufbuild/protobuf/wkt";
 import { NotFoundError, ValidationError } from "../engine/errors.js";
 import { principalOf } from "../server/context.js";
 import { toQueue, toQueueStats } from "./queue-mapper.js";
+import type { PauseRow } from "../engine/queries/control-queries.js";
 import type { JobRegistry, QueueDefinition } from "../engine/registry.js";
 import { toJob } from "./job-mapper.js";
 import { pageSizeOf, requireUuid, viewerOf } from "./job-service.js";
@@ -47,10 +48,10 @@ export function requireQueue(registry: JobRegistry, name: string, field = "queue
 /** The QueueService implementation. */
 export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof QueueService>> {
   const { engine, registry } = deps;
-  const queueOf = async (queue: QueueDefinition) => {
-    const e = engine();
-    const stats = (await e.stats.all(DEFAULT_STATS_WINDOW_SECONDS)).find((s) => s.queue === queue.name);
-    return toQueue(queue, registry, deps.concurrency(queue.name), e.control.paused(queue.name), stats);
+  // The answer of a pause or resume: the pause as its own transaction left it.
+  const queueOf = async (queue: QueueDefinition, pause: PauseRow | undefined) => {
+    const stats = (await engine().stats.all(DEFAULT_STATS_WINDOW_SECONDS)).find((s) => s.queue === queue.name);
+    return toQueue(queue, registry, deps.concurrency(queue.name), pause, stats);
   };
   return {
     async listQueues(req) {
@@ -77,14 +78,14 @@ export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof
 
     async pauseQueue(req, ctx) {
       const queue = requireQueue(registry, req.name, "name");
-      await engine().control.pause(queue.name, principalOf(ctx).name);
-      return { queue: await queueOf(queue) };
+      const pause = await engine().control.pause(queue.name, principalOf(ctx).name);
+      return { queue: await queueOf(queue, pause) };
     },
 
     async resumeQueue(req) {
       const queue = requireQueue(registry, req.name, "name");
       await engine().control.resume(queue.name);
-      return { queue: await queueOf(queue) };
+      return { queue: await queueOf(queue, undefined) };
     },
 
     async listDeadLetters(req, ctx) {

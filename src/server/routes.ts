@@ -28,6 +28,7 @@ export interface RouteDeps {
   /** The engine; throws UNAVAILABLE until it has started (the readiness interceptor answers first). */
   engine: () => Engine;
   maxPayloadBytes: number;
+  eventRetentionSeconds: number;
   concurrency: (queue: string) => number;
   streams: StreamLimits;
   maxStreamBytes: number;
@@ -37,7 +38,7 @@ export interface RouteDeps {
 /** Builds the routes function for the Connect adapter. */
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
   return (router) => {
-    registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes, instruments: deps.instruments });
+    registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes, eventRetentionSeconds: deps.eventRetentionSeconds, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes, instruments: deps.instruments });
     registerQueueService(router, { engine: deps.engine, registry: deps.registry, concurrency: deps.concurrency });
     registerMonitoringService(router, { health: deps.health, engine: deps.engine, registry: deps.registry, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes });
     registerGrpcHealth(router, { health: deps.health, services: apiServices.map((s) => s.typeName), maxWatches: deps.maxHealthWatches });

@@ -51,11 +51,19 @@ export interface JobContext<P> {
   readonly payload: P;
   /** The principal that added the job. */
   readonly principal: string;
+  /** Whether that principal was an admin when it added the job. */
+  readonly admin: boolean;
   /**
    * Fires when the job should stop: cancelled by an admin, its lease lost, its expiry reached, or the
    * worker shutting down; `signal.reason` is a {@link JobStopped}.
    */
   readonly signal: AbortSignal;
+  /**
+   * Says that the irreversible side effect is under way (a provider request is leaving, an email is
+   * handed to the server). From then on the attempt is never recorded CANCELLED, whatever the signal
+   * says: it completes, or fails and is retried (money calls with the same idempotency key).
+   */
+  beginSideEffect(): void;
   readonly logger: Logger;
 }
 
@@ -64,8 +72,9 @@ export interface Processor<P = unknown> {
   readonly definition: JobTypeDefinition<P>;
   /**
    * Does the job's work and returns its result (stored as the job's `result`). Before an irreversible
-   * side effect it must stop if the signal has fired (`ctx.signal.throwIfAborted()`); once the side
-   * effect happened it returns normally, even if the job was cancelled meanwhile.
+   * side effect it must stop if the signal has fired (`ctx.signal.throwIfAborted()`), then call
+   * `ctx.beginSideEffect()`; once the side effect happened it returns normally, even if the job was
+   * cancelled meanwhile.
    */
   process(ctx: JobContext<P>): Promise<Record<string, unknown>>;
 }

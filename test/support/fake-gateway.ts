@@ -1,9 +1,11 @@
 /**
  * A payment gateway and mint service for tests, speaking the HTTP protocol of
  * src/providers/http-provider.ts the way a real gateway (Stripe-like) does: every POST needs an
- * Idempotency-Key, a repeated key replays the first answer without a second effect, and a lookup by
- * key tells whether an operation happened. Failures on demand: the next N requests answer a status,
- * take long, or lose their answer after the effect.
+ * Idempotency-Key, a repeated key replays the first answer without a second effect, the same key with
+ * other parameters is refused (400), a key whose first request is still running answers 409, and a
+ * lookup by key tells whether an operation happened. Refunds name the charge they refund (404 for
+ * an unknown charge, 400 beyond what is left of it). Failures on demand: the next N requests answer
+ * a status, take long, or lose their answer after the effect.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -11,6 +13,8 @@ import type { AddressInfo } from "node:net";
 interface Stored {
   status: number;
   response: Record<string, unknown>;
+  /** The parameters of the first request with the key. */
+  body: string;
 }
 
 /** A recorded effect (a charge, refund or mint that happened). */
@@ -44,6 +48,8 @@ export async function startFakeGateway(): Promise<FakeGateway> {
   let delaying = { n: 0, ms: 0 };
   let losing = 0;
   let counter = 0;
+  const running = new Set<string>();
+  const refunded = new Map<string, number>();
 
   const readJson = (req: IncomingMessage) =>
     new Promise<Record<string, unknown>>((resolve) => {
@@ -74,29 +80,44 @@ export async function startFakeGateway(): Promise<FakeGateway> {
     if (req.method !== "POST" || !kind) return send(res, 404, { error: { message: "not found" } });
     const body = await readJson(req);
     if (!key) return send(res, 400, { error: { message: "Idempotency-Key header is required" } });
+    const params = JSON.stringify(body);
     const replay = stored.get(key);
+    if (replay && replay.body !== params) {
+      return send(res, 400, { error: { type: "idempotency_error", message: "Keys for idempotent requests can only be used with the same parameters they were first used with." } });
+    }
     if (replay) return send(res, replay.status, replay.response, { "idempotent-replayed": "true" });
+    if (running.has(key)) return send(res, 409, { error: { type: "idempotency_error", message: "There is currently another in-progress request using this Idempotent Key." } });
     if (failing.n > 0) {
       failing.n--;
       return send(res, failing.status, { error: { message: `scripted ${failing.status}` } });
     }
-    if (body.payment_method === "pm_card_declined") {
-      const declined = { status: 402, response: { error: { message: "Your card was declined.", code: "card_declined" } } };
-      stored.set(key, declined);
-      return send(res, declined.status, declined.response);
+    const decide = (status: number, response: Record<string, unknown>) => {
+      stored.set(key, { status, response, body: params });
+      return send(res, status, response);
+    };
+    if (body.payment_method === "pm_card_declined") return decide(402, { error: { message: "Your card was declined.", code: "card_declined" } });
+    if (kind === "refund") {
+      const charge = effects.find((e) => e.kind === "charge" && e.id === body.charge);
+      if (!charge) return decide(404, { error: { type: "invalid_request_error", code: "resource_missing", message: `No such charge: '${String(body.charge)}'` } });
+      const left = Number(charge.body.amount) - (refunded.get(charge.id) ?? 0);
+      if (Number(body.amount) > left) return decide(400, { error: { type: "invalid_request_error", message: `Refund amount (${Number(body.amount)}) is greater than unrefunded amount on charge (${left})` } });
+      refunded.set(charge.id, (refunded.get(charge.id) ?? 0) + Number(body.amount));
     }
     const id = `${kind === "charge" ? "ch" : kind === "refund" ? "re" : "mint"}_fake_${++counter}`;
     effects.push({ kind, key, body, id });
-    const answer: Stored = { status: 200, response: { id, object: kind, status: "succeeded", ...body } };
+    const answer: Stored = { status: 200, response: { id, object: kind, status: "succeeded", ...body }, body: params };
+    if (delaying.n > 0) {
+      // The effect happened; the request is still running for `ms`: the key is in progress meanwhile.
+      delaying.n--;
+      running.add(key);
+      await new Promise((r) => setTimeout(r, delaying.ms));
+      running.delete(key);
+    }
     stored.set(key, answer);
     if (losing > 0) {
       losing--;
       req.socket.destroy();
       return;
-    }
-    if (delaying.n > 0) {
-      delaying.n--;
-      await new Promise((r) => setTimeout(r, delaying.ms));
     }
     send(res, answer.status, answer.response);
   });

@@ -101,9 +101,13 @@ export class QueueClient {
     return this.addJob("payment:process", payload, options);
   }
 
-  /** Refunds (part of) a payment (`refund:process`). */
+  /**
+   * Refunds (part of) a payment this principal charged (`refund:process`). Without a `refundId`, a
+   * random one is set, so that however this call is retried, the payment is refunded once; pass your
+   * own (an order's return id, say) to make repeated calls refund once too.
+   */
   addRefund(payload: RefundPayload, options?: AddOptions): Promise<AddedJob> {
-    return this.addJob("refund:process", payload, options);
+    return this.addJob("refund:process", { ...payload, refundId: payload.refundId ?? crypto.randomUUID() }, options);
   }
 
   /** Mints a ticket's NFT (`nft:mint`). */

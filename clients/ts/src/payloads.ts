@@ -24,6 +24,9 @@ export type RefundPayload = {
   amount: number;
   currency: string;
   reason?: string;
+  /** Names the refund: at most one refund per refundId (1-200 printable ASCII characters). The
+   *  client's `addRefund` sets a random one when none is given, so its own retries refund once. */
+  refundId?: string;
 };
 
 /** `nft:mint`: mint a ticket's NFT to a wallet. */

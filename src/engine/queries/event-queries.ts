@@ -27,9 +27,10 @@ export interface EventRow {
   detail: Record<string, unknown> | null;
 }
 
-/** The event queries of one installation. */
-export function eventQueries(schema: string) {
+/** The event queries of one installation (`bossSchema`: to filter events by their job's principal). */
+export function eventQueries(schema: string, bossSchema: string) {
   const table = qualified(schema, "job_event");
+  const jobs = qualified(bossSchema, "job");
   const watermark = qualified(schema, "event_watermark");
   const columns = "xid::text AS xid, seq, occurred_at, job_id, queue_name, type::text AS type, state, previous_state, retry_count, detail";
   return {
@@ -37,18 +38,21 @@ export function eventQueries(schema: string) {
      * Events after `after`, in log order, that are safe to serve: up to about `limit`, always whole
      * transactions (a transaction's events are never split across reads, so a reader sees a failure
      * and its dead letter together). Also says whether more events exist beyond the safe horizon
-     * (transactions still running), so the caller reads again soon even without a wake-up.
+     * (transactions still running), so the caller reads again soon even without a wake-up. With
+     * `principal`, only events of that principal's jobs (jobs still kept) are read.
      */
-    async read(db: Queryable, after: EventPosition, limit: number, queueNames?: string[]): Promise<{ events: EventRow[]; pending: boolean; full: boolean }> {
+    async read(db: Queryable, after: EventPosition, limit: number, queueNames?: string[], principal?: string): Promise<{ events: EventRow[]; pending: boolean; full: boolean }> {
+      const ofPrincipal = `($5::text IS NULL OR EXISTS (SELECT 1 FROM ${jobs} j WHERE j.id = e.job_id AND j.data ->> 'principal' = $5))`;
       const { rows } = await db.query<EventRow>(
         `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
          SELECT ${columns}
-         FROM ${table}, h
+         FROM ${table} e, h
          WHERE (xid, seq) > ($1::xid8, $2::bigint) AND xid < h.horizon
            AND ($4::text[] IS NULL OR queue_name = ANY($4::text[]))
+           AND ${ofPrincipal}
          ORDER BY xid, seq
          LIMIT $3`,
-        [after.xid, after.seq, limit + 1, queueNames ?? null],
+        [after.xid, after.seq, limit + 1, queueNames ?? null, principal ?? null],
       );
       let events = rows;
       const full = rows.length > limit;
@@ -59,8 +63,8 @@ export function eventQueries(schema: string) {
         else {
           // One transaction larger than the limit: read it whole.
           events = (await db.query<EventRow>(
-            `SELECT ${columns} FROM ${table} WHERE xid = $1::xid8 AND (xid, seq) > ($2::xid8, $3::bigint) AND ($4::text[] IS NULL OR queue_name = ANY($4::text[])) ORDER BY seq`,
-            [lastXid, after.xid, after.seq, queueNames ?? null],
+            `SELECT ${columns} FROM ${table} e WHERE xid = $1::xid8 AND (xid, seq) > ($2::xid8, $3::bigint) AND ($4::text[] IS NULL OR queue_name = ANY($4::text[])) AND ${ofPrincipal} ORDER BY seq`,
+            [lastXid, after.xid, after.seq, queueNames ?? null, principal ?? null],
           )).rows;
         }
         return { events, pending: true, full: true };
@@ -94,6 +98,21 @@ export function eventQueries(schema: string) {
         [retentionSeconds, limit],
       );
       return rows[0]!.deleted;
+    },
+
+    /**
+     * Whether a reader at `after` is behind the retention: events after it were deleted (it is at or
+     * before the watermark), or some event after it is older than `retentionSeconds` (due for
+     * deletion). A made-up position far back is caught by the second even before retention first
+     * ran. Cheap: the BRIN index on `occurred_at` reads only the oldest blocks.
+     */
+    async expired(db: Queryable, after: EventPosition, retentionSeconds: number): Promise<boolean> {
+      const { rows } = await db.query<{ expired: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM ${watermark} w WHERE (w.xid, w.seq) >= ($1::xid8, $2::bigint))
+             OR EXISTS (SELECT 1 FROM ${table} WHERE occurred_at < now() - $3 * interval '1 second' AND (xid, seq) > ($1::xid8, $2::bigint)) AS expired`,
+        [after.xid, after.seq, retentionSeconds],
+      );
+      return rows[0]!.expired;
     },
 
     /** The newest position deleted by retention, if any. */

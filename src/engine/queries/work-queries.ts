@@ -53,6 +53,12 @@ export function workQueries(bossSchema: string) {
       return (rowCount ?? 0) > 0;
     },
 
+    /** Whether an attempt is still running (its job is active with this retry count). */
+    async attemptRunning(db: Queryable, id: string, retryCount: number): Promise<boolean> {
+      const { rows } = await db.query(`SELECT 1 FROM ${job} WHERE id = $1 AND retry_count = $2 AND state = 'active'`, [id, retryCount]);
+      return rows.length > 0;
+    },
+
     /** Leaves an attempt no retries, so that failing it fails the job for good (and dead-letters it). */
     async exhaustRetries(db: Queryable, bossQueue: string, attempt: Attempt): Promise<boolean> {
       const { rowCount } = await db.query(

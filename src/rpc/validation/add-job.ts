@@ -13,7 +13,7 @@ import { fingerprint } from "../../engine/fingerprint.js";
 import type { NewJob } from "../../engine/new-job.js";
 import type { JobRegistry } from "../../engine/registry.js";
 import { checkJsonLimits, PAYLOAD_MAX_DEPTH, PAYLOAD_MAX_STRING_BYTES } from "./json-limits.js";
-import { zodViolations } from "./zod-violations.js";
+import { fieldPath, zodViolations } from "./zod-violations.js";
 
 /** Bounds shared by every queue. */
 export const PRIORITY_MIN = -100;
@@ -22,10 +22,18 @@ export const MAX_SCHEDULE_AHEAD_MS = 365 * 24 * 60 * 60 * 1000;
 export const MAX_RETRY_DELAY_SECONDS = 24 * 60 * 60;
 export const IDEMPOTENCY_KEY_MAX = 200;
 
+/** Whether `key` is an idempotency key: 1-200 printable ASCII characters. */
+export function isIdempotencyKey(key: string): boolean {
+  return key.length >= 1 && key.length <= IDEMPOTENCY_KEY_MAX && /^[\x20-\x7e]+$/.test(key);
+}
+
 export interface AddJobContext {
   registry: JobRegistry;
   maxPayloadBytes: number;
   now: Date;
+  /** Who adds the job: admins and service principals may be held to different rules. */
+  admin: boolean;
+  eventRetentionSeconds: number;
   traceparent?: string;
 }
 
@@ -68,8 +76,12 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
     if (limits.length > 0) violations.push(...limits);
     else if (type) {
       const parsed = type.payload.safeParse(req.payload, { reportInput: true });
-      if (parsed.success) payload = parsed.data as Record<string, unknown>;
-      else violations.push(...zodViolations(parsed.error, at("payload"), type.type));
+      if (!parsed.success) violations.push(...zodViolations(parsed.error, at("payload"), type.type));
+      else {
+        const refused = type.admit?.(parsed.data, { admin: ctx.admin, now: ctx.now, eventRetentionSeconds: ctx.eventRetentionSeconds }) ?? [];
+        if (refused.length === 0) payload = parsed.data as Record<string, unknown>;
+        for (const r of refused) violations.push({ field: fieldPath(at("payload"), r.path), description: r.description, reason: r.reason });
+      }
     }
   }
 
@@ -121,7 +133,7 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
       } else expireInSeconds = seconds;
     }
     if (o.idempotencyKey !== undefined) {
-      if (o.idempotencyKey.length < 1 || o.idempotencyKey.length > IDEMPOTENCY_KEY_MAX || !/^[\x20-\x7e]+$/.test(o.idempotencyKey)) {
+      if (!isIdempotencyKey(o.idempotencyKey)) {
         violations.push({ field: at("options.idempotency_key"), description: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters`, reason: "INVALID_FORMAT" });
       } else idempotencyKey = o.idempotencyKey;
     }

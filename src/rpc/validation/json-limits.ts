@@ -1,6 +1,7 @@
 /**
  * Structural limits of JSON payloads, checked before any schema: size, nesting depth, string length,
- * finite numbers. A payload past them is rejected without looking further.
+ * finite numbers, and text PostgreSQL can store (no NUL character, no lone UTF-16 surrogate, in
+ * values and in keys). A payload past them is rejected without looking further.
  */
 import type { FieldViolation } from "../../engine/errors.js";
 
@@ -21,6 +22,13 @@ export const PAYLOAD_MAX_STRING_BYTES = 64 * 1024;
  */
 const longerThan = (s: string, max: number) => s.length * 3 > max && Buffer.byteLength(s) > max;
 
+/** What is wrong with a string as stored text, if anything. */
+export function textProblem(s: string): { description: string; reason: string } | undefined {
+  if (s.includes("\u0000")) return { description: "must not contain the NUL character (U+0000)", reason: "INVALID_CHARACTER" };
+  if (!s.isWellFormed()) return { description: "must be valid Unicode (it holds a lone UTF-16 surrogate)", reason: "INVALID_CHARACTER" };
+  return undefined;
+}
+
 /** The violations of `value` against `limits`, reported at `field`. */
 export function checkJsonLimits(value: unknown, limits: JsonLimits, field: string): FieldViolation[] {
   const violations: FieldViolation[] = [];
@@ -33,11 +41,15 @@ export function checkJsonLimits(value: unknown, limits: JsonLimits, field: strin
   const path = () => segments.reduce<string>((acc, s) => (typeof s === "number" ? `${acc}[${s}]` : `${acc}.${s}`), field);
   const visit = (v: unknown, depth: number): boolean => {
     if (depth > limits.maxDepth) {
-      violations.push({ field, description: `is nested deeper than ${limits.maxDepth} levels`, reason: "TOO_DEEP" });
+      violations.push({ field: path(), description: `is nested deeper than ${limits.maxDepth} levels (the limit of ${field})`, reason: "TOO_DEEP" });
       return false;
     }
     if (typeof v === "string") {
       if (longerThan(v, limits.maxStringBytes)) violations.push({ field: path(), description: `is longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
+      else {
+        const problem = textProblem(v);
+        if (problem) violations.push({ field: path(), ...problem });
+      }
     } else if (typeof v === "number") {
       if (!Number.isFinite(v)) violations.push({ field: path(), description: "must be a finite number", reason: "INVALID_VALUE" });
     } else if (Array.isArray(v)) {
@@ -51,6 +63,10 @@ export function checkJsonLimits(value: unknown, limits: JsonLimits, field: strin
       const o = v as Record<string, unknown>;
       for (const k of Object.keys(o)) {
         if (longerThan(k, limits.maxStringBytes)) violations.push({ field: path(), description: `has a key longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
+        else {
+          const problem = textProblem(k);
+          if (problem) violations.push({ field: path(), description: `has a key that ${problem.description}`, reason: problem.reason });
+        }
         segments.push(k);
         const go = visit(o[k], depth + 1);
         segments.pop();

@@ -1,8 +1,10 @@
 /**
- * `analytics:aggregate`: rolls job activity up into per-minute statistics.
+ * `analytics:aggregate`: rolls job activity up into per-minute statistics. A range before the data
+ * still kept (the events' retention for minutes, the minutes' for hours) is refused to service
+ * principals and cut to what is kept for admins, so nobody can replace rollups with emptiness.
  */
 import { z } from "zod";
-import type { Analytics } from "../../engine/analytics.js";
+import { rollupHorizon, type Analytics } from "../../engine/analytics.js";
 import type { JobTypeDefinition } from "../../engine/registry.js";
 import type { Processor } from "../processor.js";
 import { rfc3339 } from "../payload-fields.js";
@@ -23,6 +25,13 @@ export const analyticsAggregate: JobTypeDefinition<AnalyticsPayload> = {
   type: "analytics:aggregate",
   queue: "background",
   payload: analyticsPayload,
+  admit(payload, caller) {
+    if (caller.admin || payload.from === undefined) return [];
+    const horizon = rollupHorizon(payload.bucket ?? "minute", caller.now, caller.eventRetentionSeconds);
+    if (Date.parse(payload.from) >= horizon.getTime()) return [];
+    const kept = payload.bucket === "hour" ? "minute rollups" : "job events";
+    return [{ path: ["from"], description: `must not be before ${horizon.toISOString()}: older ${payload.bucket ?? "minute"}s cannot be recomputed (the ${kept} they come from are no longer kept)`, reason: "OUT_OF_RANGE" }];
+  },
 };
 
 /** Rolls up job activity for the payload's range (default: the minutes since the last run). */

@@ -40,6 +40,7 @@ export function emailProcessor(transport: EmailTransport): Processor<EmailPayloa
     definition: emailSend,
     async process(ctx) {
       ctx.signal.throwIfAborted(); // a cancel stops it before the send, never after
+      ctx.beginSideEffect();
       const p = ctx.payload;
       return providerSpan(`${transport.name}.send`, { "provider.name": transport.name, "email.recipients": Array.isArray(p.to) ? p.to.length : 1 }, () => transport.send({
         to: Array.isArray(p.to) ? p.to : [p.to],

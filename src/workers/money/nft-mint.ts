@@ -1,5 +1,6 @@
 /**
- * `nft:mint`: mints a ticket's NFT to a wallet once per job line (`root_job_id`).
+ * `nft:mint`: mints a ticket's NFT to a wallet once per ticket: the business key is (principal,
+ * `ticketId`), whatever the number of jobs, attempts and redrives.
  */
 import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
@@ -7,6 +8,7 @@ import type { MintProvider } from "../../providers/money-providers.js";
 import type { Processor } from "../processor.js";
 import { providerSpan } from "../../telemetry/spans.js";
 import { externalId } from "../payload-fields.js";
+import type { MoneyOperations } from "./money-operations.js";
 
 const metadataUri = z
   .string()
@@ -37,12 +39,20 @@ export const nftMint: JobTypeDefinition<NftMintPayload> = {
   payload: nftMintPayload,
 };
 
-/** Mints through the configured mint provider, once per job line. */
-export function nftMintProcessor(provider: MintProvider): Processor<NftMintPayload> {
+/** Mints through the configured mint provider, once per (principal, ticketId). */
+export function nftMintProcessor(provider: MintProvider, operations: MoneyOperations): Processor<NftMintPayload> {
   return {
     definition: nftMint,
-    process: (ctx) =>
-      providerSpan(`${provider.name}.mint`, { "provider.name": provider.name, "job.root_id": ctx.rootJobId }, () =>
-        provider.mint(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal })),
+    process: (ctx) => {
+      const p = ctx.payload;
+      return providerSpan(`${provider.name}.mint`, { "provider.name": provider.name, "job.root_id": ctx.rootJobId }, () =>
+        operations.perform(ctx, {
+          kind: "mint",
+          key: p.ticketId,
+          label: `ticket ${p.ticketId}`,
+          // A wallet address is the same in any letter case (EIP-55 only adds a checksum).
+          terms: { orderId: p.orderId, recipientWallet: p.recipientWallet.toLowerCase(), metadataUri: p.metadataUri },
+        }, (call) => provider.mint(p, call)));
+    },
   };
 }

@@ -1,5 +1,6 @@
 /**
- * `payment:process`: charges a customer's payment method once per job line (`root_job_id`).
+ * `payment:process`: charges a customer's payment method once per payment: the business key is
+ * (principal, `paymentId`), whatever the number of jobs, attempts and redrives.
  */
 import { z } from "zod";
 import type { JobTypeDefinition } from "../../engine/registry.js";
@@ -7,6 +8,7 @@ import type { PaymentProvider } from "../../providers/money-providers.js";
 import type { Processor } from "../processor.js";
 import { providerSpan } from "../../telemetry/spans.js";
 import { currencyCode, externalId, minorUnits } from "../payload-fields.js";
+import type { MoneyOperations } from "./money-operations.js";
 
 /** The payload of `payment:process`. */
 export const paymentPayload = z.strictObject({
@@ -28,12 +30,20 @@ export const paymentProcess: JobTypeDefinition<PaymentPayload> = {
   payload: paymentPayload,
 };
 
-/** Charges through the configured payment provider, once per job line. */
-export function paymentProcessor(provider: PaymentProvider): Processor<PaymentPayload> {
+/** Charges through the configured payment provider, once per (principal, paymentId). */
+export function paymentProcessor(provider: PaymentProvider, operations: MoneyOperations): Processor<PaymentPayload> {
   return {
     definition: paymentProcess,
-    process: (ctx) =>
-      providerSpan(`${provider.name}.charge`, { "provider.name": provider.name, "job.root_id": ctx.rootJobId }, () =>
-        provider.charge(ctx.payload, { rootJobId: ctx.rootJobId, jobId: ctx.id, attempt: ctx.attempt, signal: ctx.signal })),
+    process: (ctx) => {
+      const p = ctx.payload;
+      return providerSpan(`${provider.name}.charge`, { "provider.name": provider.name, "job.root_id": ctx.rootJobId }, () =>
+        operations.perform(ctx, {
+          kind: "charge",
+          key: p.paymentId,
+          label: `payment ${p.paymentId}`,
+          terms: { amount: p.amount, currency: p.currency, customerId: p.customerId, paymentMethod: p.paymentMethod, orderId: p.orderId },
+          payment: { paymentId: p.paymentId, amount: p.amount, currency: p.currency },
+        }, (call) => provider.charge(p, call)));
+    },
   };
 }
