@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { inTransaction, type Pool, type Queryable } from "../db/pool.js";
 import { qualified } from "../db/sql.js";
+import { createBatcher } from "../db/statement-batcher.js";
 import { PermanentJobError, RetryableJobError } from "../workers/processor.js";
 import type { ChargeRequest, MintProvider, MintRequest, MoneyCall, PaymentProvider, ProviderResult, RefundRequest } from "./money-providers.js";
 
@@ -48,17 +49,42 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
   const byKeys = async (db: Queryable, keys: readonly string[]): Promise<LedgerRow | undefined> =>
     keys.length === 0 ? undefined : (await db.query<LedgerRow>(`SELECT ${columns} FROM ${ledger} WHERE idempotency_key = ANY($1::text[]) LIMIT 1`, [keys])).rows[0];
 
-  /** Records the effect once per key; a repeat of the key gets the first effect back. */
-  const record = async (db: Queryable, call: MoneyCall, row: NewLedgerRow): Promise<{ row: LedgerRow; replayed: boolean }> => {
-    call.sending();
-    const { rows } = await db.query<LedgerRow>(
+  /** Records effects once per key, in one statement; a repeat of a key gets the first effect back. */
+  const recordMany = async (db: Queryable, effects: { call: MoneyCall; row: NewLedgerRow }[]): Promise<{ row: LedgerRow; replayed: boolean }[]> => {
+    const { rows } = await db.query<LedgerRow & { idempotency_key: string }>(
       `INSERT INTO ${ledger} (idempotency_key, account, root_job_id, kind, reference, payment_id, charge_reference, amount, currency, details)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (idempotency_key) DO NOTHING
-       RETURNING ${columns}`,
-      [call.idempotencyKey, call.account, call.rootJobId, row.kind, referenceOf(prefixes[row.kind as keyof typeof prefixes], call.idempotencyKey), row.payment_id, row.charge_reference ?? null, row.amount, row.currency, row.details],
+       SELECT * FROM jsonb_to_recordset($1::jsonb) AS r(idempotency_key text, account text, root_job_id uuid, kind text, reference text,
+         payment_id text, charge_reference text, amount bigint, currency text, details jsonb)
+       ON CONFLICT (idempotency_key) DO NOTHING
+       RETURNING idempotency_key, ${columns}`,
+      [JSON.stringify(effects.map(({ call, row }) => ({
+        idempotency_key: call.idempotencyKey, account: call.account, root_job_id: call.rootJobId, kind: row.kind,
+        reference: referenceOf(prefixes[row.kind as keyof typeof prefixes], call.idempotencyKey), payment_id: row.payment_id,
+        charge_reference: row.charge_reference ?? null, amount: row.amount, currency: row.currency, details: row.details,
+      })))],
     );
-    if (rows[0]) return { row: rows[0], replayed: false };
-    return { row: (await byKeys(db, [call.idempotencyKey]))!, replayed: true };
+    const made = new Map(rows.map((r) => [r.idempotency_key, r]));
+    const others = effects.map((e) => e.call.idempotencyKey).filter((k) => !made.has(k));
+    const earlier = others.length === 0 ? new Map() : new Map((await db.query<LedgerRow & { idempotency_key: string }>(
+      `SELECT idempotency_key, ${columns} FROM ${ledger} WHERE idempotency_key = ANY($1::text[])`, [others],
+    )).rows.map((r) => [r.idempotency_key, r]));
+    // A key twice in one batch: the first made it, the second replays it.
+    const taken = new Set<string>();
+    return effects.map(({ call }) => {
+      const key = call.idempotencyKey;
+      const mine = made.get(key);
+      if (mine && !taken.has(key)) {
+        taken.add(key);
+        return { row: mine, replayed: false };
+      }
+      return { row: mine ?? earlier.get(key)!, replayed: true };
+    });
+  };
+  /** Records one effect (in a transaction of the caller's, or batched with concurrent ones). */
+  const batched = createBatcher({ maxBatch: 500, concurrency: 2, run: (effects: { call: MoneyCall; row: NewLedgerRow }[]) => recordMany(pool, effects) });
+  const record = async (db: Queryable | undefined, call: MoneyCall, row: NewLedgerRow): Promise<{ row: LedgerRow; replayed: boolean }> => {
+    call.sending();
+    return db ? (await recordMany(db, [{ call, row }]))[0]! : batched({ call, row });
   };
 
   /** What an earlier attempt already did under one of `call.lookupKeys` (or the key itself). */
@@ -85,7 +111,7 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
       await wait(call);
       gatewayScript(req.paymentMethod, call.attempt);
       call.signal.throwIfAborted();
-      const { row, replayed } = await record(pool, call, {
+      const { row, replayed } = await record(undefined, call, {
         kind: "charge", payment_id: req.paymentId, amount: req.amount, currency: req.currency,
         details: { orderId: req.orderId, customerId: req.customerId },
       });
@@ -133,7 +159,7 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
       const done = await earlier(call);
       if (done) return result(done, true);
       await wait(call);
-      const { row, replayed } = await record(pool, call, {
+      const { row, replayed } = await record(undefined, call, {
         kind: "mint", payment_id: null, amount: null, currency: null,
         details: { ticketId: req.ticketId, orderId: req.orderId, recipientWallet: req.recipientWallet, metadataUri: req.metadataUri, txHash: `0x${createHash("sha256").update(`tx:${call.idempotencyKey}`).digest("hex")}` },
       });

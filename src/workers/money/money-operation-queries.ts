@@ -34,6 +34,14 @@ export interface Holder {
   retryCount: number;
 }
 
+/** An operation to create. */
+export interface NewOperation {
+  key: OperationKey;
+  terms: Record<string, unknown>;
+  holder: Holder;
+  payment?: { payer: string; paymentId: string; amount: number; currency: string };
+}
+
 const COLUMNS = "kind, principal, business_key, terms, state, job_id, retry_count, payer, payment_id, amount, currency, result";
 
 /** The money operation queries of one installation. */
@@ -44,6 +52,27 @@ export function moneyOperationQueries(schema: string) {
     async lock(db: Queryable, k: OperationKey): Promise<OperationRow | undefined> {
       const { rows } = await db.query<OperationRow>(`SELECT ${COLUMNS} FROM ${table} WHERE kind = $1 AND principal = $2 AND business_key = $3 FOR UPDATE`, [k.kind, k.principal, k.key]);
       return rows[0];
+    },
+
+    /**
+     * Creates operations in one statement, each held by its attempt; says for each whether it was
+     * created (false: it existed already, or another item of the batch had the same key first).
+     */
+    async createMany(db: Queryable, items: NewOperation[]): Promise<boolean[]> {
+      const { rows } = await db.query<{ kind: string; principal: string; business_key: string; job_id: string }>(
+        `INSERT INTO ${table} (kind, principal, business_key, terms, state, job_id, retry_count, payer, payment_id, amount, currency)
+         SELECT r.kind, r.principal, r.business_key, r.terms, 'pending', r.job_id, r.retry_count, r.payer, r.payment_id, r.amount, r.currency
+         FROM jsonb_to_recordset($1::jsonb) AS r(kind text, principal text, business_key text, terms jsonb, job_id uuid, retry_count int,
+           payer text, payment_id text, amount bigint, currency text)
+         ON CONFLICT (kind, principal, business_key) DO NOTHING
+         RETURNING kind, principal, business_key, job_id`,
+        [JSON.stringify(items.map((i) => ({
+          kind: i.key.kind, principal: i.key.principal, business_key: i.key.key, terms: i.terms, job_id: i.holder.jobId, retry_count: i.holder.retryCount,
+          payer: i.payment?.payer ?? null, payment_id: i.payment?.paymentId ?? null, amount: i.payment?.amount ?? null, currency: i.payment?.currency ?? null,
+        })))],
+      );
+      const created = new Set(rows.map((r) => `${r.kind}\n${r.principal}\n${r.business_key}\n${r.job_id}`));
+      return items.map((i) => created.has(`${i.key.kind}\n${i.key.principal}\n${i.key.key}\n${i.holder.jobId}`));
     },
 
     /** Creates the operation, held by `holder`; undefined when it exists already. */
@@ -67,12 +96,16 @@ export function moneyOperationQueries(schema: string) {
       );
     },
 
-    /** Records the provider's answer. The first success stays: a later one (same key) changes nothing. */
-    async succeed(db: Queryable, k: OperationKey, holder: Holder, result: Record<string, unknown>): Promise<void> {
+    /**
+     * Records providers' answers, many operations in one statement. The first success of an operation
+     * stays: a later one (the same key, so the same effect) changes nothing.
+     */
+    async succeed(db: Queryable, done: { key: OperationKey; holder: Holder; result: Record<string, unknown> }[]): Promise<void> {
       await db.query(
-        `UPDATE ${table} SET state = 'succeeded', result = $6, job_id = $4, retry_count = $5, error = NULL, updated_at = now()
-         WHERE kind = $1 AND principal = $2 AND business_key = $3 AND state <> 'succeeded'`,
-        [k.kind, k.principal, k.key, holder.jobId, holder.retryCount, result],
+        `UPDATE ${table} m SET state = 'succeeded', result = r.result, job_id = r.job_id, retry_count = r.retry_count, error = NULL, updated_at = now()
+         FROM jsonb_to_recordset($1::jsonb) AS r(kind text, principal text, business_key text, job_id uuid, retry_count int, result jsonb)
+         WHERE m.kind = r.kind AND m.principal = r.principal AND m.business_key = r.business_key AND m.state <> 'succeeded'`,
+        [JSON.stringify(done.map((d) => ({ kind: d.key.kind, principal: d.key.principal, business_key: d.key.key, job_id: d.holder.jobId, retry_count: d.holder.retryCount, result: d.result })))],
       );
     },
 

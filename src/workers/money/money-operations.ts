@@ -21,7 +21,8 @@ import type { Pool, PoolClient, Queryable } from "../../db/pool.js";
 import { inTransaction } from "../../db/pool.js";
 import { idempotencyKeyFor, lineIdempotencyKey, type MoneyCall, type MoneyKind, type ProviderResult } from "../../providers/money-providers.js";
 import { PermanentJobError, RetryableJobError, type JobContext } from "../processor.js";
-import type { Holder, MoneyOperationQueries, OperationKey, OperationRow } from "./money-operation-queries.js";
+import { createBatcher } from "../../db/statement-batcher.js";
+import type { Holder, MoneyOperationQueries, NewOperation, OperationKey, OperationRow } from "./money-operation-queries.js";
 
 /** An operation a job asks for. */
 export interface MoneyOperation {
@@ -60,9 +61,23 @@ function differences(first: Record<string, unknown>, asked: Record<string, unkno
   return keys.filter((k) => first[k] !== asked[k]).map((k) => `${k} ${JSON.stringify(first[k] ?? null)}, not ${JSON.stringify(asked[k] ?? null)}`);
 }
 
+/** Most operations one statement claims or records. */
+const BATCH_MAX = 500;
+
 /** The money operations of an installation. */
 export function createMoneyOperations(deps: MoneyOperationDeps) {
   const { pool, queries } = deps;
+
+  // Claims and successes of concurrent attempts share statements: while one runs, the next gathers.
+  const claimFresh = createBatcher({ maxBatch: BATCH_MAX, concurrency: 2, run: (items: NewOperation[]) => queries.createMany(pool, items) });
+  const recordSuccess = createBatcher({
+    maxBatch: BATCH_MAX,
+    concurrency: 2,
+    run: async (done: Parameters<MoneyOperationQueries["succeed"]>[1]) => {
+      await queries.succeed(pool, done);
+      return done.map(() => undefined);
+    },
+  });
 
   /** For a refund: the payment's charge, checked against the refund (ownership, currency, what is left). */
   async function chargeToRefund(tx: PoolClient, ctx: JobContext<unknown>, op: MoneyOperation): Promise<{ charge: OperationRow }> {
@@ -122,7 +137,10 @@ export function createMoneyOperations(deps: MoneyOperationDeps) {
       const k: OperationKey = { kind: op.kind, principal: ctx.principal, key: op.key };
       const me: Holder = { jobId: ctx.id, retryCount: ctx.attempt - 1 };
       ctx.signal.throwIfAborted();
-      const decided = await inTransaction(pool, (tx) => claim(tx, ctx, op, k, me));
+      // The common case first: nobody asked for this charge or mint before, and one statement claims
+      // it. Refunds, and keys that exist, are decided in a transaction.
+      const created = op.kind !== "refund" && (await claimFresh({ key: k, terms: op.terms, holder: me, payment: op.payment && { payer: ctx.principal, ...op.payment } }));
+      const decided: Claim = created ? { outcome: "send", fresh: true } : await inTransaction(pool, (tx) => claim(tx, ctx, op, k, me));
       if (decided.outcome === "replay") return decided.result;
       // An earlier attempt may have sent it (its answer unknown): this attempt must find out, not be
       // recorded CANCELLED as if nothing had happened.
@@ -144,7 +162,10 @@ export function createMoneyOperations(deps: MoneyOperationDeps) {
       };
       try {
         const result = await send(call, { charge: decided.charge?.result ?? undefined });
-        await queries.succeed(pool, k, me, result);
+        // Should this fail, the operation stays pending: a repeat takes it over and the provider
+        // answers for the key, so recording it is what spares repeats a provider call, not what
+        // keeps money moving once.
+        await recordSuccess({ key: k, holder: me, result });
         return result;
       } catch (err) {
         if (err instanceof PermanentJobError) await queries.fail(pool, k, me, { message: err.message, reason: err.reason });
