@@ -67,6 +67,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
   const health = new HealthMonitor(["database", "engine", "workers", "event_listener"]);
   const shutdown = new AbortController();
   const registry = serviceRegistry();
+  const streams = new StreamLimits(config.maxStreams, config.maxStreamsPerPrincipal);
   let engine: Engine | undefined;
   const currentEngine = () => {
     if (!engine) throw new UnavailableError("the service is starting; retry shortly");
@@ -82,7 +83,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
       maxPayloadBytes: config.maxPayloadBytes,
       eventRetentionSeconds: config.eventRetentionSeconds,
       concurrency: config.workersEnabled ? concurrencyOf(config) : () => 0,
-      streams: new StreamLimits(config.maxStreams, config.maxStreamsPerPrincipal),
+      streams,
       instruments: telemetry.instruments,
       maxStreamBytes: config.streamBufferBytes,
     }),
@@ -173,7 +174,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
     } else {
       health.set("workers", "healthy", "disabled on this replica (WORKERS_ENABLED=false)");
     }
-    observeQueues(telemetry, engine);
+    observeGauges(telemetry, engine, { server, streams, dispatcher });
     probe = setInterval(() => void probeDatabase(engine!, health), DATABASE_PROBE_INTERVAL_MS);
     probe.unref();
     logger.info({ port: server.port }, "ready");
@@ -214,9 +215,9 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
   };
 }
 
-/** The queue gauges, read (cluster-wide, exact) when metrics are collected. */
-function observeQueues(telemetry: MetricsTelemetry, engine: Engine): void {
-  const { queueDepth, queueActive } = telemetry.instruments;
+/** The gauges, read when metrics are collected: the queues' (cluster-wide, exact) and this replica's. */
+function observeGauges(telemetry: MetricsTelemetry, engine: Engine, replica: { server: OnePortServer; streams: StreamLimits; dispatcher?: Dispatcher }): void {
+  const { queueDepth, queueActive, leasesHeld, streamsOpen, connectionsOpen } = telemetry.instruments;
   telemetry.provider.getMeter("queue-service").addBatchObservableCallback(async (result) => {
     for (const q of await engine.stats.all(60)) {
       for (const t of q.byType) {
@@ -225,7 +226,10 @@ function observeQueues(telemetry: MetricsTelemetry, engine: Engine): void {
         result.observe(queueActive, t.active, attributes);
       }
     }
-  }, [queueDepth, queueActive]);
+    for (const [type, n] of replica.dispatcher?.runningByType() ?? []) result.observe(leasesHeld, n, jobAttributes(type.queue, type.type));
+    result.observe(streamsOpen, replica.streams.count);
+    result.observe(connectionsOpen, replica.server.connections());
+  }, [queueDepth, queueActive, leasesHeld, streamsOpen, connectionsOpen]);
 }
 
 /** How to cut a call's transport: reset its HTTP/2 stream, or close its HTTP/1.1 connection. */

@@ -2,7 +2,7 @@
  * One typed configuration, read from environment variables at start.
  *
  * Every setting has its environment variable, its default and a line of documentation here; the
- * README's configuration table is printed from this list (`npm run docs:config`). A bad value stops
+ * README's configuration table is printed from this list (`npm run docs:tables`). A bad value stops
  * the start with a message that names the variable and the rule.
  */
 import { isIP } from "node:net";
@@ -68,6 +68,7 @@ export const settings = {
   pgbossSchema: setting("PGBOSS_SCHEMA", identifier, "pgboss", "Schema of pg-boss's tables."),
   dataDir: setting("DATA_DIR", z.string().min(1), "./data", "Directory for the embedded database, the generated admin token and the email outbox."),
   authTokens: setting("AUTH_TOKENS", optionalString, undefined, "Comma-separated `name:role:token` (role `service` or `admin`; token may be `sha256:<hex>`). Unset: an admin token is generated into DATA_DIR/admin-token."),
+  logFormat: setting("LOG_FORMAT", z.enum(["auto", "json", "pretty"], { error: "must be auto, json or pretty" }), "auto", "`json` lines, or `pretty` readable lines for a terminal; `auto`: pretty when stdout is a terminal and NODE_ENV is not production, else JSON."),
   logLevel: setting("LOG_LEVEL", z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { error: "must be one of fatal, error, warn, info, debug, trace, silent" }), "info", "pino log level."),
   shutdownGraceMs: setting("SHUTDOWN_GRACE_MS", int(0, 600_000), "8000", "On SIGTERM/SIGINT: how long running jobs and requests may take to finish before the process exits anyway."),
   corsAllowedOrigins: setting("CORS_ALLOWED_ORIGINS", z.string().transform((v) => v.split(",").map((o) => o.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "must be origins like https://app.example.com (scheme://host[:port]) or *"))), "", "Comma-separated origins (`https://app.example.com`) whose pages may call the API from a browser (Connect-Web); none by default."),

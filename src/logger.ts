@@ -35,17 +35,20 @@ export function loggableError(err: unknown): unknown {
   return out;
 }
 
-/** Creates the service's root logger. */
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino(
-    {
-      level,
-      base: { service: "queue-service" },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: redactPaths, censor: "[redacted]" },
-      serializers: { err: loggableError },
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    destination,
-  );
+/**
+ * Creates the service's root logger: JSON lines on stdout, or with `pretty` readable lines (pino's
+ * pretty transport, for a developer's terminal). Redaction and error masking apply to both.
+ */
+export function createLogger(level: string, destination?: pino.DestinationStream, options: { pretty?: boolean } = {}): Logger {
+  const config: pino.LoggerOptions = {
+    level,
+    base: { service: "queue-service" },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    redact: { paths: redactPaths, censor: "[redacted]" },
+    serializers: { err: loggableError },
+  };
+  if (options.pretty && !destination) {
+    return pino({ ...config, transport: { target: "pino-pretty", options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" } } });
+  }
+  return pino({ ...config, formatters: { level: (label) => ({ level: label }) } }, destination);
 }

@@ -18,7 +18,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  const pretty = config.logFormat === "pretty" || (config.logFormat === "auto" && process.stdout.isTTY === true && config.nodeEnv !== "production");
+  const logger = createLogger(config.logLevel, undefined, { pretty });
   // Tracing first: its instrumentations must hook `pg` before the service loads it.
   const tracing = await startTracing();
   if (tracing.exporting) logger.info("exporting traces over OTLP");

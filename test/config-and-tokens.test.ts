@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, configurationTable, loadConfig, settings } from "../src/config.js";
+import { metricsTable } from "../src/telemetry/instruments.js";
 import { developmentTokens, parseTokens, TokenConfigError } from "../src/server/tokens.js";
 
 const problemsOf = (env: Record<string, string>): string[] => {
@@ -75,10 +76,15 @@ describe("configuration", () => {
     expect(problems).toContainEqual(expect.stringMatching(/^AUTH_TOKENS: required when NODE_ENV=production/));
   });
 
-  it("documents every setting in the README's configuration table (npm run docs:config)", () => {
+  it("documents every setting in the README's configuration table (npm run docs:tables)", () => {
     const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
     expect(readme).toContain(`<!-- config-table:start -->\n${configurationTable()}\n<!-- config-table:end -->`);
     for (const s of Object.values(settings)) expect(readme, s.env).toContain(`| \`${s.env}\` |`);
+  });
+
+  it("documents every metric in the README's metrics table (npm run docs:tables)", () => {
+    const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+    expect(readme).toContain(`<!-- metrics-table:start -->\n${metricsTable()}\n<!-- metrics-table:end -->`);
   });
 });
 

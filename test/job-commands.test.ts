@@ -1,18 +1,21 @@
 /**
- * RetryJob and CancelJob with exactly the state rules of the contract, and the lineage fields of a
- * failed job and its dead letter copy.
+ * RetryJob and CancelJob with exactly the state rules of the contract, the lineage fields of a failed
+ * job and its dead letter copy, and discarding dead letters (PurgeDeadLetters) with a PURGED event.
  */
 import type { PgBoss } from "pg-boss";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState } from "../gen/jobs/v1/job_pb.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { JobEventType, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
+import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { testBoss } from "./support/boss.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
-import { Code, failure } from "./support/errors.js";
+import { Code, failure, violations } from "./support/errors.js";
 import { bossQueueOf, jobStates } from "./support/job-states.js";
 import { payment } from "./support/payloads.js";
 import { startTestService, tokens, type TestService } from "./support/service.js";
+import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -114,5 +117,55 @@ describe("RetryJob", () => {
     const svcA = client(JobService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
     expect((await failure(svcA.retryJob({ id: "00000000-0000-4000-8000-000000000000" }))).code).toBe(Code.PermissionDenied);
     expect((await failure(svcA.cancelJob({ id: "00000000-0000-4000-8000-000000000000" }))).code).toBe(Code.PermissionDenied);
+  });
+});
+
+describe("PurgeDeadLetters", () => {
+  const queues = () => client(QueueService, svc.baseUrl, { protocol: "grpc", token: tokens.admin });
+  const deadLetterOf = async (request = pay()) => (await admin.getJob({ id: (await states.failed(request)).id })).job!.deadLetterJobId;
+  const listed = async () => (await queues().listDeadLetters({ queue: "money", pageSize: 1000 })).jobs.map((j) => j.id);
+
+  it("discards the listed dead letters, each with a PURGED event, and nothing when one is not a dead letter of the queue", async () => {
+    const [one, two] = [await deadLetterOf(), await deadLetterOf()];
+    const seen: JobEventType[] = [];
+    const stop = new AbortController();
+    const watching = (async () => {
+      for await (const { event } of admin.watchJobs({ queue: "money" }, { signal: stop.signal })) {
+        if (event!.job!.id === one) seen.push(event!.type);
+        if (event!.type === JobEventType.PURGED && event!.job!.id === one) break;
+      }
+    })().catch(() => {});
+    // The watch is open once a change made now reaches it.
+    const probe = await states.add(pay());
+    await eventually(async () => (await db.query(`SELECT 1 FROM "${db.schema}".job_event WHERE job_id = $1`, [probe.id])).rows.length > 0, "the probe's event");
+    const err = await failure(queues().purgeDeadLetters({ queue: "money", jobIds: [one!, probe.id] }));
+    expect(err.code).toBe(Code.NotFound);
+    expect(await listed()).toEqual(expect.arrayContaining([one, two]));
+    expect((await queues().purgeDeadLetters({ queue: "money", jobIds: [one!] })).purgedCount).toBe(1);
+    expect(await listed()).not.toContain(one);
+    expect(await listed()).toContain(two);
+    expect((await failure(admin.getJob({ id: one! }))).code).toBe(Code.NotFound);
+    const { rows } = await db.query<{ type: string }>(`SELECT type::text FROM "${db.schema}".job_event WHERE job_id = $1 ORDER BY xid, seq`, [one]);
+    // The copy's only event (its failure is recorded on the job it came from).
+    expect(rows.map((r) => r.type)).toEqual(["purged"]);
+    await Promise.race([watching, new Promise((r) => setTimeout(r, 5000))]);
+    stop.abort();
+    expect(seen).toContain(JobEventType.PURGED);
+  });
+
+  it("discards those dead-lettered before a time, and needs ids or a time", async () => {
+    const [old, recent] = [await deadLetterOf(), await deadLetterOf()];
+    await db.query(`UPDATE "${db.bossSchema}".job SET created_on = now() - interval '2 hours' WHERE id = $1`, [old]);
+    const before = new Date(Date.now() - 60 * 60_000);
+    const { purgedCount } = await queues().purgeDeadLetters({ queue: "money", before: timestampFromDate(before) });
+    expect(purgedCount).toBeGreaterThanOrEqual(1);
+    expect(await listed()).not.toContain(old);
+    expect(await listed()).toContain(recent);
+    expect(violations(await failure(queues().purgeDeadLetters({ queue: "money" })))[0]).toMatchObject({ field: "job_ids", reason: "REQUIRED" });
+    expect(violations(await failure(queues().purgeDeadLetters({ queue: "money", jobIds: [recent!], before: timestampFromDate(before) })))[0]).toMatchObject({ field: "before" });
+    expect(violations(await failure(queues().redriveDeadLetters({ queue: "money" })))[0]).toMatchObject({ field: "job_ids", reason: "REQUIRED" });
+    const svcA = client(QueueService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
+    expect((await failure(svcA.purgeDeadLetters({ queue: "money", jobIds: [recent!] }))).code).toBe(Code.PermissionDenied);
+    expect(await listed()).toContain(recent);
   });
 });

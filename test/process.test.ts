@@ -9,6 +9,7 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { freePort, spawnService, waitForHttp } from "./support/process.js";
 import { testEnv } from "./support/service.js";
+import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
 afterAll(() => db.drop());
@@ -27,6 +28,19 @@ describe("service process", () => {
       expect(ms).toBeLessThan(10_000);
     }
     expect(proc.output()).toContain('"msg":"stopped"');
+  });
+
+  it("writes readable lines with LOG_FORMAT=pretty (what a terminal gets by default), JSON otherwise", async () => {
+    const port = await freePort();
+    const proc = spawnService(testEnv(db, { PORT: String(port), LOG_FORMAT: "pretty" }));
+    try {
+      await waitForHttp(`${proc.baseUrl}/readyz`, (s) => s === 200);
+      await eventually(async () => /INFO.*ready/.test(proc.output()), "the ready line");
+    } finally {
+      expect((await proc.stop("SIGTERM")).code, proc.output()).toBe(0);
+    }
+    expect(proc.output()).not.toContain('"msg":"ready"');
+    expect(proc.output()).toMatch(/^\[\d{2}:\d{2}:\d{2}\.\d{3}\] INFO: ready/m);
   });
 
   it("refuses a bad setting with a message naming it", async () => {

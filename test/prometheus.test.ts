@@ -1,5 +1,6 @@
 /**
- * A real Prometheus (Debian's package) scrapes /metrics and can query the job counters.
+ * A real Prometheus (Debian's package) scrapes /metrics and can query the job counters, histograms
+ * (by their conventional `_seconds` names) and the replica's gauges.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
@@ -61,8 +62,13 @@ describe.skipIf(skipWithout("prometheus"))("Prometheus", () => {
       expect(up.metric.instance).toBe(`127.0.0.1:${svc.service.port}`);
       const completed = await eventually(async () => (await query('queue_service_jobs_completed_total{job_type="payment:process"}')).find((r) => Number(r.value[1]) >= 2), "the completed counter", 30_000, 250);
       expect(completed.metric).toMatchObject({ job_queue: "money", job_type: "payment:process" });
-      const rate = await query("sum(queue_service_job_run_duration_count)");
-      expect(Number(rate[0]!.value[1])).toBeGreaterThanOrEqual(2);
+      const runs = await query("sum(queue_service_job_run_duration_seconds_count)");
+      expect(Number(runs[0]!.value[1])).toBeGreaterThanOrEqual(2);
+      // The conventional names work with the usual functions: a quantile from the buckets (in seconds).
+      const quantile = 'histogram_quantile(0.99, sum by (le) (rate(queue_service_job_run_duration_seconds_bucket{job_type="payment:process"}[1m])))';
+      await eventually(async () => (await query(quantile)).length === 1, "a run-time quantile (two scrapes)", 30_000, 250);
+      expect(await query("queue_service_connections_open")).toEqual([expect.objectContaining({ value: [expect.any(Number), expect.stringMatching(/^\d+$/)] })]);
+      expect(await query("queue_service_streams_open")).toHaveLength(1);
     } finally {
       prometheus.kill("SIGTERM");
       await exited;

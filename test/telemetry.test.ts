@@ -17,6 +17,7 @@ import { payment } from "./support/payloads.js";
 import { freePort, spawnService, waitForHttp } from "./support/process.js";
 import { startTestService, testEnv, tokens, type TestService } from "./support/service.js";
 import { eventually, waitForJob } from "./support/wait.js";
+import { METRICS, prometheusName } from "../src/telemetry/instruments.js";
 
 const db = testDatabase();
 const exporter = new InMemorySpanExporter();
@@ -114,13 +115,20 @@ describe("traces over OTLP/HTTP, and metrics", () => {
     const after = await scrape();
     expect(after.value("queue_service_jobs_completed_total", labels)).toBe(completedBefore + 3);
     expect(after.value("queue_service_jobs_added_total", labels)).toBeGreaterThanOrEqual(3);
-    expect(after.value("queue_service_job_run_duration_count", labels)).toBeGreaterThanOrEqual(3);
-    expect(after.text).toMatch(/^# TYPE queue_service_job_wait_duration histogram$/m);
+    expect(after.value("queue_service_job_run_duration_seconds_count", labels)).toBeGreaterThanOrEqual(3);
+    expect(after.text).toMatch(/^# TYPE queue_service_job_wait_duration_seconds histogram$/m);
     expect(after.text).toMatch(/^queue_service_queue_depth\{job_queue="money",job_type="payment:process"/m);
-    expect(after.text).toMatch(/^rpc_server_duration_count\{[^}]*rpc_method="AddJob"/m);
+    expect(after.text).toMatch(/^rpc_server_call_duration_seconds_count\{[^}]*rpc_method="AddJob"/m);
+    expect(after.text).toMatch(/^queue_service_connections_open(\{[^}]*\})? [1-9]\d*/m);
+    expect(after.text).toMatch(/^queue_service_streams_open(\{[^}]*\})? \d+/m);
+    // The metrics recorded so far appear by their documented Prometheus names (a metric with no data
+    // point yet, such as failures here, is not exported).
+    for (const m of [METRICS.jobsAdded, METRICS.jobsStarted, METRICS.jobsCompleted, METRICS.runDuration, METRICS.waitDuration, METRICS.rpcDuration, METRICS.queueDepth, METRICS.queueActive, METRICS.streamsOpen, METRICS.connectionsOpen]) {
+      expect(after.text, m.name).toContain(`# TYPE ${prometheusName(m)} ${m.kind === "histogram" ? "histogram" : m.kind === "counter" ? "counter" : "gauge"}`);
+    }
   });
 
-  it("reach a real OTLP receiver as protobuf: AddJob, the run and PostgreSQL queries in one trace", async () => {
+  it("reach a real OTLP receiver as protobuf: nothing from an idle replica; AddJob, the run and PostgreSQL queries in one trace", async () => {
     await svc.stop(); // the process below must be the only one running the job
     const receiver = await startOtlpReceiver();
     const port = await freePort();
@@ -134,6 +142,10 @@ describe("traces over OTLP/HTTP, and metrics", () => {
     }));
     try {
       await waitForHttp(`${proc.baseUrl}/readyz`, (s) => s === 200);
+      // Idle for 10 s, its workers polling every job type, its maintenance and listeners running:
+      // no span at all (spans are exported within 100 ms here).
+      await new Promise((r) => setTimeout(r, 10_000));
+      expect(receiver.spans.map((s) => s.name)).toEqual([]);
       const jobs = client(JobService, proc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
       const { job } = await jobs.addJob({ type: "payment:process", payload: payment() });
       await waitForJob(jobs, job!.id, (j) => j.state === JobState.COMPLETED, "to complete");
@@ -150,6 +162,9 @@ describe("traces over OTLP/HTTP, and metrics", () => {
       expect(queries.length).toBeGreaterThan(0);
       expect(receiver.contentTypes).toContain("application/x-protobuf");
       await eventually(async () => receiver.metricNames.has("queue_service.jobs.completed"), "metrics over OTLP", 10_000);
+      // Every span of the run belongs to a trace that began with an RPC: no root span of polling.
+      const roots = receiver.spans.filter((s) => s.parentSpanId === "");
+      expect([...new Set(roots.map((s) => s.name))].filter((n) => !n.startsWith("jobs.v1.") && n !== "enqueue batch")).toEqual([]);
     } finally {
       await proc.stop("SIGTERM");
       await receiver.close();

@@ -9,12 +9,15 @@ import { Writable } from "node:stream";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import http2 from "node:http2";
 import { HealthStatus, MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
+import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { startService, type Service } from "../src/app.js";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import { testDatabase } from "./support/database.js";
 import { testEnv, tokens } from "./support/service.js";
+import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
 const dir = mkdtempSync(join(tmpdir(), "qs-tls-"));
@@ -64,6 +67,33 @@ describe("logs", () => {
     const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.requestId === "req-123");
     expect(line).toMatchObject({ msg: "rpc", rpc: "jobs.v1.MonitoringService/GetHealth", code: "ok", principal: "admin" });
     expect(lines.join("\n")).not.toContain(tokens.admin);
+  });
+
+  it("say a client that hung up a stream canceled it, and log no error for it", async () => {
+    const from = lines.length;
+    // gRPC reflection (as grpcurl uses it): one request, its answer, then the connection drops.
+    const session = http2.connect(baseUrl, { ca });
+    const stream = session.request({ ":method": "POST", ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "content-type": "application/grpc", te: "trailers" });
+    const listServices = Buffer.from([0x3a, 0x01, 0x2a]);
+    stream.write(Buffer.concat([Buffer.from([0, 0, 0, 0, listServices.length]), listServices]));
+    await new Promise((resolve) => stream.once("data", resolve));
+    session.destroy();
+    // A watch its client stops.
+    const abort = new AbortController();
+    const jobs = createClient(JobService, createGrpcTransport({ baseUrl, nodeOptions, interceptors: [(next) => (req) => { req.header.set("authorization", `Bearer ${tokens.admin}`); return next(req); }] }));
+    const watching = (async () => {
+      for await (const _ of jobs.watchJobs({}, { signal: abort.signal }));
+    })().catch(() => {});
+    await new Promise((r) => setTimeout(r, 200));
+    abort.abort();
+    await watching;
+    const logged = () => lines.slice(from).map((l) => JSON.parse(l) as Record<string, unknown>);
+    await eventually(async () => logged().filter((l) => l.msg === "rpc").length >= 2, "both calls' log lines");
+    expect(logged().filter((l) => l.level === "error")).toEqual([]);
+    expect(logged().filter((l) => l.msg === "rpc").map((l) => [l.rpc, l.code])).toEqual(expect.arrayContaining([
+      ["grpc.reflection.v1.ServerReflection/ServerReflectionInfo", "Canceled"],
+      ["jobs.v1.JobService/WatchJobs", "Canceled"],
+    ]));
   });
 
   it("redact secrets and personal data by key", () => {

@@ -47,6 +47,10 @@ export async function startBoss(options: StartBossOptions): Promise<PgBoss> {
     persistWarnings: false,
     registerInstance: true,
     instanceName: "queue-service",
+    // The service traces jobs itself (one CONSUMER span per attempt, continuing AddJob's trace) and
+    // keeps its own metrics; pg-boss's spans would add a root trace for every poll, most of them
+    // claiming nothing.
+    openTelemetry: { enabled: false },
   });
   boss.on("error", (err: Error) => {
     logger.error({ err: err.message }, "pg-boss error");

@@ -74,6 +74,8 @@ interface Running extends Attempt {
 export interface Dispatcher {
   /** Attempts running now. */
   running(): number;
+  /** Attempts running now, per job type. */
+  runningByType(): Map<RegisteredJobType, number>;
   /** Wakes the loops of a queue (or all), e.g. after a resume. */
   wake(queue?: string): void;
   /** Stops fetching, lets running jobs finish for up to `graceMs`, then aborts the rest. */
@@ -123,11 +125,17 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     const list = pendingCompletions.get(bossQueue) ?? [];
     list.push(done);
     pendingCompletions.set(bossQueue, list);
-    if (!flushing.has(bossQueue)) {
-      const p = flushCompletions(bossQueue).finally(() => flushing.delete(bossQueue));
-      flushing.set(bossQueue, p);
-    }
+    startFlush(bossQueue);
   };
+  function startFlush(bossQueue: string): void {
+    if (flushing.has(bossQueue)) return;
+    const p = flushCompletions(bossQueue).finally(() => {
+      flushing.delete(bossQueue);
+      // A completion queued after the loop's last look, before it was marked done, is not left behind.
+      if ((pendingCompletions.get(bossQueue)?.length ?? 0) > 0) startFlush(bossQueue);
+    });
+    flushing.set(bossQueue, p);
+  }
   async function flushCompletions(bossQueue: string): Promise<void> {
     await Promise.resolve(); // let the completions of this tick join the batch
     for (;;) {
@@ -353,6 +361,11 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
 
   return {
     running: () => running.size,
+    runningByType() {
+      const byType = new Map<RegisteredJobType, number>();
+      for (const r of running.values()) byType.set(r.type, (byType.get(r.type) ?? 0) + 1);
+      return byType;
+    },
     wake(queue) {
       if (!queue) return wakeAll();
       for (const t of registry.typesOf(queue)) {
@@ -376,7 +389,7 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
         await Promise.race([Promise.all([...settling]), new Promise((r) => setTimeout(r, 2000))]);
       }
       clearInterval(beat);
-      await Promise.all([...flushing.values()]);
+      while (flushing.size > 0) await Promise.all([...flushing.values()]);
     },
   };
 }

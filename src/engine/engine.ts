@@ -168,7 +168,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     commands: createJobCommands({ pool, registry, jobs, reader }),
     events,
     eventRetentionSeconds: options.eventRetentionSeconds,
-    deadLetters: createDeadLetters({ pool, registry, queries: deadLetterQueries(options.bossSchema), pageTokens }),
+    deadLetters: createDeadLetters({ pool, registry, queries: deadLetterQueries(options.schema, options.bossSchema), pageTokens }),
     work: workQueries(options.bossSchema),
     listener,
     feed,

@@ -22,6 +22,7 @@ const types: Record<string, JobEventType> = {
   expired: JobEventType.EXPIRED,
   dead_lettered: JobEventType.DEAD_LETTERED,
   redriven: JobEventType.REDRIVEN,
+  purged: JobEventType.PURGED,
 };
 
 const stateOf = (s: string | null | undefined): JobState => (s && s in { created: 1, retry: 1, active: 1, completed: 1, cancelled: 1, failed: 1 } ? jobStateOf(s as BossState) : JobState.UNSPECIFIED);

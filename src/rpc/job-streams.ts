@@ -83,7 +83,7 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
             yield { event: encodeEvent(ev, registry).message };
             const t = ev.row.type;
             const deadLetterFollows = t === "failed" && fresh.slice(i + 1).some((n) => n.row.type === "dead_lettered" && n.row.xid === ev.row.xid);
-            if (t === "completed" || t === "cancelled" || t === "dead_lettered" || (t === "failed" && !deadLetterFollows)) return;
+            if (t === "completed" || t === "cancelled" || t === "dead_lettered" || t === "purged" || (t === "failed" && !deadLetterFollows)) return;
           }
         }
       } finally {
@@ -110,7 +110,8 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
       const from = req.cursor ? decodeCursor(req.cursor) : undefined;
       if (violations.length > 0) throw new ValidationError(violations);
       const types = registry.types.filter((t) => (!queue || t.queue === queue.name) && (req.types.length === 0 || req.types.includes(t.type)));
-      const names = new Set(types.map((t) => t.bossQueue));
+      // A dead letter queue's only events are purges, which belong to the queue's feed too.
+      const names = new Set(types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]));
       const wants = (row: FeedEvent["row"]) => names.has(row.queue_name) && (states.size === 0 || states.has(row.state));
       const visible = (ev: FeedEvent) => viewer.admin || ev.record?.envelope.principal === viewer.name;
 

@@ -4,7 +4,7 @@
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { QueueService } from "../../gen/jobs/v1/queue_service_pb.js";
 import type { Engine } from "../engine/engine.js";
-import type { Duration } from "@bufbuild/protobuf/wkt";
+import { timestampDate, type Duration } from "@bufbuild/protobuf/wkt";
 import { NotFoundError, ValidationError } from "../engine/errors.js";
 import { principalOf } from "../server/context.js";
 import { toQueue, toQueueStats } from "./queue-mapper.js";
@@ -99,9 +99,24 @@ export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof
       if (req.jobIds.length > MAX_REDRIVE) throw new ValidationError([{ field: "job_ids", description: `must list at most ${MAX_REDRIVE} ids`, reason: "OUT_OF_RANGE" }]);
       const ids = req.jobIds.map((id, i) => requireUuid(id, `job_ids[${i}]`));
       if (ids.length > 0 && req.limit !== 0) throw new ValidationError([{ field: "limit", description: "must be unset when job_ids are given", reason: "INVALID_VALUE" }]);
-      const limit = pageSizeOf(req.limit, "limit", 100, MAX_REDRIVE);
-      const records = await engine().deadLetters.redrive(queue, ids.length > 0 ? ids : undefined, limit);
+      // Neither is not "the oldest 100": a request that selects nothing by mistake moves nothing.
+      if (ids.length === 0 && req.limit === 0) throw new ValidationError([{ field: "job_ids", description: `give the dead letters' ids, or a limit (1 to ${MAX_REDRIVE}) to redrive the oldest`, reason: "REQUIRED" }]);
+      if (req.limit < 0 || req.limit > MAX_REDRIVE) throw new ValidationError([{ field: "limit", description: `must be from 1 to ${MAX_REDRIVE}`, reason: "OUT_OF_RANGE" }]);
+      const records = await engine().deadLetters.redrive(queue, ids.length > 0 ? ids : undefined, req.limit);
       return { redrivenCount: records.length, jobs: records.map(toJob) };
+    },
+
+    async purgeDeadLetters(req) {
+      const queue = requireQueue(registry, req.queue);
+      if (req.jobIds.length > MAX_REDRIVE) throw new ValidationError([{ field: "job_ids", description: `must list at most ${MAX_REDRIVE} ids`, reason: "OUT_OF_RANGE" }]);
+      const ids = req.jobIds.map((id, i) => requireUuid(id, `job_ids[${i}]`));
+      if (ids.length > 0 && req.before) throw new ValidationError([{ field: "before", description: "must be unset when job_ids are given", reason: "INVALID_VALUE" }]);
+      if (ids.length === 0 && !req.before) throw new ValidationError([{ field: "job_ids", description: "give the dead letters' ids, or `before` to discard those dead-lettered before then", reason: "REQUIRED" }]);
+      if (req.before && (req.before.nanos < 0 || req.before.nanos > 999_999_999 || Number(req.before.seconds) < 0 || Number(req.before.seconds) > 253402300799)) {
+        throw new ValidationError([{ field: "before", description: "must be a valid timestamp", reason: "INVALID_VALUE" }]);
+      }
+      const purged = await engine().deadLetters.purge(queue, ids.length > 0 ? ids : undefined, req.before ? timestampDate(req.before) : undefined);
+      return { purgedCount: purged };
     },
   };
 }

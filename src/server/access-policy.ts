@@ -24,6 +24,7 @@ export const accessPolicy: Readonly<Record<string, Access>> = {
   "jobs.v1.QueueService/ResumeQueue": "admin",
   "jobs.v1.QueueService/ListDeadLetters": "service",
   "jobs.v1.QueueService/RedriveDeadLetters": "admin",
+  "jobs.v1.QueueService/PurgeDeadLetters": "admin",
   "jobs.v1.MonitoringService/GetHealth": "public",
   "jobs.v1.MonitoringService/GetMetrics": "service",
   "jobs.v1.MonitoringService/WatchMetrics": "service",

@@ -38,11 +38,12 @@ export function requestContextInterceptor(logger: Logger): Interceptor {
       const code = err === undefined ? "ok" : Code[(err as ConnectError).code]?.toString();
       log()[level]({ principal, code, durationMs }, "rpc");
     };
+    const translate = (err: unknown) => (hungUp(err, req.signal) ? new ConnectError("the client closed the call", Code.Canceled) : toConnectError(err, log(), requestId));
     let res: UnaryResponse | StreamResponse;
     try {
       res = await next(req);
     } catch (err) {
-      const translated = toConnectError(err, log(), requestId);
+      const translated = translate(err);
       finish(translated);
       throw translated;
     }
@@ -51,16 +52,27 @@ export function requestContextInterceptor(logger: Logger): Interceptor {
       finish(undefined);
       return res;
     }
-    return { ...res, message: guardStream(res.message, log, requestId, finish) };
+    return { ...res, message: guardStream(res.message, translate, finish) };
   };
 }
 
-async function* guardStream<T>(messages: AsyncIterable<T>, log: () => Logger, requestId: string, finish: (err: unknown) => void): AsyncGenerator<T> {
+/**
+ * Whether a call failed because its client went away (hung up a stream, reset it, closed the
+ * connection): that is the client's choice, CANCELED, and no error of the service. A ConnectError
+ * the service chose (UNAVAILABLE at shutdown, say) keeps its code.
+ */
+function hungUp(err: unknown, signal: AbortSignal): boolean {
+  if (err instanceof ConnectError && err.code !== Code.Unknown && err.code !== Code.Internal) return false;
+  const code = (err as { code?: unknown; cause?: { code?: unknown } } | undefined)?.code;
+  return signal.aborted || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ECONNRESET" || /premature close/i.test((err as Error | undefined)?.message ?? "");
+}
+
+async function* guardStream<T>(messages: AsyncIterable<T>, translate: (err: unknown) => ConnectError, finish: (err: unknown) => void): AsyncGenerator<T> {
   let failure: ConnectError | undefined;
   try {
     yield* messages;
   } catch (err) {
-    failure = toConnectError(err, log(), requestId);
+    failure = translate(err);
     throw failure;
   } finally {
     finish(failure);

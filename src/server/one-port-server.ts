@@ -42,6 +42,8 @@ export interface OnePortServer {
   readonly host: string;
   readonly port: number;
   readonly tls: boolean;
+  /** Client connections open now. */
+  connections(): number;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes everything. */
   close(graceMs: number): Promise<void>;
 }
@@ -198,6 +200,7 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
     host: address.address,
     port: address.port,
     tls: !!options.tls,
+    connections: () => sockets.size,
     close(graceMs) {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => outer.close(() => resolve()));

@@ -1,7 +1,7 @@
 /**
  * One SERVER span per RPC, with the RPC semantic conventions (`rpc.system`, `rpc.service`,
  * `rpc.method`, `rpc.grpc.status_code`), continuing an incoming `traceparent`; a stream's span ends
- * when the stream ends. Also records `rpc.server.duration`. Outermost, so it sees the status the
+ * when the stream ends. Also records `rpc.server.call.duration_seconds`. Outermost, so it sees the status the
  * client gets.
  */
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes } from "@opentelemetry/api";
@@ -33,7 +33,7 @@ export function telemetryInterceptor(instruments?: Instruments): Interceptor {
       span.setAttribute("rpc.grpc.status_code", code);
       if (err !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: ConnectError.from(err).rawMessage });
       span.end();
-      instruments?.rpcDuration.record(performance.now() - started, { ...attributes, "rpc.grpc.status_code": code });
+      instruments?.rpcDuration.record((performance.now() - started) / 1000, { ...attributes, "rpc.grpc.status_code": code });
     };
     let res;
     try {

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobs/v1/queue_service.proto.
  */
 export const file_jobs_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("Chtqb2JzL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SB2pvYnMudjEixAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEQoJam9iX3R5cGVzGAIgAygJEg4KBnBhdXNlZBgDIAEoCBIkCgZwb2xpY3kYBCABKAsyFC5qb2JzLnYxLlF1ZXVlUG9saWN5EiIKBXN0YXRzGAUgASgLMhMuam9icy52MS5RdWV1ZVN0YXRzEi0KCXBhdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGF1c2VkX2J5GAcgASgJIpIDCgtRdWV1ZVBvbGljeRITCgtyZXRyeV9saW1pdBgBIAEoBRIuCgtyZXRyeV9kZWxheRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1yZXRyeV9iYWNrb2ZmGAMgASgIEiwKCWV4cGlyZV9pbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFkZWFkX2xldHRlcl9xdWV1ZRgFIAEoCRIyCg9yZXRyeV9kZWxheV9tYXgYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SOAoVZGVhZF9sZXR0ZXJfcmV0ZW50aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHByaW9yaXR5GAggASgFEhMKC2NvbmN1cnJlbmN5GAkgASgFEhcKD21heF9yZXRyeV9saW1pdBgKIAEoBRIwCg1tYXhfZXhwaXJlX2luGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItgCCgpRdWV1ZVN0YXRzEg4KBnF1ZXVlZBgBIAEoAxIPCgdkZWxheWVkGAIgASgDEg4KBmFjdGl2ZRgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIVCg1kZWFkX2xldHRlcmVkGAUgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNvbXBsZXRlZBgHIAEoAxIOCgZmYWlsZWQYCCABKAMSEQoJY2FuY2VsbGVkGAkgASgDEikKBndpbmRvdxgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtjYXB0dXJlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoJam9iX3R5cGVzGAwgAygLMhUuam9icy52MS5Kb2JUeXBlU3RhdHMi4gEKDEpvYlR5cGVTdGF0cxIMCgR0eXBlGAEgASgJEg4KBnF1ZXVlZBgCIAEoAxIPCgdkZWxheWVkGAMgASgDEg4KBmFjdGl2ZRgEIAEoAxIQCghyZXRyeWluZxgFIAEoAxIVCg1kZWFkX2xldHRlcmVkGAYgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNvbXBsZXRlZBgIIAEoAxIOCgZmYWlsZWQYCSABKAMSEQoJY2FuY2VsbGVkGAogASgDIjoKEUxpc3RRdWV1ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk0KEkxpc3RRdWV1ZXNSZXNwb25zZRIeCgZxdWV1ZXMYASADKAsyDi5qb2JzLnYxLlF1ZXVlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJPChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBndpbmRvdxgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI7ChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USIgoFc3RhdHMYASABKAsyEy5qb2JzLnYxLlF1ZXVlU3RhdHMiIQoRUGF1c2VRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIzChJQYXVzZVF1ZXVlUmVzcG9uc2USHQoFcXVldWUYASABKAsyDi5qb2JzLnYxLlF1ZXVlIiIKElJlc3VtZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKE1Jlc3VtZVF1ZXVlUmVzcG9uc2USHQoFcXVldWUYASABKAsyDi5qb2JzLnYxLlF1ZXVlIk4KFkxpc3REZWFkTGV0dGVyc1JlcXVlc3QSDQoFcXVldWUYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTgoXTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USGgoEam9icxgBIAMoCzIMLmpvYnMudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChlSZWRyaXZlRGVhZExldHRlcnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB2pvYl9pZHMYAiADKAkSDQoFbGltaXQYAyABKAUiUAoaUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USFgoOcmVkcml2ZW5fY291bnQYASABKAUSGgoEam9icxgCIAMoCzIMLmpvYnMudjEuSm9iMusDCgxRdWV1ZVNlcnZpY2USRQoKTGlzdFF1ZXVlcxIaLmpvYnMudjEuTGlzdFF1ZXVlc1JlcXVlc3QaGy5qb2JzLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJOCg1HZXRRdWV1ZVN0YXRzEh0uam9icy52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBoeLmpvYnMudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkUKClBhdXNlUXVldWUSGi5qb2JzLnYxLlBhdXNlUXVldWVSZXF1ZXN0Ghsuam9icy52MS5QYXVzZVF1ZXVlUmVzcG9uc2USSAoLUmVzdW1lUXVldWUSGy5qb2JzLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBocLmpvYnMudjEuUmVzdW1lUXVldWVSZXNwb25zZRJUCg9MaXN0RGVhZExldHRlcnMSHy5qb2JzLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIC5qb2JzLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEl0KElJlZHJpdmVEZWFkTGV0dGVycxIiLmpvYnMudjEuUmVkcml2ZURlYWRMZXR0ZXJzUmVxdWVzdBojLmpvYnMudjEuUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobs_v1_job]);
+  fileDesc("Chtqb2JzL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SB2pvYnMudjEixAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEQoJam9iX3R5cGVzGAIgAygJEg4KBnBhdXNlZBgDIAEoCBIkCgZwb2xpY3kYBCABKAsyFC5qb2JzLnYxLlF1ZXVlUG9saWN5EiIKBXN0YXRzGAUgASgLMhMuam9icy52MS5RdWV1ZVN0YXRzEi0KCXBhdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGF1c2VkX2J5GAcgASgJIpIDCgtRdWV1ZVBvbGljeRITCgtyZXRyeV9saW1pdBgBIAEoBRIuCgtyZXRyeV9kZWxheRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1yZXRyeV9iYWNrb2ZmGAMgASgIEiwKCWV4cGlyZV9pbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFkZWFkX2xldHRlcl9xdWV1ZRgFIAEoCRIyCg9yZXRyeV9kZWxheV9tYXgYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SOAoVZGVhZF9sZXR0ZXJfcmV0ZW50aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHByaW9yaXR5GAggASgFEhMKC2NvbmN1cnJlbmN5GAkgASgFEhcKD21heF9yZXRyeV9saW1pdBgKIAEoBRIwCg1tYXhfZXhwaXJlX2luGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItgCCgpRdWV1ZVN0YXRzEg4KBnF1ZXVlZBgBIAEoAxIPCgdkZWxheWVkGAIgASgDEg4KBmFjdGl2ZRgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIVCg1kZWFkX2xldHRlcmVkGAUgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNvbXBsZXRlZBgHIAEoAxIOCgZmYWlsZWQYCCABKAMSEQoJY2FuY2VsbGVkGAkgASgDEikKBndpbmRvdxgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtjYXB0dXJlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoJam9iX3R5cGVzGAwgAygLMhUuam9icy52MS5Kb2JUeXBlU3RhdHMi4gEKDEpvYlR5cGVTdGF0cxIMCgR0eXBlGAEgASgJEg4KBnF1ZXVlZBgCIAEoAxIPCgdkZWxheWVkGAMgASgDEg4KBmFjdGl2ZRgEIAEoAxIQCghyZXRyeWluZxgFIAEoAxIVCg1kZWFkX2xldHRlcmVkGAYgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNvbXBsZXRlZBgIIAEoAxIOCgZmYWlsZWQYCSABKAMSEQoJY2FuY2VsbGVkGAogASgDIjoKEUxpc3RRdWV1ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk0KEkxpc3RRdWV1ZXNSZXNwb25zZRIeCgZxdWV1ZXMYASADKAsyDi5qb2JzLnYxLlF1ZXVlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJPChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBndpbmRvdxgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI7ChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USIgoFc3RhdHMYASABKAsyEy5qb2JzLnYxLlF1ZXVlU3RhdHMiIQoRUGF1c2VRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIzChJQYXVzZVF1ZXVlUmVzcG9uc2USHQoFcXVldWUYASABKAsyDi5qb2JzLnYxLlF1ZXVlIiIKElJlc3VtZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKE1Jlc3VtZVF1ZXVlUmVzcG9uc2USHQoFcXVldWUYASABKAsyDi5qb2JzLnYxLlF1ZXVlIk4KFkxpc3REZWFkTGV0dGVyc1JlcXVlc3QSDQoFcXVldWUYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTgoXTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USGgoEam9icxgBIAMoCzIMLmpvYnMudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChlSZWRyaXZlRGVhZExldHRlcnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB2pvYl9pZHMYAiADKAkSDQoFbGltaXQYAyABKAUiUAoaUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USFgoOcmVkcml2ZW5fY291bnQYASABKAUSGgoEam9icxgCIAMoCzIMLmpvYnMudjEuSm9iImUKF1B1cmdlRGVhZExldHRlcnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB2pvYl9pZHMYAiADKAkSKgoGYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwChhQdXJnZURlYWRMZXR0ZXJzUmVzcG9uc2USFAoMcHVyZ2VkX2NvdW50GAEgASgFMsQECgxRdWV1ZVNlcnZpY2USRQoKTGlzdFF1ZXVlcxIaLmpvYnMudjEuTGlzdFF1ZXVlc1JlcXVlc3QaGy5qb2JzLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJOCg1HZXRRdWV1ZVN0YXRzEh0uam9icy52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBoeLmpvYnMudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkUKClBhdXNlUXVldWUSGi5qb2JzLnYxLlBhdXNlUXVldWVSZXF1ZXN0Ghsuam9icy52MS5QYXVzZVF1ZXVlUmVzcG9uc2USSAoLUmVzdW1lUXVldWUSGy5qb2JzLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBocLmpvYnMudjEuUmVzdW1lUXVldWVSZXNwb25zZRJUCg9MaXN0RGVhZExldHRlcnMSHy5qb2JzLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIC5qb2JzLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEl0KElJlZHJpdmVEZWFkTGV0dGVycxIiLmpvYnMudjEuUmVkcml2ZURlYWRMZXR0ZXJzUmVxdWVzdBojLmpvYnMudjEuUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USVwoQUHVyZ2VEZWFkTGV0dGVycxIgLmpvYnMudjEuUHVyZ2VEZWFkTGV0dGVyc1JlcXVlc3QaIS5qb2JzLnYxLlB1cmdlRGVhZExldHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobs_v1_job]);
 
 /**
  * Queue is a named group of job types that share a policy.
@@ -627,7 +627,8 @@ export type RedriveDeadLettersRequest = Message<"jobs.v1.RedriveDeadLettersReque
   jobIds: string[];
 
   /**
-   * With no `job_ids`: how many to redrive, 1 to 1,000 (0: 100).
+   * With no `job_ids`: how many of the queue's oldest dead letters to redrive, 1 to 1,000. One of
+   * `job_ids` and `limit` is required.
    *
    * @generated from field: int32 limit = 3;
    */
@@ -668,6 +669,64 @@ export type RedriveDeadLettersResponse = Message<"jobs.v1.RedriveDeadLettersResp
  */
 export const RedriveDeadLettersResponseSchema: GenMessage<RedriveDeadLettersResponse> = /*@__PURE__*/
   messageDesc(file_jobs_v1_queue_service, 15);
+
+/**
+ * PurgeDeadLettersRequest says which dead letters to discard.
+ *
+ * @generated from message jobs.v1.PurgeDeadLettersRequest
+ */
+export type PurgeDeadLettersRequest = Message<"jobs.v1.PurgeDeadLettersRequest"> & {
+  /**
+   * Required. The queue whose dead letters to discard.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * The dead letters to discard, by id (at most 1,000); every one must be a dead letter of the
+   * queue, else nothing is discarded (NOT_FOUND). Set this or `before`, not both.
+   *
+   * @generated from field: repeated string job_ids = 2;
+   */
+  jobIds: string[];
+
+  /**
+   * Discard the queue's dead letters that were dead-lettered before this time. Set this or
+   * `job_ids`, not both.
+   *
+   * @generated from field: google.protobuf.Timestamp before = 3;
+   */
+  before?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.PurgeDeadLettersRequest.
+ * Use `create(PurgeDeadLettersRequestSchema)` to create a new message.
+ */
+export const PurgeDeadLettersRequestSchema: GenMessage<PurgeDeadLettersRequest> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 16);
+
+/**
+ * PurgeDeadLettersResponse reports how many dead letters were discarded.
+ *
+ * @generated from message jobs.v1.PurgeDeadLettersResponse
+ */
+export type PurgeDeadLettersResponse = Message<"jobs.v1.PurgeDeadLettersResponse"> & {
+  /**
+   * How many dead letters were discarded.
+   *
+   * @generated from field: int32 purged_count = 1;
+   */
+  purgedCount: number;
+};
+
+/**
+ * Describes the message jobs.v1.PurgeDeadLettersResponse.
+ * Use `create(PurgeDeadLettersResponseSchema)` to create a new message.
+ */
+export const PurgeDeadLettersResponseSchema: GenMessage<PurgeDeadLettersResponse> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 17);
 
 /**
  * QueueService shows and controls queues: stats, pause and resume, dead letters and redrive.
@@ -730,7 +789,8 @@ export const QueueService: GenService<{
   },
   /**
    * Puts dead letters back on their source queue as new jobs that keep `root_job_id`: the listed
-   * ids, or up to `limit` of the queue's, oldest first. Role: admin.
+   * ids, or up to `limit` of the queue's, oldest first. One of `job_ids` and `limit` is required.
+   * Role: admin.
    *
    * @generated from rpc jobs.v1.QueueService.RedriveDeadLetters
    */
@@ -738,6 +798,18 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof RedriveDeadLettersRequestSchema;
     output: typeof RedriveDeadLettersResponseSchema;
+  },
+  /**
+   * Discards dead letters for good: the listed ids, or the queue's dead letters dead-lettered before
+   * `before`. One of the two is required. Each discarded dead letter is a JOB_EVENT_TYPE_PURGED
+   * event. Role: admin.
+   *
+   * @generated from rpc jobs.v1.QueueService.PurgeDeadLetters
+   */
+  purgeDeadLetters: {
+    methodKind: "unary";
+    input: typeof PurgeDeadLettersRequestSchema;
+    output: typeof PurgeDeadLettersResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_jobs_v1_queue_service, 0);

@@ -9,9 +9,11 @@ import { JOB_COLUMNS, type JobRow } from "../job-record.js";
 export type DeadLetterRow = JobRow & { created_micros: number };
 
 /** The dead letter queries of one installation. */
-export function deadLetterQueries(bossSchema: string) {
+export function deadLetterQueries(schema: string, bossSchema: string) {
   const job = qualified(bossSchema, "job");
   const queue = qualified(bossSchema, "queue");
+  const events = qualified(schema, "job_event");
+  const eventChannel = `${qualified(schema, "event_channel")}()`;
   return {
     /** One page of dead letters of the given dead letter queues, oldest first (limit + 1 rows). */
     async list(db: Queryable, deadLetterQueues: string[], principal: string | undefined, after: { createdMicros: number; id: string } | undefined, limit: number): Promise<DeadLetterRow[]> {
@@ -36,6 +38,34 @@ export function deadLetterQueries(bossSchema: string) {
     async existing(db: Queryable, deadLetterQueues: string[], ids: string[]): Promise<string[]> {
       const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${job} WHERE name = ANY($1::text[]) AND id = ANY($2::uuid[]) AND state < 'active'`, [deadLetterQueues, ids]);
       return rows.map((r) => r.id);
+    },
+
+    /**
+     * Deletes dead letters for good, recording a `purged` event for each and waking event readers
+     * (in the caller's transaction): the listed ids, or up to `limit` of those dead-lettered before
+     * `before`. Returns how many.
+     */
+    async purge(db: Queryable, deadLetterQueues: string[], ids: string[] | undefined, before: Date | undefined, limit: number): Promise<number> {
+      const { rows } = await db.query<{ purged: number }>(
+        `WITH gone AS (
+           DELETE FROM ${job} d
+           WHERE (d.name, d.id) IN (
+             SELECT name, id FROM ${job}
+             WHERE name = ANY($1::text[]) AND state < 'active'
+               AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[])) AND ($3::timestamptz IS NULL OR created_on < $3)
+             LIMIT $4)
+           RETURNING d.id, d.name, d.retry_count, d.source_id
+         ), recorded AS (
+           INSERT INTO ${events} (job_id, queue_name, type, state, previous_state, retry_count, detail)
+           SELECT id, name, 'purged', 'failed', 'failed', retry_count, jsonb_build_object('sourceJobId', source_id) FROM gone
+           RETURNING 1
+         )
+         SELECT count(*)::int AS purged FROM recorded`,
+        [deadLetterQueues, ids ?? null, before ?? null, limit],
+      );
+      const purged = rows[0]!.purged;
+      if (purged > 0) await db.query(`SELECT pg_notify(${eventChannel}, '')`);
+      return purged;
     },
 
     /**

@@ -92,6 +92,22 @@ class PauseQueueResponse(_message.Message):
     queue: Queue
     def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
 
+class PurgeDeadLettersRequest(_message.Message):
+    __slots__ = ["before", "job_ids", "queue"]
+    BEFORE_FIELD_NUMBER: _ClassVar[int]
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    before: _timestamp_pb2.Timestamp
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    queue: str
+    def __init__(self, queue: _Optional[str] = ..., job_ids: _Optional[_Iterable[str]] = ..., before: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class PurgeDeadLettersResponse(_message.Message):
+    __slots__ = ["purged_count"]
+    PURGED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    purged_count: int
+    def __init__(self, purged_count: _Optional[int] = ...) -> None: ...
+
 class Queue(_message.Message):
     __slots__ = ["job_types", "name", "paused", "paused_at", "paused_by", "policy", "stats"]
     JOB_TYPES_FIELD_NUMBER: _ClassVar[int]

@@ -45,6 +45,11 @@ class QueueServiceStub(object):
                 request_serializer=jobs_dot_v1_dot_queue__service__pb2.RedriveDeadLettersRequest.SerializeToString,
                 response_deserializer=jobs_dot_v1_dot_queue__service__pb2.RedriveDeadLettersResponse.FromString,
                 )
+        self.PurgeDeadLetters = channel.unary_unary(
+                '/jobs.v1.QueueService/PurgeDeadLetters',
+                request_serializer=jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersResponse.FromString,
+                )
 
 
 class QueueServiceServicer(object):
@@ -91,7 +96,17 @@ class QueueServiceServicer(object):
 
     def RedriveDeadLetters(self, request, context):
         """Puts dead letters back on their source queue as new jobs that keep `root_job_id`: the listed
-        ids, or up to `limit` of the queue's, oldest first. Role: admin.
+        ids, or up to `limit` of the queue's, oldest first. One of `job_ids` and `limit` is required.
+        Role: admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PurgeDeadLetters(self, request, context):
+        """Discards dead letters for good: the listed ids, or the queue's dead letters dead-lettered before
+        `before`. One of the two is required. Each discarded dead letter is a JOB_EVENT_TYPE_PURGED
+        event. Role: admin.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +144,11 @@ def add_QueueServiceServicer_to_server(servicer, server):
                     servicer.RedriveDeadLetters,
                     request_deserializer=jobs_dot_v1_dot_queue__service__pb2.RedriveDeadLettersRequest.FromString,
                     response_serializer=jobs_dot_v1_dot_queue__service__pb2.RedriveDeadLettersResponse.SerializeToString,
+            ),
+            'PurgeDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.PurgeDeadLetters,
+                    request_deserializer=jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -240,5 +260,22 @@ class QueueService(object):
         return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/RedriveDeadLetters',
             jobs_dot_v1_dot_queue__service__pb2.RedriveDeadLettersRequest.SerializeToString,
             jobs_dot_v1_dot_queue__service__pb2.RedriveDeadLettersResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def PurgeDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/PurgeDeadLetters',
+            jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersRequest.SerializeToString,
+            jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
