@@ -16,7 +16,7 @@ const roles: Record<string, "public" | "service" | "admin"> = {
   AddJob: "service", AddJobs: "admin", GetJob: "service", ListJobs: "service", RetryJob: "admin", CancelJob: "admin",
   WatchJob: "service", WatchJobs: "service",
   ListQueues: "service", GetQueueStats: "service", PauseQueue: "admin", ResumeQueue: "admin", ListDeadLetters: "service",
-  RedriveDeadLetters: "admin",
+  RedriveDeadLetters: "admin", PurgeDeadLetters: "admin",
   GetHealth: "public", GetMetrics: "service", WatchMetrics: "service", ListAlertRules: "service", CreateAlertRule: "admin",
   UpdateAlertRule: "admin", DeleteAlertRule: "admin", ListAlerts: "service", AcknowledgeAlert: "admin", ListRateLimits: "service",
   SetRateLimit: "admin", DeleteRateLimit: "admin",

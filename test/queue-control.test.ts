@@ -15,6 +15,7 @@ import { Code, failure, violations } from "./support/errors.js";
 import { bossQueueOf, jobStates } from "./support/job-states.js";
 import { nftMint, payment } from "./support/payloads.js";
 import { startTestService, tokens, type TestService } from "./support/service.js";
+import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -90,6 +91,51 @@ describe("GetQueueStats", () => {
     expect(Number(s!.window!.seconds)).toBe(60);
     expect(Number(s!.queued)).toBeGreaterThanOrEqual(2);
     expect(Number(s!.oldestQueuedAge!.seconds) * 1000 + s!.oldestQueuedAge!.nanos / 1e6).toBeGreaterThan(0);
+  });
+
+  it("keeps counts that agree with a count of the jobs themselves, before and after they are folded", async () => {
+    // A mixed workload on another job type: waiting, delayed (beyond this minute and within it),
+    // running, retrying, completed, failed and dead-lettered, cancelled, purged and redriven.
+    const type = "refund:process";
+    const req = () => ({ type, payload: { paymentId: "p", amount: 1, currency: "EUR" } });
+    const delay = (ms: number) => ({ ...req(), options: { schedule: { case: "delay" as const, value: durationFromMs(ms) } } });
+    for (let i = 0; i < 3; i++) await states.add(req());
+    for (let i = 0; i < 2; i++) await states.add(delay(3_600_000));
+    const soon = await states.add(delay(1500));
+    await states.active(req());
+    await states.retrying(req());
+    await states.completed(req());
+    const failed = await states.failed(req());
+    await states.failed(req());
+    await admin.cancelJob({ id: (await states.add(req())).id });
+    const dead = (await admin.getJob({ id: failed.id })).job!.deadLetterJobId;
+    await queues.purgeDeadLetters({ queue: "money", jobIds: [dead] });
+    const truth = async () => {
+      const { rows } = await db.query<{ queued: number; delayed: number; active: number; retrying: number; dead: number }>(
+        `SELECT count(*) FILTER (WHERE name = $1 AND state IN ('created', 'retry') AND start_after <= now())::int AS queued,
+                count(*) FILTER (WHERE name = $1 AND state = 'created' AND start_after > now())::int AS delayed,
+                count(*) FILTER (WHERE name = $1 AND state = 'active')::int AS active,
+                count(*) FILTER (WHERE name = $1 AND state = 'retry' AND start_after > now())::int AS retrying,
+                count(*) FILTER (WHERE name = $1 || '/dead-letter' AND state < 'active')::int AS dead
+         FROM "${db.bossSchema}".job`,
+        [bossQueueOf(type)],
+      );
+      return rows[0]!;
+    };
+    const counted = async () => {
+      const t = await stats(type);
+      return { queued: t.queued, delayed: t.delayed, active: t.active, retrying: t.retrying, dead: t.deadLettered };
+    };
+    expect(await counted()).toEqual(await truth());
+    expect(await counted()).toMatchObject({ delayed: 3, active: 1, dead: 1 });
+    // The job due in 1.5 s moves from delayed to queued, by the clock alone.
+    await eventually(async () => (await counted()).queued === (await truth()).queued && (await db.query(`SELECT 1 FROM "${db.bossSchema}".job WHERE id = $1 AND start_after <= now()`, [soon.id])).rows.length > 0, "the delayed job to come due");
+    expect(await counted()).toEqual(await truth());
+    // Folding moves the deltas into the counts and changes no answer.
+    await db.query(`SELECT "${db.schema}".fold_job_counts()`);
+    expect((await db.query(`SELECT count(*)::int AS n FROM "${db.schema}".job_count_delta`)).rows[0]!.n).toBe(0);
+    expect(await counted()).toEqual(await truth());
+    expect(await stats(type)).toMatchObject({ completed: 1, failed: 2, cancelled: 1 });
   });
 
   it("answers NOT_FOUND for an unknown queue and INVALID_ARGUMENT for a bad window", async () => {

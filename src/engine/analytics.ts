@@ -128,7 +128,10 @@ export function createAnalytics(deps: AnalyticsDeps) {
         const from = notBefore(floorTo(range.from ?? new Date(finalBefore.getTime() - HOUR), HOUR));
         const to = new Date(Math.min(ceilTo(range.to ?? finalBefore, HOUR).getTime(), ceilTo(finalBefore, HOUR).getTime()));
         if (from >= to) return { from, to, minutes: 0, hours: 0, rolledThrough };
-        const hours = await queries.rollupHours(pool, from, to);
+        const hours = await inTransaction(pool, async (tx) => {
+          await queries.lock(tx);
+          return queries.rollupHours(tx, from, to);
+        });
         return { from, to, minutes: 0, hours, rolledThrough };
       }
       const explicit = range.from !== undefined || range.to !== undefined;
@@ -138,6 +141,8 @@ export function createAnalytics(deps: AnalyticsDeps) {
       const to = new Date(Math.min(ceilTo(range.to ?? finalBefore, MINUTE).getTime(), finalBefore.getTime()));
       if (from >= to) return { from, to, minutes: 0, hours: 0, rolledThrough };
       return inTransaction(pool, async (tx) => {
+        // Runs one at a time: two would delete and insert the same minutes, and one of them fail.
+        await queries.lock(tx);
         const minutes = await queries.rollupMinutes(tx, from, to, queueNames);
         const hours = await queries.rollupHours(tx, floorTo(from, HOUR), ceilTo(to, HOUR));
         // Only a run that covered everything since the last final minute moves the mark.

@@ -28,6 +28,7 @@ import { startQueueControl, type QueueControl } from "./queue-control.js";
 import { controlQueries } from "./queries/control-queries.js";
 import { createQueueStats, type QueueStatsReader } from "./queue-stats.js";
 import { statsQueries } from "./queries/stats-queries.js";
+import { startCountFolder } from "./count-folder.js";
 import { createAnalytics, type Analytics } from "./analytics.js";
 import { rollupQueries } from "./queries/rollup-queries.js";
 import { createMetrics, type Metrics } from "./metrics.js";
@@ -131,7 +132,9 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const jobs = jobQueries(options.bossSchema);
   const keys = idempotencyQueries(options.schema);
   const pageTokens = createPageTokens(secret);
-  const stats = createQueueStats({ pool, registry: options.registry, queries: statsQueries(options.schema, options.bossSchema) });
+  const statsStore = statsQueries(options.schema, options.bossSchema);
+  const stats = createQueueStats({ pool, registry: options.registry, queries: statsStore });
+  const folder = startCountFolder({ pool, queries: statsStore, logger });
   const analytics = createAnalytics({ pool, registry: options.registry, queries: rollupQueries(options.schema), eventRetentionSeconds: options.eventRetentionSeconds });
   const reader = createJobReader({ pool, registry, jobs, pageTokens });
   const events = eventQueries(options.schema, options.bossSchema);
@@ -184,6 +187,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     stop(graceMs) {
       stopping ??= (async () => {
         await evaluator.stop();
+        await folder.stop();
         await replicas.stop();
         await maintenance.stop();
         control.stop();

@@ -1,13 +1,14 @@
 /**
- * Queue statistics, exact at the moment of the call and cheap under load: concurrent callers share
- * database reads, but a caller only ever gets counts from a read that started after its call (a read
+ * Queue statistics, exact at the moment of the call and cheap under load. A read sums the counts the
+ * triggers keep (O(queues x buckets), not O(jobs): see queries/stats-queries.ts). Concurrent callers
+ * share reads, but a caller only ever gets counts from a read that started after its call (a read
  * already under way is not joined: the next one is, and it starts as soon as the current one ends).
  * So a count taken right after an add, a start or a completion always includes it, and at most one
- * read of each kind runs at a time per replica.
+ * read per window runs at a time per replica.
  */
 import type { Pool } from "../db/pool.js";
 import { coalescing } from "./coalesce.js";
-import type { LiveCountsRow, StatsQueries, TerminalCountsRow } from "./queries/stats-queries.js";
+import type { CountsRow, StatsQueries } from "./queries/stats-queries.js";
 import type { JobRegistry, QueueDefinition } from "./registry.js";
 
 /** Counts of one job type (or summed over a queue). */
@@ -56,27 +57,24 @@ export interface QueueStatsDeps {
 export function createQueueStats(deps: QueueStatsDeps) {
   const { registry, queries, pool } = deps;
   const every = registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
-  const live = coalescing(() => queries.live(pool, every));
-  const terminalByWindow = new Map<number, () => Promise<TerminalCountsRow[]>>();
-  const terminal = (windowSeconds: number) => {
-    let read = terminalByWindow.get(windowSeconds);
-    if (!read) {
-      read = coalescing(() => queries.terminal(pool, windowSeconds));
-      if (terminalByWindow.size < 32) terminalByWindow.set(windowSeconds, read);
+  const byWindow = new Map<number, () => Promise<{ rows: CountsRow[]; capturedAt: Date }>>();
+  const read = (windowSeconds: number) => {
+    let reader = byWindow.get(windowSeconds);
+    if (!reader) {
+      reader = coalescing(() => queries.counts(pool, every, windowSeconds));
+      if (byWindow.size < 32) byWindow.set(windowSeconds, reader);
     }
-    return read();
+    return reader();
   };
 
   /** Statistics of every queue, current counts exact, terminal counts over `windowSeconds`. */
   async function all(windowSeconds: number): Promise<QueueStatistics[]> {
-    const [{ rows, capturedAt }, ended] = await Promise.all([live(), terminal(windowSeconds)]);
-    const liveBy = new Map<string, LiveCountsRow>(rows.map((r) => [r.name, r]));
-    const endedBy = new Map<string, TerminalCountsRow>(ended.map((r) => [r.queue_name, r]));
+    const { rows, capturedAt } = await read(windowSeconds);
+    const liveBy = new Map<string, CountsRow>(rows.map((r) => [r.name, r]));
     return registry.queues.map((queue: QueueDefinition) => {
       const total = zero();
       const byType = registry.typesOf(queue.name).map((t) => {
         const l = liveBy.get(t.bossQueue);
-        const e = endedBy.get(t.bossQueue);
         const c: Counts & { type: string } = {
           type: t.type,
           queued: l?.queued ?? 0,
@@ -85,9 +83,9 @@ export function createQueueStats(deps: QueueStatsDeps) {
           retrying: l?.retrying ?? 0,
           deadLettered: liveBy.get(t.deadLetterBossQueue)?.queued ?? 0,
           oldestReadySince: l?.oldest_ready ?? undefined,
-          completed: e?.completed ?? 0,
-          failed: e?.failed ?? 0,
-          cancelled: e?.cancelled ?? 0,
+          completed: l?.completed ?? 0,
+          failed: l?.failed ?? 0,
+          cancelled: l?.cancelled ?? 0,
         };
         add(total, c);
         return c;

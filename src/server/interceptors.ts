@@ -9,6 +9,7 @@ import type { HealthMonitor } from "../health.js";
 import { traceIdOf } from "../telemetry/trace-context.js";
 import type { Logger } from "../logger.js";
 import { toConnectError } from "../rpc/errors.js";
+import { isDatabaseUnavailable } from "../db/errors.js";
 import { accessFor, allows } from "./access-policy.js";
 import { principalKey, requestIdKey } from "./context.js";
 import type { TokenStore } from "./tokens.js";
@@ -63,8 +64,9 @@ export function requestContextInterceptor(logger: Logger): Interceptor {
  */
 function hungUp(err: unknown, signal: AbortSignal): boolean {
   if (err instanceof ConnectError && err.code !== Code.Unknown && err.code !== Code.Internal) return false;
-  const code = (err as { code?: unknown; cause?: { code?: unknown } } | undefined)?.code;
-  return signal.aborted || code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ECONNRESET" || /premature close/i.test((err as Error | undefined)?.message ?? "");
+  // A database that went away says so with codes a client's hang-up also has (ECONNRESET): not this.
+  if (isDatabaseUnavailable(err)) return false;
+  return signal.aborted || (err as { code?: unknown } | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
 }
 
 async function* guardStream<T>(messages: AsyncIterable<T>, translate: (err: unknown) => ConnectError, finish: (err: unknown) => void): AsyncGenerator<T> {

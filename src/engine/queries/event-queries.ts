@@ -42,7 +42,7 @@ export function eventQueries(schema: string, bossSchema: string) {
      * `principal`, only events of that principal's jobs (jobs still kept) are read.
      */
     async read(db: Queryable, after: EventPosition, limit: number, queueNames?: string[], principal?: string): Promise<{ events: EventRow[]; pending: boolean; full: boolean }> {
-      const ofPrincipal = `($5::text IS NULL OR EXISTS (SELECT 1 FROM ${jobs} j WHERE j.id = e.job_id AND j.data ->> 'principal' = $5))`;
+      const ofPrincipal = `($5::text IS NULL OR EXISTS (SELECT 1 FROM ${jobs} j WHERE j.name = e.queue_name AND j.id = e.job_id AND j.data ->> 'principal' = $5))`;
       const { rows } = await db.query<EventRow>(
         `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
          SELECT ${columns}

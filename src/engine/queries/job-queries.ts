@@ -154,16 +154,16 @@ export function jobQueries(bossSchema: string) {
     },
 
     /**
-     * One job with the database snapshot it was read in (`pg_current_snapshot()`), so that a watcher
-     * can tell which later events it already reflects.
+     * Jobs with the database snapshot they were read in (`pg_current_snapshot()`), so that a watcher
+     * can tell which later events a job already reflects.
      */
-    async byIdWithSnapshot(db: Queryable, id: string, bossQueues: string[], principal?: string): Promise<(JobRow & { snapshot: string }) | undefined> {
+    async byIdsWithSnapshot(db: Queryable, ids: string[], bossQueues: string[]): Promise<{ rows: JobRow[]; snapshot: string }> {
       const { rows } = await db.query<JobRow & { snapshot: string }>(
-        `SELECT ${JOB_COLUMNS}, pg_current_snapshot()::text AS snapshot FROM ${job}
-         WHERE id = $1 AND name = ANY($2::text[]) AND ($3::text IS NULL OR data ->> 'principal' = $3)`,
-        [id, bossQueues, principal ?? null],
+        `SELECT ${JOB_COLUMNS}, s.snapshot FROM (SELECT pg_current_snapshot()::text AS snapshot) s
+         LEFT JOIN ${job} ON id = ANY($1::uuid[]) AND name = ANY($2::text[])`,
+        [ids, bossQueues],
       );
-      return rows[0];
+      return { rows: rows.filter((r) => r.id !== null), snapshot: rows[0]!.snapshot };
     },
 
     /** Locks one job row for a state change in this transaction. */

@@ -63,6 +63,11 @@ export function rollupQueries(schema: string) {
       return rows[0]!.final_before;
     },
 
+    /** Serialises rollups: waits for one running elsewhere (until this transaction ends). */
+    async lock(db: Queryable): Promise<void> {
+      await db.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`queue-service:rollup:${schema}`]);
+    },
+
     /** Recomputes the minutes of [from, to) from the events (each minute rewritten whole). */
     async rollupMinutes(db: Queryable, from: Date, to: Date, queueNames: string[]): Promise<number> {
       await db.query(`DELETE FROM ${minutes} WHERE minute >= $1 AND minute < $2`, [from, to]);

@@ -1,12 +1,14 @@
 /**
- * SQL of queue statistics: exact current counts from pg-boss's table (served by its index on
- * (name, state, blocked, start_after) over live jobs), and terminal counts over a window.
+ * SQL of queue statistics, from the counts the triggers keep (migration 0013): the folded counts plus
+ * the deltas not folded yet, read in one snapshot with the jobs scheduled for the current minute (the
+ * only ones whose due-or-not the counts cannot tell). A read costs O(queues x buckets), whatever the
+ * number of jobs and events.
  */
 import type { Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
 
-/** Current counts of one pg-boss queue. */
-export interface LiveCountsRow {
+/** Counts of one pg-boss queue. */
+export interface CountsRow {
   name: string;
   /** Ready to run now (waiting, or a retry that is due). */
   queued: number;
@@ -17,11 +19,7 @@ export interface LiveCountsRow {
   retrying: number;
   /** When the oldest ready job became ready. */
   oldest_ready: Date | null;
-}
-
-/** Terminal counts of one pg-boss queue over a window. */
-export interface TerminalCountsRow {
-  queue_name: string;
+  /** Transitions over the window (to the minute within the last two hours, to the hour before). */
   completed: number;
   failed: number;
   cancelled: number;
@@ -30,40 +28,68 @@ export interface TerminalCountsRow {
 /** The stats queries of one installation. */
 export function statsQueries(schema: string, bossSchema: string) {
   const job = qualified(bossSchema, "job");
-  const events = qualified(schema, "job_event");
+  const counts = qualified(schema, "job_count");
+  const deltas = qualified(schema, "job_count_delta");
   return {
-    /** Exact current counts of the given pg-boss queues, and the database time they were taken at. */
-    async live(db: Queryable, names: string[]): Promise<{ rows: LiveCountsRow[]; capturedAt: Date }> {
-      const { rows } = await db.query<LiveCountsRow & { captured_at: Date }>(
-        `SELECT name,
-           count(*) FILTER (WHERE state IN ('created', 'retry') AND start_after <= now())::int AS queued,
-           count(*) FILTER (WHERE state = 'created' AND start_after > now())::int AS delayed,
-           count(*) FILTER (WHERE state = 'active')::int AS active,
-           count(*) FILTER (WHERE state = 'retry' AND start_after > now())::int AS retrying,
-           min(start_after) FILTER (WHERE state IN ('created', 'retry') AND start_after <= now()) AS oldest_ready,
-           now() AS captured_at
-         FROM ${job}
-         WHERE name = ANY($1::text[]) AND state IN ('created', 'retry', 'active')
-         GROUP BY name`,
-        [names],
+    /**
+     * Counts of the given pg-boss queues, the finished ones over the last `windowSeconds`, and the
+     * database time they were taken at.
+     */
+    async counts(db: Queryable, names: string[], windowSeconds: number): Promise<{ rows: CountsRow[]; capturedAt: Date }> {
+      const { rows } = await db.query<CountsRow & { captured_at: Date }>(
+        `WITH t AS (
+           SELECT now() AS t0, date_trunc('minute', now()) AS m, now() - $2 * interval '1 second' AS since
+         ), c AS (
+           SELECT queue_name, kind, bucket, n FROM ${counts} WHERE queue_name = ANY($1::text[])
+           UNION ALL
+           SELECT queue_name, kind, bucket, n FROM ${deltas} WHERE queue_name = ANY($1::text[])
+         ), folded AS (
+           SELECT c.queue_name AS name,
+             sum(n) FILTER (WHERE kind IN ('created', 'retry') AND bucket < t.m) AS due,
+             sum(n) FILTER (WHERE kind = 'created' AND bucket > t.m) AS delayed,
+             sum(n) FILTER (WHERE kind = 'retry' AND bucket > t.m) AS retrying,
+             sum(n) FILTER (WHERE kind = 'active') AS active,
+             sum(n) FILTER (WHERE kind = 'completed' AND bucket >= date_trunc('minute', t.since) OR kind = 'completed:hour' AND bucket >= date_trunc('hour', t.since)) AS completed,
+             sum(n) FILTER (WHERE kind = 'failed' AND bucket >= date_trunc('minute', t.since) OR kind = 'failed:hour' AND bucket >= date_trunc('hour', t.since)) AS failed,
+             sum(n) FILTER (WHERE kind = 'cancelled' AND bucket >= date_trunc('minute', t.since) OR kind = 'cancelled:hour' AND bucket >= date_trunc('hour', t.since)) AS cancelled
+           FROM c, t GROUP BY c.queue_name
+         ), this_minute AS (
+           SELECT j.name,
+             count(*) FILTER (WHERE j.start_after <= t.t0) AS due,
+             count(*) FILTER (WHERE j.start_after > t.t0 AND j.state = 'created') AS delayed,
+             count(*) FILTER (WHERE j.start_after > t.t0 AND j.state = 'retry') AS retrying
+           FROM ${job} j, t
+           WHERE j.name = ANY($1::text[]) AND j.state IN ('created', 'retry') AND j.blocked = ANY('{f,t}')
+             AND j.start_after >= t.m AND j.start_after < t.m + interval '1 minute' AND j.start_after > j.created_on
+           GROUP BY j.name
+         )
+         SELECT q.name,
+           (COALESCE(f.due, 0) + COALESCE(m.due, 0))::int AS queued,
+           (COALESCE(f.delayed, 0) + COALESCE(m.delayed, 0))::int AS delayed,
+           COALESCE(f.active, 0)::int AS active,
+           (COALESCE(f.retrying, 0) + COALESCE(m.retrying, 0))::int AS retrying,
+           COALESCE(f.completed, 0)::int AS completed,
+           COALESCE(f.failed, 0)::int AS failed,
+           COALESCE(f.cancelled, 0)::int AS cancelled,
+           LEAST(
+             (SELECT min(j.start_after) FROM ${job} j WHERE j.name = q.name AND j.state = 'created' AND NOT j.blocked AND j.start_after <= t.t0),
+             (SELECT min(j.start_after) FROM ${job} j WHERE j.name = q.name AND j.state = 'retry' AND NOT j.blocked AND j.start_after <= t.t0)
+           ) AS oldest_ready,
+           t.t0 AS captured_at
+         FROM unnest($1::text[]) AS q(name)
+         CROSS JOIN t
+         LEFT JOIN folded f ON f.name = q.name
+         LEFT JOIN this_minute m ON m.name = q.name`,
+        [names, windowSeconds],
       );
-      const { rows: [now] } = rows.length > 0 ? { rows: [{ captured_at: rows[0]!.captured_at }] } : await db.query<{ captured_at: Date }>("SELECT now() AS captured_at");
-      return { rows, capturedAt: now!.captured_at };
+      const capturedAt = rows[0]?.captured_at ?? new Date();
+      return { rows, capturedAt };
     },
 
-    /** Completed, failed and cancelled jobs per pg-boss queue over the last `windowSeconds`, from the event log. */
-    async terminal(db: Queryable, windowSeconds: number): Promise<TerminalCountsRow[]> {
-      const { rows } = await db.query<TerminalCountsRow>(
-        `SELECT queue_name,
-           count(*) FILTER (WHERE type = 'completed')::int AS completed,
-           count(*) FILTER (WHERE type = 'failed')::int AS failed,
-           count(*) FILTER (WHERE type = 'cancelled')::int AS cancelled
-         FROM ${events}
-         WHERE occurred_at >= now() - $1 * interval '1 second' AND type IN ('completed', 'failed', 'cancelled')
-         GROUP BY queue_name`,
-        [windowSeconds],
-      );
-      return rows;
+    /** Moves the counters' deltas into the counts (one replica at a time); returns how many were folded. */
+    async fold(db: Queryable): Promise<number> {
+      const { rows } = await db.query<{ folded: number }>(`SELECT ${qualified(schema, "fold_job_counts")}() AS folded`);
+      return rows[0]!.folded;
     },
   };
 }
