@@ -6,7 +6,7 @@
  */
 import { AddJobRequestSchema, AddJobResponseSchema } from "../gen/jobs/v1/job_service_pb.js";
 import { GrpcLoadClient } from "./grpc-load.js";
-import { createRawQueue, loops, paymentPayload, rawBoss, type BenchDatabase, type BenchService } from "./harness.js";
+import { type BenchDatabase, type BenchService, createRawQueue, loops, paymentPayload, rawBoss } from "./harness.js";
 
 export interface Throughput {
   service: number;
@@ -37,10 +37,18 @@ export async function batchEnqueue(db: BenchDatabase, svc: BenchService, budget:
     let i = 0;
     const payloads = () => Array.from({ length: batch }, () => paymentPayload(i++));
     const serviceBatch = () => client.addJobs({ jobs: payloads().map((payload) => ({ type: "payment:process", payload })) });
-    const rawBatch = () => raw.boss.insert("bench", payloads().map((data) => ({ data })));
+    const rawBatch = () =>
+      raw.boss.insert(
+        "bench",
+        payloads().map((data) => ({ data })),
+      );
     await serviceBatch(); // warm-up: connections, JIT
     await rawBatch();
-    const seconds = await alternate(calls, (n) => loops(1, n, serviceBatch), (n) => loops(1, n, rawBatch));
+    const seconds = await alternate(
+      calls,
+      (n) => loops(1, n, serviceBatch),
+      (n) => loops(1, n, rawBatch),
+    );
     return { service: (calls * batch) / seconds.service, raw: (calls * batch) / seconds.raw };
   } finally {
     await raw.stop();
@@ -58,7 +66,11 @@ export async function unaryEnqueue(db: BenchDatabase, svc: BenchService, budget:
     const send = (i: number) => raw.boss.send("bench", paymentPayload(i));
     await loops(clients, clients * 4, add); // warm-up: connections, JIT
     await loops(clients, clients * 4, send);
-    const seconds = await alternate(jobs, (n) => loops(clients, n, add), (n) => loops(clients, n, send));
+    const seconds = await alternate(
+      jobs,
+      (n) => loops(clients, n, add),
+      (n) => loops(clients, n, send),
+    );
     return { service: jobs / seconds.service, raw: jobs / seconds.raw };
   } finally {
     for (const c of grpc) c.close();

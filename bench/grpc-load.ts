@@ -5,13 +5,15 @@
  * spends a fraction, as a load generator should (h2load and ghz do the same).
  */
 import http2 from "node:http2";
-import { fromBinary, toBinary, type DescMessage, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
-import { create } from "@bufbuild/protobuf";
+import { create, type DescMessage, fromBinary, type MessageInitShape, type MessageShape, toBinary } from "@bufbuild/protobuf";
 
 /** One client: an HTTP/2 connection making one call at a time. */
 export class GrpcLoadClient {
   readonly #session: http2.ClientHttp2Session;
-  constructor(baseUrl: string, readonly token: string) {
+  constructor(
+    baseUrl: string,
+    readonly token: string,
+  ) {
     this.#session = http2.connect(baseUrl);
     this.#session.on("error", () => {});
   }
@@ -22,7 +24,13 @@ export class GrpcLoadClient {
     frame.writeUInt32BE(body.length, 1);
     frame.set(body, 5);
     return new Promise((resolve, reject) => {
-      const stream = this.#session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc+proto", te: "trailers", authorization: `Bearer ${this.token}` });
+      const stream = this.#session.request({
+        ":method": "POST",
+        ":path": path,
+        "content-type": "application/grpc+proto",
+        te: "trailers",
+        authorization: `Bearer ${this.token}`,
+      });
       const chunks: Buffer[] = [];
       let status: string | undefined;
       let message = "";

@@ -4,18 +4,18 @@
  * schema of the same database, gRPC clients, and percentiles.
  */
 import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { chmodSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { Http2SessionManager, createGrpcTransport } from "@connectrpc/connect-node";
+import { type Client, createClient, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import pg from "pg";
 import { PgBoss } from "pg-boss";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "../src/db/embedded-postgres.js";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "../src/db/embedded-postgres.js";
 
 /** A database for a benchmark run. */
 export interface BenchDatabase {
@@ -60,10 +60,13 @@ export interface BenchService {
   stop(): Promise<void>;
 }
 
-const bearer = (token: string): Interceptor => (next) => (req) => {
-  req.header.set("authorization", `Bearer ${token}`);
-  return next(req);
-};
+const bearer =
+  (token: string): Interceptor =>
+  (next) =>
+  (req) => {
+    req.header.set("authorization", `Bearer ${token}`);
+    return next(req);
+  };
 
 export async function benchService(db: BenchDatabase, env: Record<string, string> = {}): Promise<BenchService> {
   const token = randomBytes(16).toString("hex");
@@ -73,9 +76,18 @@ export async function benchService(db: BenchDatabase, env: Record<string, string
   const pgbossSchema = `pgboss_bench_${suffix}`;
   const child = spawn(process.execPath, [mainJs], {
     env: {
-      PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp",
-      PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: db.url, DATABASE_SCHEMA: schema, PGBOSS_SCHEMA: pgbossSchema,
-      AUTH_TOKENS: `bench:admin:${token}`, DATA_DIR: mkdtempSync(join(db.root, "data-")), LOG_LEVEL: "warn", ANALYTICS_SCHEDULE: "", ...env,
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      DATABASE_URL: db.url,
+      DATABASE_SCHEMA: schema,
+      PGBOSS_SCHEMA: pgbossSchema,
+      AUTH_TOKENS: `bench:admin:${token}`,
+      DATA_DIR: mkdtempSync(join(db.root, "data-")),
+      LOG_LEVEL: "warn",
+      ANALYTICS_SCHEDULE: "",
+      ...env,
     },
     stdio: ["ignore", "inherit", "inherit"],
   });
@@ -83,7 +95,10 @@ export async function benchService(db: BenchDatabase, env: Record<string, string
   const baseUrl = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const ok = await fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${baseUrl}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     if (Date.now() > deadline || child.exitCode !== null) throw new Error("the service did not become ready");
     await new Promise((r) => setTimeout(r, 100));
@@ -95,7 +110,10 @@ export async function benchService(db: BenchDatabase, env: Record<string, string
     return createGrpcTransport({ baseUrl, sessionManager, interceptors: [bearer(token)] });
   };
   return {
-    baseUrl, token, schema, pgbossSchema,
+    baseUrl,
+    token,
+    schema,
+    pgbossSchema,
     jobs: () => createClient(JobService, transport()),
     queues: () => createClient(QueueService, transport()),
     peakRssMb: () => {
@@ -167,4 +185,11 @@ export function summary(values: number[]): { n: number; p50: number; p90: number
 }
 
 /** A valid payment payload. */
-export const paymentPayload = (i: number) => ({ paymentId: `p${i}`, orderId: `o${i}`, customerId: "c", amount: 100, currency: "USD", paymentMethod: "tok_visa" });
+export const paymentPayload = (i: number) => ({
+  paymentId: `p${i}`,
+  orderId: `o${i}`,
+  customerId: "c",
+  amount: 100,
+  currency: "USD",
+  paymentMethod: "tok_visa",
+});

@@ -5,7 +5,7 @@
  * would, to the COMPLETED event reaching the watcher).
  */
 import { PgBoss } from "pg-boss";
-import { paymentPayload, summary, until, type BenchDatabase, type BenchService } from "./harness.js";
+import { type BenchDatabase, type BenchService, paymentPayload, summary, until } from "./harness.js";
 
 /** Milliseconds from AddJob's commit to the job's start. Needs a service with workers. */
 export async function enqueueToStart(db: BenchDatabase, svc: BenchService, jobs: number, pauseMs = 20) {
@@ -16,15 +16,28 @@ export async function enqueueToStart(db: BenchDatabase, svc: BenchService, jobs:
     await new Promise((r) => setTimeout(r, pauseMs));
   }
   const table = `"${svc.pgbossSchema}".job`;
-  await until(async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE id = ANY($1::uuid[]) AND started_on IS NOT NULL`, [ids]))[0]!.n, ids.length);
-  const rows = await db.query<{ ms: number }>(`SELECT extract(epoch FROM started_on - created_on) * 1000 AS ms FROM ${table} WHERE id = ANY($1::uuid[])`, [ids]);
+  await until(
+    async () => (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE id = ANY($1::uuid[]) AND started_on IS NOT NULL`, [ids]))[0]!.n,
+    ids.length,
+  );
+  const rows = await db.query<{ ms: number }>(`SELECT extract(epoch FROM started_on - created_on) * 1000 AS ms FROM ${table} WHERE id = ANY($1::uuid[])`, [
+    ids,
+  ]);
   return summary(rows.map((r) => Number(r.ms)));
 }
 
 /** Milliseconds from a completion to WatchJob's COMPLETED event. Needs a service without workers. */
 export async function watchFinalEvent(db: BenchDatabase, svc: BenchService, jobs: number) {
   const client = svc.jobs();
-  const boss = new PgBoss({ connectionString: db.url, schema: svc.pgbossSchema, supervise: false, migrate: false, schedule: false, registerInstance: false, max: 2 });
+  const boss = new PgBoss({
+    connectionString: db.url,
+    schema: svc.pgbossSchema,
+    supervise: false,
+    migrate: false,
+    schedule: false,
+    registerInstance: false,
+    max: 2,
+  });
   boss.on("error", () => {});
   await boss.start();
   const latencies: number[] = [];

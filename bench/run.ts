@@ -10,14 +10,12 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { batchEnqueue, unaryEnqueue } from "./enqueue.js";
-import { benchDatabase, benchService, type BenchService } from "./harness.js";
+import { type BenchService, benchDatabase, benchService } from "./harness.js";
 import { enqueueToStart, watchFinalEvent } from "./latency.js";
 import { RAW_WORK_SETTINGS, rawProcessing, serviceProcessing } from "./processing.js";
 
 const quick = process.argv.includes("--quick");
-const counts = quick
-  ? { batch: 5_000, unary: 2_000, processing: 5_000, latency: 50 }
-  : { batch: 50_000, unary: 20_000, processing: 50_000, latency: 300 };
+const counts = quick ? { batch: 5_000, unary: 2_000, processing: 5_000, latency: 50 } : { batch: 50_000, unary: 20_000, processing: 50_000, latency: 300 };
 /** Connections: the service's pool plus pg-boss's (10 + 10); raw pg-boss gets as many. */
 const POOLS = { DATABASE_POOL_MAX: "10", PGBOSS_POOL_MAX: "10" };
 const budget = 20;
@@ -64,21 +62,35 @@ const rows = [
   { scenario: `processing (jobs/s, ${counts.processing} payments, ledger row each)`, service: service.rate, raw: bestRaw.rate, goal: 0.8 },
 ];
 const fmt = (n: number) => n.toFixed(0).padStart(8);
-console.log(`\nqueue-service vs raw pg-boss: PostgreSQL ${version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${quick ? "quick" : "full"} run\n`);
+console.log(
+  `\nqueue-service vs raw pg-boss: PostgreSQL ${version}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, ${quick ? "quick" : "full"} run\n`,
+);
 console.log(`${"scenario".padEnd(58)} ${"service".padStart(8)} ${"raw".padStart(8)}  ratio  goal`);
 for (const r of rows) {
   const ratio = r.service / r.raw;
   console.log(`${r.scenario.padEnd(58)} ${fmt(r.service)} ${fmt(r.raw)}  ${ratio.toFixed(2).padStart(5)}  >=${r.goal} ${ratio >= r.goal ? "met" : "NOT met"}`);
 }
-console.log(`\nraw work() settings tried: ${rawTries.map((t) => `batchSize ${t.settings.batchSize} x localConcurrency ${t.settings.localConcurrency}: ${t.rate.toFixed(0)}/s`).join("; ")}`);
-console.log(`enqueue -> start at light load (ms): p50 ${service.enqueueToStart.p50}, p90 ${service.enqueueToStart.p90}, p99 ${service.enqueueToStart.p99} (n=${service.enqueueToStart.n})`);
+console.log(
+  `\nraw work() settings tried: ${rawTries.map((t) => `batchSize ${t.settings.batchSize} x localConcurrency ${t.settings.localConcurrency}: ${t.rate.toFixed(0)}/s`).join("; ")}`,
+);
+console.log(
+  `enqueue -> start at light load (ms): p50 ${service.enqueueToStart.p50}, p90 ${service.enqueueToStart.p90}, p99 ${service.enqueueToStart.p99} (n=${service.enqueueToStart.n})`,
+);
 console.log(`WatchJob final event (ms):          p50 ${watch.p50}, p90 ${watch.p90}, p99 ${watch.p99} (n=${watch.n})`);
 console.log(`service peak RSS (MiB):              ${Math.max(...rss)}`);
 
 const result = {
-  at: new Date().toISOString(), quick, postgres: version, cores: cpus().length, counts, connectionBudget: budget,
+  at: new Date().toISOString(),
+  quick,
+  postgres: version,
+  cores: cpus().length,
+  counts,
+  connectionBudget: budget,
   throughput: rows.map((r) => ({ ...r, ratio: r.service / r.raw, met: r.service / r.raw >= r.goal })),
-  rawWorkSettings: rawTries, enqueueToStartMs: service.enqueueToStart, watchFinalEventMs: watch, peakRssMb: Math.max(...rss),
+  rawWorkSettings: rawTries,
+  enqueueToStartMs: service.enqueueToStart,
+  watchFinalEventMs: watch,
+  peakRssMb: Math.max(...rss),
 };
 mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
 const file = new URL(`./results/${result.at.replace(/[:.]/g, "-")}.json`, import.meta.url);

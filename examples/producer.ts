@@ -3,7 +3,7 @@
  *
  *   npx tsx examples/producer.ts [paymentMethod]      (against `npm start`; try tok_decline)
  */
-import { JobState, createQueueClient, fieldViolations } from "@queue-service/client";
+import { createQueueClient, fieldViolations, JobState } from "@queue-service/client";
 import { baseUrl, token } from "./connection.js";
 
 const client = createQueueClient({ baseUrl, token: token() });

@@ -4,7 +4,7 @@
  *
  *   npx tsx examples/watcher.ts [queue]      (against `npm start`)
  */
-import { JobEventType, JobState, createQueueClient, type LatencySummary } from "@queue-service/client";
+import { createQueueClient, JobEventType, JobState, type LatencySummary } from "@queue-service/client";
 import { baseUrl, token } from "./connection.js";
 
 const queue = process.argv[2] ?? "";
@@ -19,7 +19,9 @@ const p99 = (s?: LatencySummary) => (s?.count && s.p99 ? `${(Number(s.p99.second
 async function jobs() {
   for await (const e of client.watchJobs({ queue }, { signal: stop.signal })) {
     const job = e.job!;
-    console.log(`${time()}  ${JobEventType[e.type].padEnd(16)} ${job.type.padEnd(20)} ${job.id}  ${JobState[job.state]}${job.lastError ? `  ${job.lastError.message}` : ""}`);
+    console.log(
+      `${time()}  ${JobEventType[e.type].padEnd(16)} ${job.type.padEnd(20)} ${job.id}  ${JobState[job.state]}${job.lastError ? `  ${job.lastError.message}` : ""}`,
+    );
   }
 }
 

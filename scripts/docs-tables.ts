@@ -9,7 +9,10 @@ import { metricsTable } from "../src/telemetry/instruments.js";
 
 const path = new URL("../README.md", import.meta.url);
 let readme = readFileSync(path, "utf8");
-for (const [marker, table] of [["config-table", configurationTable()], ["metrics-table", metricsTable()]] as const) {
+for (const [marker, table] of [
+  ["config-table", configurationTable()],
+  ["metrics-table", metricsTable()],
+] as const) {
   const pattern = new RegExp(`(<!-- ${marker}:start -->)[\\s\\S]*?(<!-- ${marker}:end -->)`);
   if (!pattern.test(readme)) throw new Error(`README.md has no ${marker} markers`);
   readme = readme.replace(pattern, (_m, start: string, end: string) => `${start}\n${table}\n${end}`);

@@ -8,8 +8,8 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { startEngine } from "../src/engine/engine.js";
-import { JOB_COLUMNS } from "../src/engine/job-record.js";
-import { jobQueries } from "../src/engine/queries/job-queries.js";
+import { jobQueries } from "../src/engine/store/job-queries.js";
+import { JOB_COLUMNS } from "../src/engine/store/job-record.js";
 import { createLogger } from "../src/logger.js";
 import { serviceRegistry } from "../src/workers/registry.js";
 
@@ -20,7 +20,17 @@ const suffix = randomBytes(4).toString("hex");
 const schema = `qs_explain_${suffix}`;
 const bossSchema = `pgboss_explain_${suffix}`;
 const registry = serviceRegistry();
-const engine = await startEngine({ url, schema, bossSchema, poolMax: 2, bossPoolMax: 2, registry, logger: createLogger("warn"), idempotencyWindowSeconds: 86400, eventRetentionSeconds: 86400 });
+const engine = await startEngine({
+  url,
+  schema,
+  bossSchema,
+  poolMax: 2,
+  bossPoolMax: 2,
+  registry,
+  logger: createLogger("warn"),
+  idempotencyWindowSeconds: 86400,
+  eventRetentionSeconds: 86400,
+});
 await engine.boss.stop({ graceful: false, close: true });
 const db = new pg.Client(url);
 await db.connect();
@@ -43,19 +53,37 @@ try {
   await db.query(`SET session_replication_role = origin`);
   await db.query(`ANALYZE "${bossSchema}".job`);
   console.log(`loaded in ${Date.now() - started} ms\n`);
-  const { rows: [sample] } = await db.query(`SELECT id, (extract(epoch FROM created_on) * 1000000)::bigint AS micros FROM "${bossSchema}".job WHERE data ->> 'principal' = 'svc-7' ORDER BY created_on DESC OFFSET 500 LIMIT 1`);
+  const {
+    rows: [sample],
+  } = await db.query(
+    `SELECT id, (extract(epoch FROM created_on) * 1000000)::bigint AS micros FROM "${bossSchema}".job WHERE data ->> 'principal' = 'svc-7' ORDER BY created_on DESC OFFSET 500 LIMIT 1`,
+  );
   const explain = async (title: string, sql: string, values: unknown[]) => {
     const { rows } = await db.query(`EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY ON) ${sql}`, values);
     console.log(`### ${title}\n`);
     console.log(rows.map((r) => `    ${r["QUERY PLAN"]}`).join("\n"), "\n");
   };
   const everyQueue = registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
-  await explain("GetJob (by id, any queue)", `SELECT ${JOB_COLUMNS} FROM "${bossSchema}".job WHERE id = ANY($1::uuid[]) AND name = ANY($2::text[]) AND ($3::text IS NULL OR data ->> 'principal' = $3)`, [[sample.id], everyQueue, "svc-7"]);
+  await explain(
+    "GetJob (by id, any queue)",
+    `SELECT ${JOB_COLUMNS} FROM "${bossSchema}".job WHERE id = ANY($1::uuid[]) AND name = ANY($2::text[]) AND ($3::text IS NULL OR data ->> 'principal' = $3)`,
+    [[sample.id], everyQueue, "svc-7"],
+  );
   const plan = async (title: string, principal: string | null, after: boolean) => {
     // Capture the list query's SQL and values as the reader sends them.
     let captured: [string, unknown[]] | undefined;
-    const spy = { query: async (text: string, values: unknown[]) => ((captured = [text, values]), { rows: [] }) } as never;
-    await jobQueries(bossSchema).list(spy, { bossQueues: queues, principal: principal ?? undefined, after: after ? { createdMicros: sample.micros, id: sample.id } : undefined, limit: 100 });
+    const spy = {
+      query: async (text: string, values: unknown[]) => {
+        captured = [text, values];
+        return { rows: [] };
+      },
+    } as never;
+    await jobQueries(bossSchema).list(spy, {
+      bossQueues: queues,
+      principal: principal ?? undefined,
+      after: after ? { createdMicros: sample.micros, id: sample.id } : undefined,
+      limit: 100,
+    });
     await explain(title, captured![0], captured![1]);
   };
   await plan("ListJobs, admin, first page", null, false);

@@ -3,30 +3,31 @@
  * listens first (health NOT_SERVING, RPCs UNAVAILABLE) and becomes ready once the database and
  * the engine are up; `stop()` drains in the reverse order and stops an embedded database last.
  */
-import { setTimeout as sleep } from "node:timers/promises";
+
 import http2 from "node:http2";
+import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError, createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { Config } from "./config.js";
-import { openDatabase, type Database } from "./db/database.js";
-import { startEngine, type Engine } from "./engine/engine.js";
-import { UnavailableError } from "./engine/errors.js";
+import { type Database, openDatabase } from "./db/database.js";
 import { isDatabaseUnavailable } from "./db/errors.js";
+import { type Dispatcher, startDispatcher } from "./engine/dispatcher.js";
+import { type Engine, startEngine } from "./engine/engine.js";
+import { UnavailableError } from "./engine/errors.js";
 import { HealthMonitor } from "./health.js";
 import type { Logger } from "./logger.js";
+import { apiRateLimitInterceptor } from "./server/api-rate-limit.js";
+import { type CallTransport, transportKey } from "./server/context.js";
+import { withCors } from "./server/cors.js";
 import { httpRoutes } from "./server/http-routes.js";
 import { authInterceptor, readinessInterceptor, requestContextInterceptor } from "./server/interceptors.js";
-import { withCors } from "./server/cors.js";
 import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
-import { telemetryInterceptor } from "./server/telemetry-interceptor.js";
-import { apiRateLimitInterceptor } from "./server/api-rate-limit.js";
-import { createMetricsTelemetry, jobAttributes, type MetricsTelemetry } from "./telemetry/instruments.js";
 import { StreamLimits } from "./server/stream-limits.js";
-import { transportKey, type CallTransport } from "./server/context.js";
+import { telemetryInterceptor } from "./server/telemetry-interceptor.js";
 import { developmentTokens, parseTokens, type TokenStore } from "./server/tokens.js";
-import { concurrencyOf, createProcessors, serviceRegistry, type Processors } from "./workers/registry.js";
-import { startDispatcher, type Dispatcher } from "./engine/dispatcher.js";
+import { createMetricsTelemetry, jobAttributes, type MetricsTelemetry } from "./telemetry/instruments.js";
+import { concurrencySettings, createProcessors, type Processors, serviceRegistry } from "./workers/registry.js";
 
 /** Backoff while the database is unreachable at start. */
 export const START_RETRY_MIN_MS = 500;
@@ -66,7 +67,9 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
   const telemetry = await createMetricsTelemetry(env);
   const health = new HealthMonitor(["database", "engine", "workers", "event_listener"]);
   const shutdown = new AbortController();
-  const registry = serviceRegistry();
+  const registry = serviceRegistry(concurrencySettings(config));
+  // Jobs of a queue one replica runs at once: its policy's, none on an API-only replica.
+  const concurrency = (queue: string) => (config.workersEnabled ? (registry.queue(queue)?.policy.concurrency ?? 0) : 0);
   const streams = new StreamLimits(config.maxStreams, config.maxStreamsPerPrincipal);
   let engine: Engine | undefined;
   const currentEngine = () => {
@@ -82,13 +85,19 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
       engine: currentEngine,
       maxPayloadBytes: config.maxPayloadBytes,
       eventRetentionSeconds: config.eventRetentionSeconds,
-      concurrency: config.workersEnabled ? concurrencyOf(config) : () => 0,
+      concurrency,
       streams,
       instruments: telemetry.instruments,
       maxStreamBytes: config.streamBufferBytes,
     }),
     contextValues: (req) => createContextValues().set(transportKey, transportOf(req)),
-    interceptors: [telemetryInterceptor(telemetry.instruments), requestContextInterceptor(logger), readinessInterceptor(health), authInterceptor(tokens), apiRateLimitInterceptor(() => engine)],
+    interceptors: [
+      telemetryInterceptor(telemetry.instruments),
+      requestContextInterceptor(logger),
+      readinessInterceptor(health),
+      authInterceptor(tokens),
+      apiRateLimitInterceptor(() => engine),
+    ],
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: 64 * 1024 * 1024,
     shutdownSignal: shutdown.signal,
@@ -153,10 +162,14 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
     health.set("event_listener", listening.connected() ? "healthy" : "degraded", listening.connected() ? "listening" : "connecting");
     listening.onStatus(({ connected, detail }) => health.set("event_listener", connected ? "healthy" : "degraded", detail));
     if (config.workersEnabled) {
-      const concurrency = concurrencyOf(config);
-      processors = createProcessors({ config, pool: engine.pool, schema: config.databaseSchema, analytics: engine.analytics, attemptRunning: engine.work.attemptRunning });
+      processors = createProcessors({
+        config,
+        pool: engine.pool,
+        schema: config.databaseSchema,
+        analytics: engine.analytics,
+        attemptRunning: engine.work.attemptRunning,
+      });
       dispatcher = startDispatcher({
-        boss: engine.boss,
         pool: engine.pool,
         registry,
         processors: processors.byType,
@@ -218,18 +231,21 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
 /** The gauges, read when metrics are collected: the queues' (cluster-wide, exact) and this replica's. */
 function observeGauges(telemetry: MetricsTelemetry, engine: Engine, replica: { server: OnePortServer; streams: StreamLimits; dispatcher?: Dispatcher }): void {
   const { queueDepth, queueActive, leasesHeld, streamsOpen, connectionsOpen } = telemetry.instruments;
-  telemetry.provider.getMeter("queue-service").addBatchObservableCallback(async (result) => {
-    for (const q of await engine.stats.all(60)) {
-      for (const t of q.byType) {
-        const attributes = jobAttributes(q.queue, t.type);
-        result.observe(queueDepth, t.queued, attributes);
-        result.observe(queueActive, t.active, attributes);
+  telemetry.provider.getMeter("queue-service").addBatchObservableCallback(
+    async (result) => {
+      for (const q of await engine.stats.all(60)) {
+        for (const t of q.byType) {
+          const attributes = jobAttributes(q.queue, t.type);
+          result.observe(queueDepth, t.queued, attributes);
+          result.observe(queueActive, t.active, attributes);
+        }
       }
-    }
-    for (const [type, n] of replica.dispatcher?.runningByType() ?? []) result.observe(leasesHeld, n, jobAttributes(type.queue, type.type));
-    result.observe(streamsOpen, replica.streams.count);
-    result.observe(connectionsOpen, replica.server.connections());
-  }, [queueDepth, queueActive, leasesHeld, streamsOpen, connectionsOpen]);
+      for (const [type, n] of replica.dispatcher?.runningByType() ?? []) result.observe(leasesHeld, n, jobAttributes(type.queue, type.type));
+      result.observe(streamsOpen, replica.streams.count);
+      result.observe(connectionsOpen, replica.server.connections());
+    },
+    [queueDepth, queueActive, leasesHeld, streamsOpen, connectionsOpen],
+  );
 }
 
 /** How to cut a call's transport: reset its HTTP/2 stream, or close its HTTP/1.1 connection. */

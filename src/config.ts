@@ -29,9 +29,7 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-const bool = z
-  .enum(["true", "false", "1", "0", "yes", "no"], { error: "must be true or false" })
-  .transform((v) => v === "true" || v === "1" || v === "yes");
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"], { error: "must be true or false" }).transform((v) => v === "true" || v === "1" || v === "yes");
 
 const optionalString = z.string().min(1).optional();
 
@@ -43,15 +41,16 @@ function isCidr(cidr: string): boolean {
 }
 
 /** A comma-separated list (blank entries dropped). */
-const list = z.string().transform((v) => v.split(",").map((h) => h.trim()).filter(Boolean));
+const list = z.string().transform((v) =>
+  v
+    .split(",")
+    .map((h) => h.trim())
+    .filter(Boolean),
+);
 
-const optionalUrl = z
-  .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
-  .optional();
+const optionalUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }).optional();
 
-const identifier = z
-  .string()
-  .regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier (letters, digits, _; at most 63)");
+const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, "must be a lower-case SQL identifier (letters, digits, _; at most 63)");
 
 /** Every setting of the service. */
 export const settings = {
@@ -61,54 +60,198 @@ export const settings = {
   tlsKeyFile: setting("TLS_KEY_FILE", optionalString, undefined, "PEM private key for TLS_CERT_FILE."),
   allowPlaintext: setting("ALLOW_PLAINTEXT", bool, "false", "Allow a non-loopback HOST without TLS (behind a mesh or proxy that terminates TLS)."),
   nodeEnv: setting("NODE_ENV", z.string().min(1), "development", "`production` refuses the embedded database and a generated admin token."),
-  databaseUrl: setting("DATABASE_URL", optionalString, undefined, "PostgreSQL connection string. Unset: an embedded PostgreSQL in DATA_DIR/pg (development only)."),
+  databaseUrl: setting(
+    "DATABASE_URL",
+    optionalString,
+    undefined,
+    "PostgreSQL connection string. Unset: an embedded PostgreSQL in DATA_DIR/pg (development only).",
+  ),
   databasePoolMax: setting("DATABASE_POOL_MAX", int(2, 500), "10", "Connections in the service's own pool (pg-boss keeps a pool of PGBOSS_POOL_MAX besides)."),
   pgbossPoolMax: setting("PGBOSS_POOL_MAX", int(2, 500), "10", "Connections in pg-boss's pool (workers, supervisor, LISTEN)."),
-  databaseSchema: setting("DATABASE_SCHEMA", identifier, "queue_service", "Schema of the service's own tables (events, idempotency keys, pauses, limits, alerts)."),
+  databaseSchema: setting(
+    "DATABASE_SCHEMA",
+    identifier,
+    "queue_service",
+    "Schema of the service's own tables (events, idempotency keys, pauses, limits, alerts).",
+  ),
   pgbossSchema: setting("PGBOSS_SCHEMA", identifier, "pgboss", "Schema of pg-boss's tables."),
   dataDir: setting("DATA_DIR", z.string().min(1), "./data", "Directory for the embedded database, the generated admin token and the email outbox."),
-  authTokens: setting("AUTH_TOKENS", optionalString, undefined, "Comma-separated `name:role:token` (role `service` or `admin`; token may be `sha256:<hex>`). Unset: an admin token is generated into DATA_DIR/admin-token."),
-  logFormat: setting("LOG_FORMAT", z.enum(["auto", "json", "pretty"], { error: "must be auto, json or pretty" }), "auto", "`json` lines, or `pretty` readable lines for a terminal; `auto`: pretty when stdout is a terminal and NODE_ENV is not production, else JSON."),
-  logLevel: setting("LOG_LEVEL", z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { error: "must be one of fatal, error, warn, info, debug, trace, silent" }), "info", "pino log level."),
-  shutdownGraceMs: setting("SHUTDOWN_GRACE_MS", int(0, 600_000), "8000", "On SIGTERM/SIGINT: how long running jobs and requests may take to finish before the process exits anyway."),
-  corsAllowedOrigins: setting("CORS_ALLOWED_ORIGINS", z.string().transform((v) => v.split(",").map((o) => o.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "must be origins like https://app.example.com (scheme://host[:port]) or *"))), "", "Comma-separated origins (`https://app.example.com`) whose pages may call the API from a browser (Connect-Web); none by default."),
-  firstByteTimeoutMs: setting("FIRST_BYTE_TIMEOUT_MS", int(100, 600_000), "10000", "A connection that sends nothing (or no complete request head) for this long is closed."),
-  requestReadTimeoutMs: setting("REQUEST_READ_TIMEOUT_MS", int(100, 3_600_000), "60000", "A request whose message has not fully arrived this long after it began is cut off (HTTP/1.1: 408 and the connection closed; HTTP/2: the stream reset). Server streams' responses are not limited."),
-  http2IdleTimeoutMs: setting("HTTP2_IDLE_TIMEOUT_MS", int(1000, 86_400_000), "300000", "An HTTP/2 connection with no open stream for this long is closed gracefully (GOAWAY; clients reconnect on their next call)."),
-  maxMessageBytes: setting("MAX_MESSAGE_BYTES", int(65_536, 64 * 1024 * 1024), String(4 * 1024 * 1024), "Largest request message (the transport limit; larger is RESOURCE_EXHAUSTED). AddJobs batches are at most this size."),
+  authTokens: setting(
+    "AUTH_TOKENS",
+    optionalString,
+    undefined,
+    "Comma-separated `name:role:token` (role `service` or `admin`; token may be `sha256:<hex>`). Unset: an admin token is generated into DATA_DIR/admin-token.",
+  ),
+  logFormat: setting(
+    "LOG_FORMAT",
+    z.enum(["auto", "json", "pretty"], { error: "must be auto, json or pretty" }),
+    "auto",
+    "`json` lines, or `pretty` readable lines for a terminal; `auto`: pretty when stdout is a terminal and NODE_ENV is not production, else JSON.",
+  ),
+  logLevel: setting(
+    "LOG_LEVEL",
+    z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { error: "must be one of fatal, error, warn, info, debug, trace, silent" }),
+    "info",
+    "pino log level.",
+  ),
+  shutdownGraceMs: setting(
+    "SHUTDOWN_GRACE_MS",
+    int(0, 600_000),
+    "8000",
+    "On SIGTERM/SIGINT: how long running jobs and requests may take to finish before the process exits anyway.",
+  ),
+  corsAllowedOrigins: setting(
+    "CORS_ALLOWED_ORIGINS",
+    z
+      .string()
+      .transform((v) =>
+        v
+          .split(",")
+          .map((o) => o.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "must be origins like https://app.example.com (scheme://host[:port]) or *"))),
+    "",
+    "Comma-separated origins (`https://app.example.com`) whose pages may call the API from a browser (Connect-Web); none by default.",
+  ),
+  firstByteTimeoutMs: setting(
+    "FIRST_BYTE_TIMEOUT_MS",
+    int(100, 600_000),
+    "10000",
+    "A connection that sends nothing (or no complete request head) for this long is closed.",
+  ),
+  requestReadTimeoutMs: setting(
+    "REQUEST_READ_TIMEOUT_MS",
+    int(100, 3_600_000),
+    "60000",
+    "A request whose message has not fully arrived this long after it began is cut off (HTTP/1.1: 408 and the connection closed; HTTP/2: the stream reset). Server streams' responses are not limited.",
+  ),
+  http2IdleTimeoutMs: setting(
+    "HTTP2_IDLE_TIMEOUT_MS",
+    int(1000, 86_400_000),
+    "300000",
+    "An HTTP/2 connection with no open stream for this long is closed gracefully (GOAWAY; clients reconnect on their next call).",
+  ),
+  maxMessageBytes: setting(
+    "MAX_MESSAGE_BYTES",
+    int(65_536, 64 * 1024 * 1024),
+    String(4 * 1024 * 1024),
+    "Largest request message (the transport limit; larger is RESOURCE_EXHAUSTED). AddJobs batches are at most this size.",
+  ),
   maxPayloadBytes: setting("MAX_PAYLOAD_BYTES", int(1024, 16 * 1024 * 1024), String(256 * 1024), "Largest job payload, as JSON."),
-  groupCommitConcurrency: setting("GROUP_COMMIT_CONCURRENCY", int(1, 64), "2", "AddJob transactions in flight at once per replica; AddJob calls arriving meanwhile wait for the next one and share it."),
+  groupCommitConcurrency: setting(
+    "GROUP_COMMIT_CONCURRENCY",
+    int(1, 64),
+    "2",
+    "AddJob transactions in flight at once per replica; AddJob calls arriving meanwhile wait for the next one and share it.",
+  ),
   groupCommitMaxBatch: setting("GROUP_COMMIT_MAX_BATCH", int(1, 1000), "500", "Most AddJob calls one shared transaction takes."),
-  idempotencyWindowSeconds: setting("IDEMPOTENCY_WINDOW_SECONDS", int(60, 30 * 24 * 60 * 60), String(24 * 60 * 60), "How long an idempotency key is remembered: a repeat within it returns the original job; after it the key is free again."),
-  eventRetentionSeconds: setting("EVENT_RETENTION_SECONDS", int(3600, 90 * 24 * 60 * 60), String(3 * 24 * 60 * 60), "How long job events are kept: WatchJobs can resume from a cursor this old (older is OUT_OF_RANGE), and analytics rollups read them."),
+  idempotencyWindowSeconds: setting(
+    "IDEMPOTENCY_WINDOW_SECONDS",
+    int(60, 30 * 24 * 60 * 60),
+    String(24 * 60 * 60),
+    "How long an idempotency key is remembered: a repeat within it returns the original job; after it the key is free again.",
+  ),
+  eventRetentionSeconds: setting(
+    "EVENT_RETENTION_SECONDS",
+    int(3600, 90 * 24 * 60 * 60),
+    String(3 * 24 * 60 * 60),
+    "How long job events are kept: WatchJobs can resume from a cursor this old (older is OUT_OF_RANGE), and analytics rollups read them.",
+  ),
   workersEnabled: setting("WORKERS_ENABLED", bool, "true", "Run jobs in this replica (false: an API-only replica)."),
   moneyConcurrency: setting("MONEY_CONCURRENCY", int(0, 1000), "20", "Jobs of the money queue one replica runs at once."),
   communicationConcurrency: setting("COMMUNICATION_CONCURRENCY", int(0, 1000), "10", "Jobs of the communication queue one replica runs at once."),
   backgroundConcurrency: setting("BACKGROUND_CONCURRENCY", int(0, 1000), "2", "Jobs of the background queue one replica runs at once."),
-  workerPollIntervalMs: setting("WORKER_POLL_INTERVAL_MS", int(100, 60_000), "1000", "Workers wake on a notification when a job is added; they also poll this often (delayed jobs and retries send none)."),
-  paymentProvider: setting("PAYMENT_PROVIDER", z.enum(["sandbox", "http"], { error: "must be sandbox or http" }), "sandbox", "Payments and refunds: `sandbox` (a ledger in PostgreSQL, test cards) or `http` (PAYMENT_GATEWAY_URL)."),
-  paymentGatewayUrl: setting("PAYMENT_GATEWAY_URL", optionalUrl, undefined, "Base URL of the payment gateway (PAYMENT_PROVIDER=http); the only host payment calls go to."),
+  workerPollIntervalMs: setting(
+    "WORKER_POLL_INTERVAL_MS",
+    int(100, 60_000),
+    "1000",
+    "Workers wake on a notification when a job is added; they also poll this often (delayed jobs and retries send none).",
+  ),
+  paymentProvider: setting(
+    "PAYMENT_PROVIDER",
+    z.enum(["sandbox", "http"], { error: "must be sandbox or http" }),
+    "sandbox",
+    "Payments and refunds: `sandbox` (a ledger in PostgreSQL, test cards) or `http` (PAYMENT_GATEWAY_URL).",
+  ),
+  paymentGatewayUrl: setting(
+    "PAYMENT_GATEWAY_URL",
+    optionalUrl,
+    undefined,
+    "Base URL of the payment gateway (PAYMENT_PROVIDER=http); the only host payment calls go to.",
+  ),
   paymentGatewayApiKey: setting("PAYMENT_GATEWAY_API_KEY", optionalString, undefined, "Sent to the payment gateway as a bearer token, when set."),
-  mintProvider: setting("MINT_PROVIDER", z.enum(["sandbox", "http"], { error: "must be sandbox or http" }), "sandbox", "NFT mints: `sandbox` or `http` (MINT_SERVICE_URL)."),
+  mintProvider: setting(
+    "MINT_PROVIDER",
+    z.enum(["sandbox", "http"], { error: "must be sandbox or http" }),
+    "sandbox",
+    "NFT mints: `sandbox` or `http` (MINT_SERVICE_URL).",
+  ),
   mintServiceUrl: setting("MINT_SERVICE_URL", optionalUrl, undefined, "Base URL of the mint service (MINT_PROVIDER=http)."),
   mintServiceApiKey: setting("MINT_SERVICE_API_KEY", optionalString, undefined, "Sent to the mint service as a bearer token, when set."),
-  providerAllowHttp: setting("PROVIDER_ALLOW_HTTP", bool, "false", "Development override: allow `http://` PAYMENT_GATEWAY_URL / MINT_SERVICE_URL (a local fake provider). Otherwise they must be `https://`, so API keys and payment data never travel in clear text."),
+  providerAllowHttp: setting(
+    "PROVIDER_ALLOW_HTTP",
+    bool,
+    "false",
+    "Development override: allow `http://` PAYMENT_GATEWAY_URL / MINT_SERVICE_URL (a local fake provider). Otherwise they must be `https://`, so API keys and payment data never travel in clear text.",
+  ),
   providerTimeoutMs: setting("PROVIDER_TIMEOUT_MS", int(100, 300_000), "10000", "How long a provider call may take before it counts as a retryable failure."),
   sandboxLatencyMs: setting("SANDBOX_LATENCY_MS", int(0, 600_000), "0", "How long a sandbox provider call takes, to rehearse slow providers."),
-  emailTransport: setting("EMAIL_TRANSPORT", z.enum(["outbox", "smtp"], { error: "must be outbox or smtp" }), "outbox", "Email delivery: `outbox` (`.eml` files under DATA_DIR/outbox) or `smtp` (SMTP_URL)."),
-  smtpUrl: setting("SMTP_URL", z.url({ protocol: /^smtps?$/, error: "must be an smtp:// or smtps:// URL" }).optional(), undefined, "SMTP server, e.g. `smtps://user:pass@mail.example.com:465` or `smtp://relay:587` (STARTTLS when offered)."),
+  emailTransport: setting(
+    "EMAIL_TRANSPORT",
+    z.enum(["outbox", "smtp"], { error: "must be outbox or smtp" }),
+    "outbox",
+    "Email delivery: `outbox` (`.eml` files under DATA_DIR/outbox) or `smtp` (SMTP_URL).",
+  ),
+  smtpUrl: setting(
+    "SMTP_URL",
+    z.url({ protocol: /^smtps?$/, error: "must be an smtp:// or smtps:// URL" }).optional(),
+    undefined,
+    "SMTP server, e.g. `smtps://user:pass@mail.example.com:465` or `smtp://relay:587` (STARTTLS when offered).",
+  ),
   smtpRequireTls: setting("SMTP_REQUIRE_TLS", bool, "false", "Refuse to send over `smtp://` unless the server offers STARTTLS."),
   smtpTlsRejectUnauthorized: setting("SMTP_TLS_REJECT_UNAUTHORIZED", bool, "true", "Verify the SMTP server's certificate."),
   smtpTimeoutMs: setting("SMTP_TIMEOUT_MS", int(1000, 300_000), "30000", "Connection, greeting and socket timeout of SMTP."),
   emailFrom: setting("EMAIL_FROM", z.string().min(3), "queue-service <no-reply@queue-service.local>", "The From address of emails."),
-  emailRateLimitPerMinute: setting("EMAIL_RATE_LIMIT_PER_MINUTE", int(0, 1_000_000), "100", "Email recipients one service principal may address per minute through `email:send`, cluster-wide (a job to 5 addresses counts 5; 0: no limit; admins are exempt), so a leaked token is no spam relay."),
-  analyticsSchedule: setting("ANALYTICS_SCHEDULE", z.string(), "* * * * *", "Cron (UTC) of the analytics rollup job (`analytics:aggregate`); one run per occurrence across all replicas. Empty: not scheduled.", true),
+  emailRateLimitPerMinute: setting(
+    "EMAIL_RATE_LIMIT_PER_MINUTE",
+    int(0, 1_000_000),
+    "100",
+    "Email recipients one service principal may address per minute through `email:send`, cluster-wide (a job to 5 addresses counts 5; 0: no limit; admins are exempt), so a leaked token is no spam relay.",
+  ),
+  analyticsSchedule: setting(
+    "ANALYTICS_SCHEDULE",
+    z.string(),
+    "* * * * *",
+    "Cron (UTC) of the analytics rollup job (`analytics:aggregate`); one run per occurrence across all replicas. Empty: not scheduled.",
+    true,
+  ),
   maxStreams: setting("MAX_STREAMS", int(1, 1_000_000), "10000", "Open WatchJob, WatchJobs and WatchMetrics streams allowed at once on a replica."),
   maxStreamsPerPrincipal: setting("MAX_STREAMS_PER_PRINCIPAL", int(1, 1_000_000), "1000", "Open streams one principal may hold on a replica."),
-  streamBufferBytes: setting("STREAM_BUFFER_BYTES", int(16 * 1024, 256 * 1024 * 1024), String(1024 * 1024), "Bytes of events a stream may have waiting for a slow client before it is cut off with RESOURCE_EXHAUSTED."),
-  alertEvaluationIntervalMs: setting("ALERT_EVALUATION_INTERVAL_MS", int(200, 3_600_000), "15000", "How often alert rules are evaluated (by one replica at a time)."),
-  alertWebhookAllowedHosts: setting("ALERT_WEBHOOK_ALLOWED_HOSTS", list.pipe(z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, "must be hosts like hooks.example.com or hooks.example.com:8443"))), "", "Comma-separated `host:port` (or `host` for the scheme's default port only) alert webhooks may be sent to; none by default. A listed IP address is allowed even if internal."),
-  alertWebhookAllowedNetworks: setting("ALERT_WEBHOOK_ALLOWED_NETWORKS", list.pipe(z.array(z.string().refine(isCidr, "must be CIDR ranges like 10.20.0.0/16"))), "", "Comma-separated CIDR ranges of internal addresses (loopback, private, link-local) that webhook hosts may resolve to; none by default: such addresses are refused."),
+  streamBufferBytes: setting(
+    "STREAM_BUFFER_BYTES",
+    int(16 * 1024, 256 * 1024 * 1024),
+    String(1024 * 1024),
+    "Bytes of events a stream may have waiting for a slow client before it is cut off with RESOURCE_EXHAUSTED.",
+  ),
+  alertEvaluationIntervalMs: setting(
+    "ALERT_EVALUATION_INTERVAL_MS",
+    int(200, 3_600_000),
+    "15000",
+    "How often alert rules are evaluated (by one replica at a time).",
+  ),
+  alertWebhookAllowedHosts: setting(
+    "ALERT_WEBHOOK_ALLOWED_HOSTS",
+    list.pipe(z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, "must be hosts like hooks.example.com or hooks.example.com:8443"))),
+    "",
+    "Comma-separated `host:port` (or `host` for the scheme's default port only) alert webhooks may be sent to; none by default. A listed IP address is allowed even if internal.",
+  ),
+  alertWebhookAllowedNetworks: setting(
+    "ALERT_WEBHOOK_ALLOWED_NETWORKS",
+    list.pipe(z.array(z.string().refine(isCidr, "must be CIDR ranges like 10.20.0.0/16"))),
+    "",
+    "Comma-separated CIDR ranges of internal addresses (loopback, private, link-local) that webhook hosts may resolve to; none by default: such addresses are refused.",
+  ),
   alertWebhookTimeoutMs: setting("ALERT_WEBHOOK_TIMEOUT_MS", int(100, 60_000), "5000", "Timeout of one alert webhook POST."),
   maxHealthWatches: setting("MAX_HEALTH_WATCHES", int(0, 100_000), "100", "Open grpc.health.v1 Watch streams allowed at once."),
 };
@@ -165,8 +308,14 @@ function crossChecks(c: Config): string[] {
   if (c.paymentProvider === "http" && !c.paymentGatewayUrl) problems.push("PAYMENT_GATEWAY_URL: required when PAYMENT_PROVIDER=http");
   if (c.emailTransport === "smtp" && !c.smtpUrl) problems.push("SMTP_URL: required when EMAIL_TRANSPORT=smtp");
   if (c.mintProvider === "http" && !c.mintServiceUrl) problems.push("MINT_SERVICE_URL: required when MINT_PROVIDER=http");
-  for (const [env, url] of [["PAYMENT_GATEWAY_URL", c.paymentGatewayUrl], ["MINT_SERVICE_URL", c.mintServiceUrl]] as const) {
-    if (url && new URL(url).protocol === "http:" && !c.providerAllowHttp) problems.push(`${env}: must be an https:// URL (its API key and payment data would travel in clear text); PROVIDER_ALLOW_HTTP=true allows http:// for a local fake provider`);
+  for (const [env, url] of [
+    ["PAYMENT_GATEWAY_URL", c.paymentGatewayUrl],
+    ["MINT_SERVICE_URL", c.mintServiceUrl],
+  ] as const) {
+    if (url && new URL(url).protocol === "http:" && !c.providerAllowHttp)
+      problems.push(
+        `${env}: must be an https:// URL (its API key and payment data would travel in clear text); PROVIDER_ALLOW_HTTP=true allows http:// for a local fake provider`,
+      );
   }
   if (c.maxPayloadBytes > c.maxMessageBytes) {
     problems.push("MAX_PAYLOAD_BYTES: must not exceed MAX_MESSAGE_BYTES");

@@ -5,7 +5,7 @@
  * quoted values and email addresses in any error message are masked, since PostgreSQL quotes the
  * offending input (a payload's text, say) in those.
  */
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export type { Logger } from "pino";
 
@@ -48,7 +48,13 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     serializers: { err: loggableError },
   };
   if (options.pretty && !destination) {
-    return pino({ ...config, transport: { target: "pino-pretty", options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" } } });
+    return pino({
+      ...config,
+      transport: {
+        target: "pino-pretty",
+        options: { colorize: process.stdout.isTTY === true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname,service" },
+      },
+    });
   }
   return pino({ ...config, formatters: { level: (label) => ({ level: label }) } }, destination);
 }

@@ -2,13 +2,13 @@
  * Process entry: configuration, logging, the service, and signals. SIGTERM or SIGINT stops it
  * gracefully and exits 0; a second signal exits at once.
  */
-import { ConfigError, loadConfig } from "./config.js";
+import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 import { TokenConfigError } from "./server/tokens.js";
 import { startTracing } from "./telemetry/tracing.js";
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (err) {
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const tracing = await startTracing();
   if (tracing.exporting) logger.info("exporting traces over OTLP");
   const { startService } = await import("./app.js");
-  let service;
+  let service: Awaited<ReturnType<typeof startService>>;
   try {
     service = await startService(config, logger);
   } catch (err) {

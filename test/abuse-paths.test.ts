@@ -22,7 +22,7 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, failure, violations } from "./support/errors.js";
 import { analytics, email, nftMint, payment, refund } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { waitForJob } from "./support/wait.js";
 import { startWebhookServer, type WebhookServer } from "./support/webhook.js";
 
@@ -36,7 +36,12 @@ let admin: ReturnType<typeof client<typeof JobService>>;
 
 beforeAll(async () => {
   hook = await startWebhookServer();
-  svc = await startTestService(db, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "200", EMAIL_RATE_LIMIT_PER_MINUTE: "0", ALERT_WEBHOOK_ALLOWED_HOSTS: hook.host });
+  svc = await startTestService(db, {
+    WORKERS_ENABLED: "true",
+    WORKER_POLL_INTERVAL_MS: "200",
+    EMAIL_RATE_LIMIT_PER_MINUTE: "0",
+    ALERT_WEBHOOK_ALLOWED_HOSTS: hook.host,
+  });
   a = client(JobService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
   // JSON carries a lone surrogate as an escape; binary protobuf would have replaced it with U+FFFD.
   aJson = client(JobService, svc.baseUrl, { protocol: "connect", binary: false, token: tokens.serviceA });
@@ -55,7 +60,10 @@ const jobCount = async () => (await db.query<{ n: number }>(`SELECT count(*)::in
 
 describe("analytics history", () => {
   it("refuses a service principal a range older than the data kept, naming payload.from", async () => {
-    for (const payload of [analytics({ from: ago(40 * day), to: ago(20 * day), bucket: "hour" }), analytics({ from: ago(4 * day), to: ago(3.5 * day), bucket: "minute" })]) {
+    for (const payload of [
+      analytics({ from: ago(40 * day), to: ago(20 * day), bucket: "hour" }),
+      analytics({ from: ago(4 * day), to: ago(3.5 * day), bucket: "minute" }),
+    ]) {
       const err = await failure(a.addJob({ type: "analytics:aggregate", payload }));
       expect(err.code).toBe(Code.InvalidArgument);
       expect(violations(err)[0]).toMatchObject({ field: "payload.from", reason: "OUT_OF_RANGE" });
@@ -81,9 +89,24 @@ describe("analytics history", () => {
 
 /** Every free-text field of every job type, and a payload with `text` in it. */
 const textFields: { type: string; field: string; payload: (text: string) => Record<string, unknown>; path: string }[] = [
-  ...["paymentId", "orderId", "customerId", "paymentMethod", "currency"].map((f) => ({ type: "payment:process", field: f, payload: (t: string) => payment({ [f]: t }), path: `payload.${f}` })),
-  ...["paymentId", "currency", "reason", "refundId"].map((f) => ({ type: "refund:process", field: f, payload: (t: string) => refund({ [f]: t }), path: `payload.${f}` })),
-  ...["ticketId", "orderId", "recipientWallet", "metadataUri"].map((f) => ({ type: "nft:mint", field: f, payload: (t: string) => nftMint({ [f]: t }), path: `payload.${f}` })),
+  ...["paymentId", "orderId", "customerId", "paymentMethod", "currency"].map((f) => ({
+    type: "payment:process",
+    field: f,
+    payload: (t: string) => payment({ [f]: t }),
+    path: `payload.${f}`,
+  })),
+  ...["paymentId", "currency", "reason", "refundId"].map((f) => ({
+    type: "refund:process",
+    field: f,
+    payload: (t: string) => refund({ [f]: t }),
+    path: `payload.${f}`,
+  })),
+  ...["ticketId", "orderId", "recipientWallet", "metadataUri"].map((f) => ({
+    type: "nft:mint",
+    field: f,
+    payload: (t: string) => nftMint({ [f]: t }),
+    path: `payload.${f}`,
+  })),
   ...["subject", "text", "html", "replyTo"].map((f) => ({ type: "email:send", field: f, payload: (t: string) => email({ [f]: t }), path: `payload.${f}` })),
   { type: "email:send", field: "to", payload: (t) => email({ to: ["ada@example.com", t] }), path: "payload.to[1]" },
   ...["from", "to", "bucket"].map((f) => ({ type: "analytics:aggregate", field: f, payload: (t: string) => analytics({ [f]: t }), path: `payload.${f}` })),
@@ -91,9 +114,13 @@ const textFields: { type: string; field: string; payload: (text: string) => Reco
 ];
 
 /** Text mixing RTL marks, combining characters and ordinary letters. */
-const mixedText = fc.array(fc.constantFrom("a", "Z", "ü", "\u202e", "\u200f", "\u0301", "\u0327", "שלום", "مرحبا", "😀", " ", "9"), { maxLength: 12 }).map((parts) => parts.join(""));
+const mixedText = fc
+  .array(fc.constantFrom("a", "Z", "ü", "\u202e", "\u200f", "\u0301", "\u0327", "שלום", "مرحبا", "😀", " ", "9"), { maxLength: 12 })
+  .map((parts) => parts.join(""));
 /** The same with one character PostgreSQL cannot store put in. */
-const unstorable = fc.tuple(mixedText, fc.constantFrom("\u0000", "\ud800", "\udfff", "\ud83d"), mixedText).map(([before, bad, after]) => `${before}${bad}${after}`);
+const unstorable = fc
+  .tuple(mixedText, fc.constantFrom("\u0000", "\ud800", "\udfff", "\ud83d"), mixedText)
+  .map(([before, bad, after]) => `${before}${bad}${after}`);
 
 describe("text PostgreSQL cannot store", () => {
   it("is INVALID_ARGUMENT naming the field, in every free-text field of every job type, and nothing is written", async () => {
@@ -103,7 +130,10 @@ describe("text PostgreSQL cannot store", () => {
         fc.asyncProperty(unstorable, async (text) => {
           const err = await failure(aJson.addJob({ type: f.type, payload: f.payload(text) as never }));
           expect(err.code, `${f.type} ${f.field}`).toBe(Code.InvalidArgument);
-          expect(violations(err).map((v) => v.field), `${f.type} ${f.field}`).toContain(f.path);
+          expect(
+            violations(err).map((v) => v.field),
+            `${f.type} ${f.field}`,
+          ).toContain(f.path);
         }),
         { numRuns: 8 },
       );
@@ -115,7 +145,10 @@ describe("text PostgreSQL cannot store", () => {
     for (const f of textFields) {
       await fc.assert(
         fc.asyncProperty(mixedText, async (text) => {
-          const outcome = await aJson.addJob({ type: f.type, payload: f.payload(text) as never }).then(() => undefined, (e) => failure(Promise.reject(e)));
+          const outcome = await aJson.addJob({ type: f.type, payload: f.payload(text) as never }).then(
+            () => undefined,
+            (e) => failure(Promise.reject(e)),
+          );
           if (outcome) expect(outcome.code, `${f.type} ${f.field}: ${outcome.rawMessage}`).toBe(Code.InvalidArgument);
         }),
         { numRuns: 5 },
@@ -126,7 +159,9 @@ describe("text PostgreSQL cannot store", () => {
   });
 
   it("in one caller's add does not fail the others' adds that share its transaction", async () => {
-    const results = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => aJson.addJob({ type: "email:send", payload: email({ subject: i === 7 ? "bad\u0000subject" : `ok ${i}` }) })));
+    const results = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) => aJson.addJob({ type: "email:send", payload: email({ subject: i === 7 ? "bad\u0000subject" : `ok ${i}` }) })),
+    );
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(19);
     const refused = results[7]!;
     expect(refused.status).toBe("rejected");
@@ -138,7 +173,9 @@ describe("text PostgreSQL cannot store", () => {
     const err = await failure(monitoring.createAlertRule({ rule: { name: "depth\u0000", metric: AlertMetric.QUEUE_DEPTH, queue: "money", threshold: 1 } }));
     expect(violations(err)[0]).toMatchObject({ field: "rule.name", reason: "INVALID_CHARACTER" });
     // A lone surrogate in a typed string field never gets that far: protobuf decoding refuses it.
-    expect((await failure(monitoring.createAlertRule({ rule: { name: "depth\ud800", metric: AlertMetric.QUEUE_DEPTH, queue: "money", threshold: 1 } }))).code).toBe(Code.InvalidArgument);
+    expect(
+      (await failure(monitoring.createAlertRule({ rule: { name: "depth\ud800", metric: AlertMetric.QUEUE_DEPTH, queue: "money", threshold: 1 } }))).code,
+    ).toBe(Code.InvalidArgument);
   });
 });
 
@@ -156,7 +193,15 @@ describe("payload limits", () => {
 describe("logs", () => {
   it("carry a database error's code but not the values it quotes", async () => {
     const lines: string[] = [];
-    const logger = createLogger("info", new Writable({ write: (chunk, _e, done) => void (lines.push(String(chunk)), done()) }));
+    const logger = createLogger(
+      "info",
+      new Writable({
+        write: (chunk, _e, done) => {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
     const c = new pg.Client({ connectionString: db.url });
     await c.connect();
     const err = await c.query("SELECT $1::jsonb", ['{"reason": "secret-marker \\u0000", "to": "ada@example.com"}']).catch((e: Error) => e);
@@ -176,9 +221,11 @@ describe("WatchJobs cursors", () => {
     const { job } = await a.addJob({ type: "email:send", payload: email() });
     await db.query(`UPDATE "${db.schema}".job_event SET occurred_at = now() - interval '4 days' WHERE job_id = $1`, [job!.id]);
     const made = encodeCursor({ xid: "0", seq: 0 });
-    const err = await failure((async () => {
-      for await (const _ of a.watchJobs({ cursor: made })) break;
-    })());
+    const err = await failure(
+      (async () => {
+        for await (const _ of a.watchJobs({ cursor: made })) break;
+      })(),
+    );
     expect(err.code).toBe(Code.OutOfRange);
     await db.query(`UPDATE "${db.schema}".job_event SET occurred_at = now() WHERE job_id = $1`, [job!.id]);
   });
@@ -224,9 +271,30 @@ describe("alert webhooks", () => {
 
   it("are refused when a rule names an unlisted port, and are shown to admins only", async () => {
     const monitoring = client(MonitoringService, svc.baseUrl, { protocol: "grpc", token: tokens.admin });
-    const bad = await failure(monitoring.createAlertRule({ rule: { name: "other-port", metric: AlertMetric.QUEUE_DEPTH, queue: "money", threshold: 1, targets: [{ target: { case: "webhook", value: { url: `http://127.0.0.1:${port() + 1}/x` } } }] } }));
+    const bad = await failure(
+      monitoring.createAlertRule({
+        rule: {
+          name: "other-port",
+          metric: AlertMetric.QUEUE_DEPTH,
+          queue: "money",
+          threshold: 1,
+          targets: [{ target: { case: "webhook", value: { url: `http://127.0.0.1:${port() + 1}/x` } } }],
+        },
+      }),
+    );
     expect(violations(bad)[0]).toMatchObject({ field: "rule.targets[0].webhook.url", reason: "HOST_NOT_ALLOWED" });
-    await monitoring.createAlertRule({ rule: { name: "secret-hook", metric: AlertMetric.QUEUE_DEPTH, queue: "money", threshold: 1_000_000, targets: [{ target: { case: "webhook", value: { url: `${hook.url}?token=s3cret` } } }, { target: { case: "email", value: { to: ["oncall@example.com"] } } }] } });
+    await monitoring.createAlertRule({
+      rule: {
+        name: "secret-hook",
+        metric: AlertMetric.QUEUE_DEPTH,
+        queue: "money",
+        threshold: 1_000_000,
+        targets: [
+          { target: { case: "webhook", value: { url: `${hook.url}?token=s3cret` } } },
+          { target: { case: "email", value: { to: ["oncall@example.com"] } } },
+        ],
+      },
+    });
     const asService = await client(MonitoringService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA }).listAlertRules({});
     const seen = asService.rules.find((r) => r.name === "secret-hook")!;
     expect(seen.targets.map((t) => t.target.case)).toEqual(["webhook", "email"]);

@@ -12,8 +12,8 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, failure, violations } from "./support/errors.js";
 import { payment } from "./support/payloads.js";
-import { startReplica, type ServiceProcess } from "./support/process.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { type ServiceProcess, startReplica } from "./support/process.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 import { startWebhookServer, type WebhookServer } from "./support/webhook.js";
 
@@ -24,7 +24,12 @@ let monitoring: ReturnType<typeof client<typeof MonitoringService>>;
 
 beforeAll(async () => {
   hook = await startWebhookServer();
-  svc = await startTestService(db, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "200", ALERT_EVALUATION_INTERVAL_MS: "300", ALERT_WEBHOOK_ALLOWED_HOSTS: hook.host });
+  svc = await startTestService(db, {
+    WORKERS_ENABLED: "true",
+    WORKER_POLL_INTERVAL_MS: "200",
+    ALERT_EVALUATION_INTERVAL_MS: "300",
+    ALERT_WEBHOOK_ALLOWED_HOSTS: hook.host,
+  });
   monitoring = client(MonitoringService, svc.baseUrl, { protocol: "grpc", token: tokens.admin });
 });
 afterAll(async () => {
@@ -39,7 +44,10 @@ const depthRule = (name: string, extra: Record<string, unknown> = {}) => ({
     metric: AlertMetric.QUEUE_DEPTH,
     queue: "money",
     threshold: 1,
-    targets: [{ target: { case: "webhook" as const, value: { url: hook.url } } }, { target: { case: "email" as const, value: { to: ["oncall@example.com"] } } }],
+    targets: [
+      { target: { case: "webhook" as const, value: { url: hook.url } } },
+      { target: { case: "email" as const, value: { to: ["oncall@example.com"] } } },
+    ],
     description: "money queue backing up",
     ...extra,
   },
@@ -47,14 +55,31 @@ const depthRule = (name: string, extra: Record<string, unknown> = {}) => ({
 
 describe("alert rules", () => {
   it("are validated, created, listed, updated by field mask and deleted", async () => {
-    const bad = await failure(monitoring.createAlertRule({ rule: { name: "", metric: AlertMetric.RUN_TIME_PERCENTILE, queue: "nope", threshold: -1, targets: [{ target: { case: "webhook", value: { url: "http://evil.example/x" } } }] } }));
+    const bad = await failure(
+      monitoring.createAlertRule({
+        rule: {
+          name: "",
+          metric: AlertMetric.RUN_TIME_PERCENTILE,
+          queue: "nope",
+          threshold: -1,
+          targets: [{ target: { case: "webhook", value: { url: "http://evil.example/x" } } }],
+        },
+      }),
+    );
     expect(bad.code).toBe(Code.InvalidArgument);
-    expect(violations(bad).map((v) => v.field).sort()).toEqual(["rule.name", "rule.percentile", "rule.queue", "rule.targets[0].webhook.url", "rule.threshold"]);
+    expect(
+      violations(bad)
+        .map((v) => v.field)
+        .sort(),
+    ).toEqual(["rule.name", "rule.percentile", "rule.queue", "rule.targets[0].webhook.url", "rule.threshold"]);
     const { rule } = await monitoring.createAlertRule(depthRule("depth-crud", { enabled: false }));
     expect(rule).toMatchObject({ name: "depth-crud", metric: AlertMetric.QUEUE_DEPTH, queue: "money", threshold: 1, enabled: false });
     expect(Number(rule!.window!.seconds)).toBe(300);
     expect((await failure(monitoring.createAlertRule(depthRule("depth-crud")))).code).toBe(Code.AlreadyExists);
-    const { rule: updated } = await monitoring.updateAlertRule({ rule: { id: rule!.id, threshold: 50, name: "ignored" }, updateMask: { paths: ["threshold"] } });
+    const { rule: updated } = await monitoring.updateAlertRule({
+      rule: { id: rule!.id, threshold: 50, name: "ignored" },
+      updateMask: { paths: ["threshold"] },
+    });
     expect(updated).toMatchObject({ name: "depth-crud", threshold: 50 });
     const svcA = client(MonitoringService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
     expect((await svcA.listAlertRules({})).rules.map((r) => r.name)).toContain("depth-crud");
@@ -71,7 +96,10 @@ describe("a depth alert on a paused queue", () => {
     await queues.pauseQueue({ name: "money" });
     for (let i = 0; i < 3; i++) await jobs.addJob({ type: "payment:process", payload: payment() });
     const { rule } = await monitoring.createAlertRule(depthRule("money-depth"));
-    const firing = await eventually(async () => (await monitoring.listAlerts({ state: AlertState.FIRING })).alerts.find((a) => a.ruleId === rule!.id), "the alert to fire");
+    const firing = await eventually(
+      async () => (await monitoring.listAlerts({ state: AlertState.FIRING })).alerts.find((a) => a.ruleId === rule!.id),
+      "the alert to fire",
+    );
     expect(firing).toMatchObject({ ruleName: "money-depth", value: 3, threshold: 1, summary: "queue money: queue depth 3 > 1" });
     await eventually(async () => hook.received.length === 1, "the webhook");
     expect(hook.received[0]!.body.alert).toMatchObject({ id: firing.id, rule: "money-depth", value: 3, state: "firing", queue: "money" });
@@ -88,7 +116,10 @@ describe("a depth alert on a paused queue", () => {
     expect(acked!.acknowledgedAt).toBeDefined();
 
     await queues.resumeQueue({ name: "money" });
-    const resolved = await eventually(async () => (await monitoring.listAlerts({ state: AlertState.RESOLVED })).alerts.find((a) => a.id === firing.id), "the alert to resolve");
+    const resolved = await eventually(
+      async () => (await monitoring.listAlerts({ state: AlertState.RESOLVED })).alerts.find((a) => a.id === firing.id),
+      "the alert to resolve",
+    );
     expect(resolved.resolvedAt).toBeDefined();
     expect(resolved.lastValue).toBeLessThanOrEqual(1);
     expect(hook.received).toHaveLength(1);
@@ -112,10 +143,27 @@ describe("the alert evaluator", () => {
 
       const m = client(MonitoringService, follower.baseUrl, { protocol: "grpc", token: tokens.admin });
       await client(QueueService, follower.baseUrl, { protocol: "grpc", token: tokens.admin }).pauseQueue({ name: "background" });
-      await client(JobService, follower.baseUrl, { protocol: "grpc", token: tokens.admin }).addJobs({ jobs: [{ type: "analytics:aggregate", payload: {} }, { type: "analytics:aggregate", payload: {} }] });
+      await client(JobService, follower.baseUrl, { protocol: "grpc", token: tokens.admin }).addJobs({
+        jobs: [
+          { type: "analytics:aggregate", payload: {} },
+          { type: "analytics:aggregate", payload: {} },
+        ],
+      });
       const before = hook.received.length;
-      const { rule } = await m.createAlertRule({ rule: { name: "background-depth", metric: AlertMetric.QUEUE_DEPTH, queue: "background", threshold: 1, window: durationFromMs(60_000), targets: [{ target: { case: "webhook", value: { url: hook.url } } }] } });
-      await eventually(async () => (await m.listAlerts({ state: AlertState.FIRING })).alerts.find((a) => a.ruleId === rule!.id), "the alert to fire on the new leader");
+      const { rule } = await m.createAlertRule({
+        rule: {
+          name: "background-depth",
+          metric: AlertMetric.QUEUE_DEPTH,
+          queue: "background",
+          threshold: 1,
+          window: durationFromMs(60_000),
+          targets: [{ target: { case: "webhook", value: { url: hook.url } } }],
+        },
+      });
+      await eventually(
+        async () => (await m.listAlerts({ state: AlertState.FIRING })).alerts.find((a) => a.ruleId === rule!.id),
+        "the alert to fire on the new leader",
+      );
       await eventually(async () => hook.received.length === before + 1, "its webhook");
     } finally {
       await Promise.all(processes.map((p) => p.stop("SIGKILL")));

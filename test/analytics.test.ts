@@ -6,9 +6,9 @@
  */
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState, type Job } from "../gen/jobs/v1/job_pb.js";
+import { type Job, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
-import { MonitoringService, type LatencySummary } from "../gen/jobs/v1/monitoring_service_pb.js";
+import { type LatencySummary, MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { createAnalytics, percentile } from "../src/engine/analytics.js";
 import { rollupQueries } from "../src/engine/queries/rollup-queries.js";
 import { serviceRegistry } from "../src/workers/registry.js";
@@ -17,7 +17,7 @@ import { testDatabase } from "./support/database.js";
 import { Code, failure } from "./support/errors.js";
 import { bossQueueOf } from "./support/job-states.js";
 import { payment } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { waitForJob } from "./support/wait.js";
 
 const db = testDatabase();
@@ -37,10 +37,24 @@ afterAll(async () => {
 });
 
 const ms = (d: { seconds: bigint; nanos: number } | undefined) => (d ? Number(d.seconds) * 1000 + d.nanos / 1e6 : 0);
-const latency = (l: LatencySummary | undefined) => ({ count: Number(l?.count ?? 0n), p50: ms(l?.p50), p90: ms(l?.p90), p95: ms(l?.p95), p99: ms(l?.p99), max: ms(l?.max) });
+const latency = (l: LatencySummary | undefined) => ({
+  count: Number(l?.count ?? 0n),
+  p50: ms(l?.p50),
+  p90: ms(l?.p90),
+  p95: ms(l?.p95),
+  p99: ms(l?.p99),
+  max: ms(l?.max),
+});
 const expectedLatency = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
-  return { count: sorted.length, p50: percentile(sorted, 50)!, p90: percentile(sorted, 90)!, p95: percentile(sorted, 95)!, p99: percentile(sorted, 99)!, max: sorted[sorted.length - 1]! };
+  return {
+    count: sorted.length,
+    p50: percentile(sorted, 50)!,
+    p90: percentile(sorted, 90)!,
+    p95: percentile(sorted, 95)!,
+    p99: percentile(sorted, 99)!,
+    max: sorted[sorted.length - 1]!,
+  };
 };
 const closeTo = (actual: ReturnType<typeof latency>, expected: ReturnType<typeof expectedLatency>) => {
   expect(actual.count).toBe(expected.count);
@@ -55,7 +69,13 @@ describe("rollups of a known set of events", () => {
     db.query(
       `INSERT INTO "${db.schema}".job_event (job_id, queue_name, type, state, retry_count, occurred_at, ready_at, attempt_started_at)
        VALUES (gen_random_uuid(), $1, $2, 'x', 0, $3, $4, $5)`,
-      [queue(), type, at(offsetMs), extra.readyMs === undefined ? null : at(offsetMs - extra.readyMs), extra.runMs === undefined ? null : at(offsetMs - extra.runMs)],
+      [
+        queue(),
+        type,
+        at(offsetMs),
+        extra.readyMs === undefined ? null : at(offsetMs - extra.readyMs),
+        extra.runMs === undefined ? null : at(offsetMs - extra.runMs),
+      ],
     );
 
   it("are exact, idempotent, and pick up late events", async () => {
@@ -74,10 +94,37 @@ describe("rollups of a known set of events", () => {
 
     const range = { from: M, to: new Date(M.getTime() + 2 * 60_000) };
     const rows = async () =>
-      (await db.query(`SELECT minute, added, started, completed, failed, dead_lettered, cancelled, retried, wait_ms, run_ms FROM "${db.schema}".job_stats_minute WHERE queue_name = $1 ORDER BY minute`, [queue()])).rows;
+      (
+        await db.query(
+          `SELECT minute, added, started, completed, failed, dead_lettered, cancelled, retried, wait_ms, run_ms FROM "${db.schema}".job_stats_minute WHERE queue_name = $1 ORDER BY minute`,
+          [queue()],
+        )
+      ).rows;
     const expected = [
-      { minute: M, added: 4, started: 3, completed: 2, failed: 1, dead_lettered: 1, cancelled: 1, retried: 1, wait_ms: [100, 200, 400], run_ms: [250, 500, 1000, 3000] },
-      { minute: new Date(M.getTime() + 60_000), added: 0, started: 1, completed: 1, failed: 0, dead_lettered: 0, cancelled: 0, retried: 0, wait_ms: [50], run_ms: [10] },
+      {
+        minute: M,
+        added: 4,
+        started: 3,
+        completed: 2,
+        failed: 1,
+        dead_lettered: 1,
+        cancelled: 1,
+        retried: 1,
+        wait_ms: [100, 200, 400],
+        run_ms: [250, 500, 1000, 3000],
+      },
+      {
+        minute: new Date(M.getTime() + 60_000),
+        added: 0,
+        started: 1,
+        completed: 1,
+        failed: 0,
+        dead_lettered: 0,
+        cancelled: 0,
+        retried: 0,
+        wait_ms: [50],
+        run_ms: [10],
+      },
     ];
     await analytics.rollup(range);
     expect(await rows()).toEqual(expected);
@@ -90,15 +137,39 @@ describe("rollups of a known set of events", () => {
     expect((await rows())[0]).toMatchObject({ completed: 3, run_ms: [250, 500, 1000, 2000, 3000] });
 
     await analytics.rollup({ ...range, bucket: "hour" });
-    const { rows: [hour] } = await db.query(`SELECT * FROM "${db.schema}".job_stats_hour WHERE queue_name = $1`, [queue()]);
-    expect(hour).toMatchObject({ added: 4, started: 4, completed: 4, failed: 1, dead_lettered: 1, cancelled: 1, retried: 1, wait_count: 4, wait_p50_ms: 100, wait_p90_ms: 400, wait_max_ms: 400, run_count: 6, run_p50_ms: 500, run_p99_ms: 3000, run_max_ms: 3000 });
+    const {
+      rows: [hour],
+    } = await db.query(`SELECT * FROM "${db.schema}".job_stats_hour WHERE queue_name = $1`, [queue()]);
+    expect(hour).toMatchObject({
+      added: 4,
+      started: 4,
+      completed: 4,
+      failed: 1,
+      dead_lettered: 1,
+      cancelled: 1,
+      retried: 1,
+      wait_count: 4,
+      wait_p50_ms: 100,
+      wait_p90_ms: 400,
+      wait_max_ms: 400,
+      run_count: 6,
+      run_p50_ms: 500,
+      run_p99_ms: 3000,
+      run_max_ms: 3000,
+    });
 
     // GetMetrics over a window that covers the fixture reads the same numbers.
     const monitoring = client(MonitoringService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
     const { snapshot } = await monitoring.getMetrics({ queue: "money", window: { seconds: 3600n } });
     const refund = snapshot!.queues[0]!.jobTypes.find((t) => t.type === "refund:process")!;
-    expect({ added: Number(refund.added), started: Number(refund.started), completed: Number(refund.completed), failed: Number(refund.failed), deadLettered: Number(refund.deadLettered), retried: Number(refund.retried) })
-      .toEqual({ added: 4, started: 4, completed: 4, failed: 1, deadLettered: 1, retried: 1 });
+    expect({
+      added: Number(refund.added),
+      started: Number(refund.started),
+      completed: Number(refund.completed),
+      failed: Number(refund.failed),
+      deadLettered: Number(refund.deadLettered),
+      retried: Number(refund.retried),
+    }).toEqual({ added: 4, started: 4, completed: 4, failed: 1, deadLettered: 1, retried: 1 });
     closeTo(latency(refund.enqueueToStart), expectedLatency([100, 200, 400, 50]));
     closeTo(latency(refund.runTime), expectedLatency([250, 500, 1000, 2000, 3000, 10]));
   });
@@ -111,7 +182,8 @@ describe("GetMetrics after a real workload", () => {
     for (let i = 0; i < 10; i++) added.push((await jobs.addJob({ type: "payment:process", payload: payment() })).job!.id);
     for (let i = 0; i < 3; i++) added.push((await jobs.addJob({ type: "payment:process", payload: payment({ paymentMethod: "tok_decline" }) })).job!.id);
     const done: Job[] = [];
-    for (const id of added) done.push(await waitForJob(jobs, id, (j) => j.state === JobState.COMPLETED || (j.state === JobState.FAILED && j.deadLetterJobId !== ""), "to finish"));
+    for (const id of added)
+      done.push(await waitForJob(jobs, id, (j) => j.state === JobState.COMPLETED || (j.state === JobState.FAILED && j.deadLetterJobId !== ""), "to finish"));
     const { rows } = await db.query<{ wait: number; run: number; state: string }>(
       `SELECT extract(epoch FROM started_on - start_after) * 1000 AS wait, extract(epoch FROM completed_on - started_on) * 1000 AS run, state::text
        FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[])`,
@@ -121,8 +193,13 @@ describe("GetMetrics after a real workload", () => {
     const { snapshot } = await monitoring.getMetrics({ queue: "money", window: { seconds: 300n } });
     const money = snapshot!.queues.find((q) => q.queue === "money")!;
     const pay = money.jobTypes.find((t) => t.type === "payment:process")!;
-    expect({ added: Number(pay.added), started: Number(pay.started), completed: Number(pay.completed), failed: Number(pay.failed), deadLettered: Number(pay.deadLettered) })
-      .toEqual({ added: 13, started: 13, completed: 10, failed: 3, deadLettered: 3 });
+    expect({
+      added: Number(pay.added),
+      started: Number(pay.started),
+      completed: Number(pay.completed),
+      failed: Number(pay.failed),
+      deadLettered: Number(pay.deadLettered),
+    }).toEqual({ added: 13, started: 13, completed: 10, failed: 3, deadLettered: 3 });
     closeTo(latency(pay.enqueueToStart), expectedLatency(rows.map((r) => Number(r.wait))));
     closeTo(latency(pay.runTime), expectedLatency(rows.map((r) => Number(r.run))));
     expect(pay.completedPerSecond).toBeCloseTo(10 / 300, 6);

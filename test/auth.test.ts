@@ -10,16 +10,36 @@ import { accessPolicy } from "../src/server/access-policy.js";
 import { apiServices } from "../src/server/routes.js";
 import { transport } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const roles: Record<string, "public" | "service" | "admin"> = {
-  AddJob: "service", AddJobs: "admin", GetJob: "service", ListJobs: "service", RetryJob: "admin", CancelJob: "admin",
-  WatchJob: "service", WatchJobs: "service",
-  ListQueues: "service", GetQueueStats: "service", PauseQueue: "admin", ResumeQueue: "admin", ListDeadLetters: "service",
-  RedriveDeadLetters: "admin", PurgeDeadLetters: "admin",
-  GetHealth: "public", GetMetrics: "service", WatchMetrics: "service", ListAlertRules: "service", CreateAlertRule: "admin",
-  UpdateAlertRule: "admin", DeleteAlertRule: "admin", ListAlerts: "service", AcknowledgeAlert: "admin", ListRateLimits: "service",
-  SetRateLimit: "admin", DeleteRateLimit: "admin",
+  AddJob: "service",
+  AddJobs: "admin",
+  GetJob: "service",
+  ListJobs: "service",
+  RetryJob: "admin",
+  CancelJob: "admin",
+  WatchJob: "service",
+  WatchJobs: "service",
+  ListQueues: "service",
+  GetQueueStats: "service",
+  PauseQueue: "admin",
+  ResumeQueue: "admin",
+  ListDeadLetters: "service",
+  RedriveDeadLetters: "admin",
+  PurgeDeadLetters: "admin",
+  GetHealth: "public",
+  GetMetrics: "service",
+  WatchMetrics: "service",
+  ListAlertRules: "service",
+  CreateAlertRule: "admin",
+  UpdateAlertRule: "admin",
+  DeleteAlertRule: "admin",
+  ListAlerts: "service",
+  AcknowledgeAlert: "admin",
+  ListRateLimits: "service",
+  SetRateLimit: "admin",
+  DeleteRateLimit: "admin",
 };
 
 const db = testDatabase();
@@ -37,7 +57,10 @@ const methods = apiServices.flatMap((service) => service.methods.map((method) =>
 
 /** Calls `method` with an empty request; resolves to the status code (OK when it answered). */
 async function codeOf(method: DescMethod, token: string | undefined): Promise<Code | "ok"> {
-  const c = createClient(method.parent, transport(svc.baseUrl, { protocol: "grpc", token })) as unknown as Record<string, (req: object, opts: object) => unknown>;
+  const c = createClient(method.parent, transport(svc.baseUrl, { protocol: "grpc", token })) as unknown as Record<
+    string,
+    (req: object, opts: object) => unknown
+  >;
   const call = c[method.localName]!;
   const signal = AbortSignal.timeout(2000);
   try {

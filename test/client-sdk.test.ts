@@ -6,7 +6,16 @@
  */
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from "vitest";
 import type { z } from "zod";
-import { createQueueClient, fieldViolations, type AnalyticsAggregatePayload, type EmailPayload, type JobEvent, type NftMintPayload, type PaymentPayload, type RefundPayload } from "../clients/ts/src/index.js";
+import {
+  type AnalyticsAggregatePayload,
+  createQueueClient,
+  type EmailPayload,
+  fieldViolations,
+  type JobEvent,
+  type NftMintPayload,
+  type PaymentPayload,
+  type RefundPayload,
+} from "../clients/ts/src/index.js";
 import { createQueueClient as createWebClient } from "../clients/ts/src/web.js";
 import { JobEventType, JobState } from "../gen/jobs/v1/job_pb.js";
 import type { analyticsPayload } from "../src/workers/background/analytics-aggregate.js";
@@ -18,8 +27,8 @@ import { testDatabase } from "./support/database.js";
 import { Code, failure } from "./support/errors.js";
 import { startLossyProxy } from "./support/h2-proxy.js";
 import { payment } from "./support/payloads.js";
-import { freePort, startReplica, type ServiceProcess } from "./support/process.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { freePort, type ServiceProcess, startReplica } from "./support/process.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
@@ -86,7 +95,11 @@ describe("createQueueClient", () => {
     const before = await jobCount();
     const err = await failure(client.addRefund({ paymentId: "pay_1", amount: -5, currency: "usd" }));
     expect(err.code).toBe(Code.InvalidArgument);
-    expect(fieldViolations(err).map((v) => v.field).sort()).toEqual(["payload.amount", "payload.currency"]);
+    expect(
+      fieldViolations(err)
+        .map((v) => v.field)
+        .sort(),
+    ).toEqual(["payload.amount", "payload.currency"]);
     expect(await jobCount()).toBe(before);
     client.close();
   });
@@ -94,7 +107,10 @@ describe("createQueueClient", () => {
   it("sends job options in plain units", async () => {
     const client = createQueueClient({ baseUrl: service.baseUrl, token: tokens.admin });
     const startAfter = new Date(Date.now() + 3_600_000);
-    const { job } = await client.addEmail({ to: "a@example.com", subject: "later", text: "hi" }, { startAfter, priority: 5, retryLimit: 1, expireInMs: 30_000 });
+    const { job } = await client.addEmail(
+      { to: "a@example.com", subject: "later", text: "hi" },
+      { startAfter, priority: 5, retryLimit: 1, expireInMs: 30_000 },
+    );
     expect(job.state).toBe(JobState.CREATED);
     expect(job.priority).toBe(5);
     expect(job.retryLimit).toBe(1);
@@ -137,7 +153,11 @@ describe("retries", () => {
 
   it("wait for a replica that is not up yet, and give up after maxAttempts", async () => {
     const port = await freePort();
-    const client = createQueueClient({ baseUrl: `http://127.0.0.1:${port}`, token: tokens.serviceA, retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAttempts: 30 } });
+    const client = createQueueClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      token: tokens.serviceA,
+      retry: { initialDelayMs: 200, maxDelayMs: 1000, maxAttempts: 30 },
+    });
     const call = client.queues.listQueues({});
     await new Promise((r) => setTimeout(r, 700));
     const late = await startTestService(db, { PORT: String(port) });
@@ -214,7 +234,11 @@ describe("watchJobs", () => {
     expect((await worker.waitForJob(second.id, { timeoutMs: 20_000 })).state).toBe(JobState.COMPLETED);
     a = await startA();
 
-    await eventually(async () => seen.some((e) => e.job?.id === second.id && e.type === JobEventType.COMPLETED), "the second job's completion after the restart", 20_000);
+    await eventually(
+      async () => seen.some((e) => e.job?.id === second.id && e.type === JobEventType.COMPLETED),
+      "the second job's completion after the restart",
+      20_000,
+    );
     controller.abort();
     await feed;
     const of = (id: string) => seen.filter((e) => e.job?.id === id).map((e) => JobEventType[e.type]);

@@ -2,14 +2,15 @@
  * Configuration errors name the variable and the rule; tokens are parsed, hashed and compared
  * without ever appearing in an error; the development token file is private.
  */
-import { mkdtempSync, readFileSync, statSync } from "node:fs";
+
 import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, configurationTable, loadConfig, settings } from "../src/config.js";
-import { metricsTable } from "../src/telemetry/instruments.js";
 import { developmentTokens, parseTokens, TokenConfigError } from "../src/server/tokens.js";
+import { metricsTable } from "../src/telemetry/instruments.js";
 
 const problemsOf = (env: Record<string, string>): string[] => {
   try {
@@ -65,7 +66,9 @@ describe("configuration", () => {
   });
 
   it("takes webhook hosts with ports and internal networks as CIDR ranges", () => {
-    expect(problemsOf({ ALERT_WEBHOOK_ALLOWED_HOSTS: "hooks.example.com:8443, 10.0.0.7:80", ALERT_WEBHOOK_ALLOWED_NETWORKS: "10.20.0.0/16, fd00::/8" })).toEqual([]);
+    expect(
+      problemsOf({ ALERT_WEBHOOK_ALLOWED_HOSTS: "hooks.example.com:8443, 10.0.0.7:80", ALERT_WEBHOOK_ALLOWED_NETWORKS: "10.20.0.0/16, fd00::/8" }),
+    ).toEqual([]);
     expect(problemsOf({ ALERT_WEBHOOK_ALLOWED_NETWORKS: "10.20.0.0/33" })[0]).toMatch(/^ALERT_WEBHOOK_ALLOWED_NETWORKS: must be CIDR ranges/);
     expect(problemsOf({ ALERT_WEBHOOK_ALLOWED_HOSTS: "https://hooks.example.com/x" })[0]).toMatch(/^ALERT_WEBHOOK_ALLOWED_HOSTS: must be hosts/);
   });
@@ -108,7 +111,13 @@ describe("tokens", () => {
   });
 
   it("rejects malformed entries without echoing the token", () => {
-    const bad = ["ops:root:plain-token-0123456789", "ops:admin", "ops:admin:short", "a:admin:plain-token-0123456789,a:service:plain-token-9876543210", "x:admin:sha256:abc"];
+    const bad = [
+      "ops:root:plain-token-0123456789",
+      "ops:admin",
+      "ops:admin:short",
+      "a:admin:plain-token-0123456789,a:service:plain-token-9876543210",
+      "x:admin:sha256:abc",
+    ];
     for (const spec of bad) {
       expect(() => parseTokens(spec)).toThrow(TokenConfigError);
       try {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { testDatabase } from "./support/database.js";
-import { startTestService, testEnv, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, testEnv, tokens } from "./support/service.js";
 
 const db = testDatabase();
 let svc: TestService;

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { HealthStatus, MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { client } from "./support/clients.js";
-import { testDatabase, type TestDatabase } from "./support/database.js";
+import { type TestDatabase, testDatabase } from "./support/database.js";
 import { Code, failure } from "./support/errors.js";
 import { email } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const server = testDatabase();
 const name = `qs_unavailable_${randomBytes(4).toString("hex")}`;

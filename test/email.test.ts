@@ -7,14 +7,14 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RetryInfoSchema } from "../gen/google/rpc/error_details_pb.js";
-import { JobState, type Job } from "../gen/jobs/v1/job_pb.js";
+import { type Job, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, failure, violations } from "./support/errors.js";
 import { email } from "./support/payloads.js";
 import { freePort } from "./support/process.js";
-import { AUTH_TOKENS, startTestService, tokens, type TestService } from "./support/service.js";
+import { AUTH_TOKENS, startTestService, type TestService, tokens } from "./support/service.js";
 import { startSmtp, type TestSmtp } from "./support/smtp.js";
 import { waitForJob } from "./support/wait.js";
 
@@ -26,7 +26,14 @@ const services: TestService[] = [];
 
 beforeAll(async () => {
   smtp = await startSmtp();
-  svc = await startTestService(db, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "200", EMAIL_TRANSPORT: "smtp", SMTP_URL: smtp.url, EMAIL_FROM: "Shop <shop@example.com>", EMAIL_RATE_LIMIT_PER_MINUTE: "0" });
+  svc = await startTestService(db, {
+    WORKERS_ENABLED: "true",
+    WORKER_POLL_INTERVAL_MS: "200",
+    EMAIL_TRANSPORT: "smtp",
+    SMTP_URL: smtp.url,
+    EMAIL_FROM: "Shop <shop@example.com>",
+    EMAIL_RATE_LIMIT_PER_MINUTE: "0",
+  });
   jobs = client(JobService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
 });
 afterAll(async () => {
@@ -41,7 +48,16 @@ const fast = { retryDelay: { seconds: 1n }, retryBackoff: false };
 
 describe("email:send over SMTP", () => {
   it("delivers with the right envelope, headers and body", async () => {
-    const { job } = await jobs.addJob({ type: "email:send", payload: email({ to: ["ada@example.com", "grace@example.com"], subject: "Your receipt #42", text: "Thanks for your order.", html: "<p>Thanks for your order.</p>", replyTo: "help@example.com" }) });
+    const { job } = await jobs.addJob({
+      type: "email:send",
+      payload: email({
+        to: ["ada@example.com", "grace@example.com"],
+        subject: "Your receipt #42",
+        text: "Thanks for your order.",
+        html: "<p>Thanks for your order.</p>",
+        replyTo: "help@example.com",
+      }),
+    });
     const done = await waitForJob(jobs, job!.id, finished, "to be sent");
     expect(done.state).toBe(JobState.COMPLETED);
     expect(done.result).toMatchObject({ transport: "smtp", accepted: ["ada@example.com", "grace@example.com"], messageId: `<${job!.rootJobId}@example.com>` });
@@ -81,7 +97,13 @@ describe("email:send over SMTP", () => {
 
   it("retries while the server is down and delivers once it is back", async () => {
     const port = await freePort();
-    const down = await startTestService(db, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "200", EMAIL_TRANSPORT: "smtp", SMTP_URL: `smtp://127.0.0.1:${port}`, SMTP_TIMEOUT_MS: "2000" });
+    const down = await startTestService(db, {
+      WORKERS_ENABLED: "true",
+      WORKER_POLL_INTERVAL_MS: "200",
+      EMAIL_TRANSPORT: "smtp",
+      SMTP_URL: `smtp://127.0.0.1:${port}`,
+      SMTP_TIMEOUT_MS: "2000",
+    });
     await svc.stop(); // only the replica pointing at the down server works now
     const back = { server: undefined as TestSmtp | undefined };
     try {
@@ -123,10 +145,22 @@ describe("the email rate limit per principal", () => {
     const c = client(JobService, limited.baseUrl, { protocol: "grpc", token });
     const adminClient = client(JobService, limited.baseUrl, { protocol: "grpc", token: tokens.admin });
     // Two recipients and one: three of three.
-    await c.addJob({ type: "email:send", payload: email({ to: ["ada@example.com", "grace@example.com"], subject: "newsletter 0" }), options: { idempotencyKey: "n-0" } });
+    await c.addJob({
+      type: "email:send",
+      payload: email({ to: ["ada@example.com", "grace@example.com"], subject: "newsletter 0" }),
+      options: { idempotencyKey: "n-0" },
+    });
     await c.addJob({ type: "email:send", payload: email({ to: "alan@example.com", subject: "newsletter 1" }), options: { idempotencyKey: "n-1" } });
     // A repeated request with its idempotency key is not a new send.
-    expect((await c.addJob({ type: "email:send", payload: email({ to: ["ada@example.com", "grace@example.com"], subject: "newsletter 0" }), options: { idempotencyKey: "n-0" } })).deduplicated).toBe(true);
+    expect(
+      (
+        await c.addJob({
+          type: "email:send",
+          payload: email({ to: ["ada@example.com", "grace@example.com"], subject: "newsletter 0" }),
+          options: { idempotencyKey: "n-0" },
+        })
+      ).deduplicated,
+    ).toBe(true);
     const err = await failure(c.addJob({ type: "email:send", payload: email({ to: ["edsger@example.com"] }) }));
     expect(err.code).toBe(Code.ResourceExhausted);
     expect(err.rawMessage).toMatch(/svc-c may add at most 3 recipients of email:send per minute/);
@@ -134,7 +168,9 @@ describe("the email rate limit per principal", () => {
     expect(Number(retry!.retryDelay!.seconds)).toBeGreaterThan(0);
     expect(Number(retry!.retryDelay!.seconds)).toBeLessThanOrEqual(60);
     // One job naming more recipients than the limit can never be accepted: the field is named.
-    const tooMany = await failure(c.addJob({ type: "email:send", payload: email({ to: ["a@example.com", "b@example.com", "c@example.com", "d@example.com"] }) }));
+    const tooMany = await failure(
+      c.addJob({ type: "email:send", payload: email({ to: ["a@example.com", "b@example.com", "c@example.com", "d@example.com"] }) }),
+    );
     expect(tooMany.code).toBe(Code.InvalidArgument);
     expect(violations(tooMany)[0]).toMatchObject({ field: "payload.to", reason: "QUOTA_EXCEEDED" });
     // Other job types and admins are not limited.

@@ -4,15 +4,32 @@
  */
 import { describe, expect, it } from "vitest";
 import { recordAt } from "../src/engine/event-feed.js";
-import type { JobRecord } from "../src/engine/job-record.js";
-import type { EventRow } from "../src/engine/queries/event-queries.js";
+import type { EventRow } from "../src/engine/store/event-queries.js";
+import type { JobRecord } from "../src/engine/store/job-record.js";
 
 const now = new Date("2026-11-29T10:00:00Z");
 const finished = {
-  id: "j1", state: "completed", retryCount: 1, startedAt: new Date(now.getTime() + 2000), completedAt: new Date(now.getTime() + 3000),
-  result: { chargeId: "ch_1" }, lastError: { message: "gateway timed out", retryable: true, attempt: 1 }, envelope: { payload: {}, rootJobId: "j1", principal: "svc" },
+  id: "j1",
+  state: "completed",
+  retryCount: 1,
+  startedAt: new Date(now.getTime() + 2000),
+  completedAt: new Date(now.getTime() + 3000),
+  result: { chargeId: "ch_1" },
+  lastError: { message: "gateway timed out", retryable: true, attempt: 1 },
+  envelope: { payload: {}, rootJobId: "j1", principal: "svc" },
 } as unknown as JobRecord;
-const event = (type: string, state: string, retry = 0): EventRow => ({ xid: "1", seq: 1, occurred_at: now, job_id: "j1", queue_name: "money/payment.process", type, state, previous_state: null, retry_count: retry, detail: null });
+const event = (type: string, state: string, retry = 0): EventRow => ({
+  xid: "1",
+  seq: 1,
+  occurred_at: now,
+  job_id: "j1",
+  queue_name: "money/payment.process",
+  type,
+  state,
+  previous_state: null,
+  retry_count: retry,
+  detail: null,
+});
 
 describe("recordAt", () => {
   it("shows a CREATED event's job as just created", () => {

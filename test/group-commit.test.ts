@@ -12,7 +12,7 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, errorInfo } from "./support/errors.js";
 import { email, payment } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -31,11 +31,16 @@ describe("concurrent AddJob calls", () => {
     // Several connections, so that the calls really arrive together.
     const jobs = Array.from({ length: 8 }, () => client(JobService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA }));
     const call = (i: number, req: Parameters<(typeof jobs)[0]["addJob"]>[0]): Promise<Outcome> =>
-      jobs[i % jobs.length]!.addJob(req).then((r) => ({ ok: true as const, id: r.job!.id, deduplicated: r.deduplicated }), (err) => ({ ok: false as const, err: ConnectError.from(err) }));
+      jobs[i % jobs.length]!.addJob(req).then(
+        (r) => ({ ok: true as const, id: r.job!.id, deduplicated: r.deduplicated }),
+        (err) => ({ ok: false as const, err: ConnectError.from(err) }),
+      );
     const plain = Array.from({ length: 40 }, (_, i) => call(i, { type: "payment:process", payload: payment() }));
     const same = payment();
     const repeated = Array.from({ length: 10 }, (_, i) => call(i, { type: "payment:process", payload: same, options: { idempotencyKey: "gc-same" } }));
-    const reused = Array.from({ length: 5 }, (_, i) => call(i, { type: "payment:process", payload: payment({ amount: 100 + i }), options: { idempotencyKey: "gc-reused" } }));
+    const reused = Array.from({ length: 5 }, (_, i) =>
+      call(i, { type: "payment:process", payload: payment({ amount: 100 + i }), options: { idempotencyKey: "gc-reused" } }),
+    );
     const emails = Array.from({ length: 6 }, (_, i) => call(i, { type: "email:send", payload: email() }));
     const [p, r, u, e] = await Promise.all([Promise.all(plain), Promise.all(repeated), Promise.all(reused), Promise.all(emails)]);
 
@@ -57,7 +62,11 @@ describe("concurrent AddJob calls", () => {
     }
 
     expect(e.filter((o) => o.ok)).toHaveLength(3);
-    expect(e.filter((o) => !o.ok).map((o) => (o as { err: ConnectError }).err.code)).toEqual([Code.ResourceExhausted, Code.ResourceExhausted, Code.ResourceExhausted]);
+    expect(e.filter((o) => !o.ok).map((o) => (o as { err: ConnectError }).err.code)).toEqual([
+      Code.ResourceExhausted,
+      Code.ResourceExhausted,
+      Code.ResourceExhausted,
+    ]);
 
     // Exactly the acknowledged jobs exist, and they were committed in fewer transactions than calls.
     const acknowledged = [...ids, (r[0] as { id: string }).id, winners[0]!.id, ...e.filter((o) => o.ok).map((o) => (o as { id: string }).id)];
@@ -74,7 +83,14 @@ describe("one batch holding a key twice", () => {
     const engine = svc.service.engine!;
     const registry = engine.registry;
     const entry = (amount: number) => {
-      const v = validateAddJob(create(AddJobRequestSchema, { type: "payment:process", payload: payment({ amount, orderId: "ord_twice", paymentId: "pay_twice" }), options: { idempotencyKey: "gc-twice" } }), { registry, maxPayloadBytes: 262_144, now: new Date(), admin: false, eventRetentionSeconds: 259_200 });
+      const v = validateAddJob(
+        create(AddJobRequestSchema, {
+          type: "payment:process",
+          payload: payment({ amount, orderId: "ord_twice", paymentId: "pay_twice" }),
+          options: { idempotencyKey: "gc-twice" },
+        }),
+        { registry, maxPayloadBytes: 262_144, now: new Date(), admin: false, eventRetentionSeconds: 259_200 },
+      );
       return { principal: "svc-a", job: v.job! };
     };
     const [first] = await engine.enqueuer.add([entry(200)], false);

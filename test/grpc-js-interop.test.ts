@@ -3,15 +3,16 @@
  * AddJob with a Struct payload, the WatchJob stream to its end, and errors with their google.rpc
  * details from `grpc-status-details-bin`. The README's "Plain gRPC" section shows the same code.
  */
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+
 import { fileURLToPath } from "node:url";
 import { fromBinary } from "@bufbuild/protobuf";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadRequestSchema } from "../gen/google/rpc/error_details_pb.js";
 import { StatusSchema } from "../gen/google/rpc/status_pb.js";
 import { testDatabase } from "./support/database.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -51,7 +52,11 @@ describe("@grpc/grpc-js", () => {
       const payload = struct({ paymentId: "pay_g1", orderId: "ord_g1", customerId: "cus_g1", amount: 1299, currency: "USD", paymentMethod: "tok_visa" });
       const added = await new Promise<any>((resolve, reject) =>
         // Delayed a second, so that the watch below opens before the job runs.
-        jobs.addJob({ type: "payment:process", payload, options: { idempotencyKey: "grpc-js-ord_g1", delay: { seconds: 1 } } }, metadata, (err: grpc.ServiceError | null, res: any) => (err ? reject(err) : resolve(res))),
+        jobs.addJob(
+          { type: "payment:process", payload, options: { idempotencyKey: "grpc-js-ord_g1", delay: { seconds: 1 } } },
+          metadata,
+          (err: grpc.ServiceError | null, res: any) => (err ? reject(err) : resolve(res)),
+        ),
       );
       expect(added.job.payload.fields.amount).toEqual({ numberValue: 1299, kind: "numberValue" });
       expect(added.job.createdAt.seconds).toBeGreaterThan(1_700_000_000);

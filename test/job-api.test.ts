@@ -3,7 +3,7 @@
  * keys (including a 50-way race), atomic AddJobs, GetJob and ListJobs with ownership, filters and
  * signed page tokens.
  */
-import { timestampFromDate, timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
@@ -12,7 +12,7 @@ import { testDatabase } from "./support/database.js";
 import { Code, errorInfo, failure, violations } from "./support/errors.js";
 import { bearerMetadata, grpcJsClient, unary } from "./support/grpc-js.js";
 import { email, payment, validRequests } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -43,7 +43,13 @@ describe("AddJob", () => {
     expect(job!.createdBy).toBe("svc-a");
     expect(job!.rootJobId).toBe(job!.id);
     expect(job!.retryCount).toBe(0);
-    const expectedQueue = { "payment:process": "money", "refund:process": "money", "nft:mint": "money", "email:send": "communication", "analytics:aggregate": "background" }[request.type];
+    const expectedQueue = {
+      "payment:process": "money",
+      "refund:process": "money",
+      "nft:mint": "money",
+      "email:send": "communication",
+      "analytics:aggregate": "background",
+    }[request.type];
     expect(job!.queue).toBe(expectedQueue);
     if (request.type === "payment:process") {
       expect(job!.retryLimit).toBe(3);
@@ -58,7 +64,14 @@ describe("AddJob", () => {
     const { job } = await a.addJob({
       type: "payment:process",
       payload: payment(),
-      options: { priority: 7, retryLimit: 5, retryDelay: { seconds: 30n }, retryBackoff: false, expireIn: { seconds: 120n }, schedule: { case: "startAfter", value: timestampFromDate(startAfter) } },
+      options: {
+        priority: 7,
+        retryLimit: 5,
+        retryDelay: { seconds: 30n },
+        retryBackoff: false,
+        expireIn: { seconds: 120n },
+        schedule: { case: "startAfter", value: timestampFromDate(startAfter) },
+      },
     });
     expect(job!.priority).toBe(7);
     expect(job!.retryLimit).toBe(5);
@@ -82,20 +95,69 @@ describe("AddJob", () => {
     ["a fractional amount", { type: "payment:process", payload: payment({ amount: 10.5 }) }, "payload.amount", "INVALID_TYPE"],
     ["a lower-case currency", { type: "payment:process", payload: payment({ currency: "usd" }) }, "payload.currency", "INVALID_FORMAT"],
     ["an unknown currency", { type: "payment:process", payload: payment({ currency: "XYZ" }) }, "payload.currency", "INVALID_VALUE"],
-    ["a bad wallet", { type: "nft:mint", payload: { ticketId: "t", orderId: "o", recipientWallet: "0x12", metadataUri: "https://x.example/m.json" } }, "payload.recipientWallet", "INVALID_FORMAT"],
-    ["an http metadata URI", { type: "nft:mint", payload: { ticketId: "t", orderId: "o", recipientWallet: `0x${"a".repeat(40)}`, metadataUri: "http://x.example/m.json" } }, "payload.metadataUri", "INVALID_VALUE"],
+    [
+      "a bad wallet",
+      { type: "nft:mint", payload: { ticketId: "t", orderId: "o", recipientWallet: "0x12", metadataUri: "https://x.example/m.json" } },
+      "payload.recipientWallet",
+      "INVALID_FORMAT",
+    ],
+    [
+      "an http metadata URI",
+      { type: "nft:mint", payload: { ticketId: "t", orderId: "o", recipientWallet: `0x${"a".repeat(40)}`, metadataUri: "http://x.example/m.json" } },
+      "payload.metadataUri",
+      "INVALID_VALUE",
+    ],
     ["too many recipients", { type: "email:send", payload: email({ to: Array.from({ length: 51 }, (_, i) => `u${i}@example.com`) }) }, "payload.to", "TOO_BIG"],
     ["a bad recipient", { type: "email:send", payload: email({ to: ["ok@example.com", "not-an-address"] }) }, "payload.to[1]", "INVALID_FORMAT"],
     ["a numeric recipient", { type: "email:send", payload: email({ to: 5 }) }, "payload.to", "INVALID_VALUE"],
     ["an email without a body", { type: "email:send", payload: { to: "a@example.com", subject: "s" } }, "payload.text", "INVALID_VALUE"],
-    ["an analytics window backwards", { type: "analytics:aggregate", payload: { from: "2026-01-02T00:00:00Z", to: "2026-01-01T00:00:00Z" } }, "payload.to", "INVALID_VALUE"],
+    [
+      "an analytics window backwards",
+      { type: "analytics:aggregate", payload: { from: "2026-01-02T00:00:00Z", to: "2026-01-01T00:00:00Z" } },
+      "payload.to",
+      "INVALID_VALUE",
+    ],
     ["a priority out of range", { type: "email:send", payload: email(), options: { priority: 1000 } }, "options.priority", "OUT_OF_RANGE"],
-    ["a retry limit over the queue's bound", { type: "payment:process", payload: payment(), options: { retryLimit: 11 } }, "options.retry_limit", "OUT_OF_RANGE"],
-    ["a fractional retry delay", { type: "payment:process", payload: payment(), options: { retryDelay: { seconds: 1n, nanos: 5 } } }, "options.retry_delay", "INVALID_VALUE"],
-    ["an expiry over the queue's bound", { type: "payment:process", payload: payment(), options: { expireIn: { seconds: 7n * 3600n } } }, "options.expire_in", "OUT_OF_RANGE"],
-    ["a start two years ahead", { type: "payment:process", payload: payment(), options: { schedule: { case: "startAfter" as const, value: timestampFromDate(new Date(Date.now() + 2 * 365 * 86400_000)) } } }, "options.start_after", "OUT_OF_RANGE"],
-    ["an idempotency key with a newline", { type: "payment:process", payload: payment(), options: { idempotencyKey: "a\nb" } }, "options.idempotency_key", "INVALID_FORMAT"],
-    ["a 201-character idempotency key", { type: "payment:process", payload: payment(), options: { idempotencyKey: "k".repeat(201) } }, "options.idempotency_key", "INVALID_FORMAT"],
+    [
+      "a retry limit over the queue's bound",
+      { type: "payment:process", payload: payment(), options: { retryLimit: 11 } },
+      "options.retry_limit",
+      "OUT_OF_RANGE",
+    ],
+    [
+      "a fractional retry delay",
+      { type: "payment:process", payload: payment(), options: { retryDelay: { seconds: 1n, nanos: 5 } } },
+      "options.retry_delay",
+      "INVALID_VALUE",
+    ],
+    [
+      "an expiry over the queue's bound",
+      { type: "payment:process", payload: payment(), options: { expireIn: { seconds: 7n * 3600n } } },
+      "options.expire_in",
+      "OUT_OF_RANGE",
+    ],
+    [
+      "a start two years ahead",
+      {
+        type: "payment:process",
+        payload: payment(),
+        options: { schedule: { case: "startAfter" as const, value: timestampFromDate(new Date(Date.now() + 2 * 365 * 86400_000)) } },
+      },
+      "options.start_after",
+      "OUT_OF_RANGE",
+    ],
+    [
+      "an idempotency key with a newline",
+      { type: "payment:process", payload: payment(), options: { idempotencyKey: "a\nb" } },
+      "options.idempotency_key",
+      "INVALID_FORMAT",
+    ],
+    [
+      "a 201-character idempotency key",
+      { type: "payment:process", payload: payment(), options: { idempotencyKey: "k".repeat(201) } },
+      "options.idempotency_key",
+      "INVALID_FORMAT",
+    ],
   ])("rejects %s with a field violation, writing nothing", async (_name, request, field, reason) => {
     const before = await jobCount();
     const err = await failure(a.addJob(request as never));
@@ -108,7 +170,11 @@ describe("AddJob", () => {
   it("enforces the payload's size, depth and string limits", async () => {
     const deep: Record<string, unknown> = {};
     let node = deep;
-    for (let i = 0; i < 40; i++) node = (node.n = {}) as Record<string, unknown>;
+    for (let i = 0; i < 40; i++) {
+      const child: Record<string, unknown> = {};
+      node.n = child;
+      node = child;
+    }
     const cases = [
       { payload: { blob: "x".repeat(300 * 1024) }, reason: "TOO_LARGE" },
       { payload: deep, reason: "TOO_DEEP" },
@@ -175,7 +241,9 @@ describe("AddJobs", () => {
 
   it("validates every entry first and names each by index; nothing is written", async () => {
     const before = await jobCount();
-    const err = await failure(admin.addJobs({ jobs: [...validRequests(), { type: "payment:process", payload: payment({ amount: 0 }) }, { type: "nope", payload: {} }] }));
+    const err = await failure(
+      admin.addJobs({ jobs: [...validRequests(), { type: "payment:process", payload: payment({ amount: 0 }) }, { type: "nope", payload: {} }] }),
+    );
     expect(err.code).toBe(Code.InvalidArgument);
     const fields = violations(err).map((v) => v.field);
     expect(fields).toEqual(expect.arrayContaining(["jobs[5].payload.amount", "jobs[6].type"]));
@@ -185,7 +253,9 @@ describe("AddJobs", () => {
   it("writes nothing when one entry's idempotency key conflicts", async () => {
     await admin.addJob({ type: "email:send", payload: email({ subject: "one" }), options: { idempotencyKey: "batch-conflict" } });
     const before = await jobCount();
-    const err = await failure(admin.addJobs({ jobs: [...validRequests(), { type: "email:send", payload: email({ subject: "two" }), options: { idempotencyKey: "batch-conflict" } }] }));
+    const err = await failure(
+      admin.addJobs({ jobs: [...validRequests(), { type: "email:send", payload: email({ subject: "two" }), options: { idempotencyKey: "batch-conflict" } }] }),
+    );
     expect(err.code).toBe(Code.AlreadyExists);
     expect(err.rawMessage).toMatch(/^jobs\[5\]: /);
     expect(await jobCount()).toBe(before);
@@ -216,9 +286,20 @@ describe("GetJob", () => {
 describe("ListJobs", () => {
   it("pages newest first through a principal's own jobs with filters", async () => {
     const mine: string[] = [];
-    for (let i = 0; i < 7; i++) mine.push((await b.addJob({ type: "nft:mint", payload: { ticketId: `t${i}`, orderId: "o", recipientWallet: `0x${"b".repeat(40)}`, metadataUri: "https://m.example/1" } })).job!.id);
+    for (let i = 0; i < 7; i++)
+      mine.push(
+        (
+          await b.addJob({
+            type: "nft:mint",
+            payload: { ticketId: `t${i}`, orderId: "o", recipientWallet: `0x${"b".repeat(40)}`, metadataUri: "https://m.example/1" },
+          })
+        ).job!.id,
+      );
     const since = timestampDate((await b.getJob({ id: mine[0]! })).job!.createdAt!);
-    await a.addJob({ type: "nft:mint", payload: { ticketId: "other", orderId: "o", recipientWallet: `0x${"c".repeat(40)}`, metadataUri: "https://m.example/1" } });
+    await a.addJob({
+      type: "nft:mint",
+      payload: { ticketId: "other", orderId: "o", recipientWallet: `0x${"c".repeat(40)}`, metadataUri: "https://m.example/1" },
+    });
     const seen: string[] = [];
     let pageToken = "";
     do {
@@ -271,7 +352,12 @@ describe("every protocol", () => {
     try {
       const md = bearerMetadata(tokens.serviceA);
       const payload = { fields: { to: { stringValue: "grace@example.com" }, subject: { stringValue: "grpc-js" }, text: { stringValue: "hello" } } };
-      const added = await unary<{ job: { id: string; state: string; payload: { fields: Record<string, unknown> }; createdAt: { seconds: number } } }>(c, "addJob", { type: "email:send", payload }, md);
+      const added = await unary<{ job: { id: string; state: string; payload: { fields: Record<string, unknown> }; createdAt: { seconds: number } } }>(
+        c,
+        "addJob",
+        { type: "email:send", payload },
+        md,
+      );
       expect(added.job.state).toBe("JOB_STATE_CREATED");
       expect(added.job.payload.fields.subject).toEqual({ stringValue: "grpc-js", kind: "stringValue" });
       expect(added.job.createdAt.seconds).toBeGreaterThan(1_700_000_000);

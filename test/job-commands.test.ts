@@ -2,9 +2,10 @@
  * RetryJob and CancelJob with exactly the state rules of the contract, the lineage fields of a failed
  * job and its dead letter copy, and discarding dead letters (PurgeDeadLetters) with a PURGED event.
  */
+
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { PgBoss } from "pg-boss";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { JobEventType, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
@@ -14,7 +15,7 @@ import { testDatabase } from "./support/database.js";
 import { Code, failure, violations } from "./support/errors.js";
 import { bossQueueOf, jobStates } from "./support/job-states.js";
 import { payment } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
@@ -92,7 +93,14 @@ describe("RetryJob", () => {
     expect(err.rawMessage).toContain(failed!.deadLetterJobId);
 
     const { job: copy } = await admin.getJob({ id: failed!.deadLetterJobId });
-    expect(copy).toMatchObject({ deadLetter: true, sourceJobId: job.id, rootJobId: job.rootJobId, state: JobState.FAILED, type: "payment:process", queue: "money" });
+    expect(copy).toMatchObject({
+      deadLetter: true,
+      sourceJobId: job.id,
+      rootJobId: job.rootJobId,
+      state: JobState.FAILED,
+      type: "payment:process",
+      queue: "money",
+    });
     expect(copy!.lastError!.message).toBe("card declined");
     expect((await failure(admin.retryJob({ id: copy!.id }))).code).toBe(Code.FailedPrecondition);
   });
@@ -162,7 +170,9 @@ describe("PurgeDeadLetters", () => {
     expect(await listed()).not.toContain(old);
     expect(await listed()).toContain(recent);
     expect(violations(await failure(queues().purgeDeadLetters({ queue: "money" })))[0]).toMatchObject({ field: "job_ids", reason: "REQUIRED" });
-    expect(violations(await failure(queues().purgeDeadLetters({ queue: "money", jobIds: [recent!], before: timestampFromDate(before) })))[0]).toMatchObject({ field: "before" });
+    expect(violations(await failure(queues().purgeDeadLetters({ queue: "money", jobIds: [recent!], before: timestampFromDate(before) })))[0]).toMatchObject({
+      field: "before",
+    });
     expect(violations(await failure(queues().redriveDeadLetters({ queue: "money" })))[0]).toMatchObject({ field: "job_ids", reason: "REQUIRED" });
     const svcA = client(QueueService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
     expect((await failure(svcA.purgeDeadLetters({ queue: "money", jobIds: [recent!] }))).code).toBe(Code.PermissionDenied);

@@ -6,13 +6,13 @@ import pg from "pg";
 import type { PgBoss } from "pg-boss";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
-import { eventQueries, type EventPosition, type EventRow } from "../src/engine/queries/event-queries.js";
+import { type EventPosition, type EventRow, eventQueries } from "../src/engine/store/event-queries.js";
 import { testBoss } from "./support/boss.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { bossQueueOf, jobStates } from "./support/job-states.js";
 import { payment } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -38,10 +38,12 @@ afterAll(async () => {
 });
 
 const eventsOf = async (jobId: string) =>
-  (await db.query<{ type: string; state: string; previous_state: string | null; detail: Record<string, unknown> | null }>(
-    `SELECT type::text, state, previous_state, detail FROM "${db.schema}".job_event WHERE job_id = $1 ORDER BY xid, seq`,
-    [jobId],
-  )).rows;
+  (
+    await db.query<{ type: string; state: string; previous_state: string | null; detail: Record<string, unknown> | null }>(
+      `SELECT type::text, state, previous_state, detail FROM "${db.schema}".job_event WHERE job_id = $1 ORDER BY xid, seq`,
+      [jobId],
+    )
+  ).rows;
 
 describe("capture", () => {
   it("records added, started and completed", async () => {
@@ -101,7 +103,8 @@ describe("capture", () => {
 });
 
 describe("cursor", () => {
-  const insertJob = (c: pg.ClientBase) => c.query(`INSERT INTO "${db.bossSchema}".job (name, data) VALUES ($1, '{}') RETURNING id`, [bossQueueOf("analytics:aggregate")]);
+  const insertJob = (c: pg.ClientBase) =>
+    c.query(`INSERT INTO "${db.bossSchema}".job (name, data) VALUES ($1, '{}') RETURNING id`, [bossQueueOf("analytics:aggregate")]);
 
   async function readAll(from: EventPosition): Promise<{ events: EventRow[]; position: EventPosition; pending: boolean }> {
     const all: EventRow[] = [];
@@ -121,9 +124,13 @@ describe("cursor", () => {
     const t2 = await pool.connect();
     try {
       await t1.query("BEGIN");
-      const { rows: [first] } = await insertJob(t1); // t1 takes the older xid
+      const {
+        rows: [first],
+      } = await insertJob(t1); // t1 takes the older xid
       await t2.query("BEGIN");
-      const { rows: [second] } = await insertJob(t2);
+      const {
+        rows: [second],
+      } = await insertJob(t2);
       await t2.query("COMMIT");
 
       const early = await readAll(start);

@@ -11,7 +11,7 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, failure, violations } from "./support/errors.js";
 import { analytics, email, nftMint, payment, refund } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -25,12 +25,32 @@ afterAll(async () => {
 });
 
 type Kind = "string" | "number" | "recipients" | "optional-string";
-interface TypeSpec { type: string; base: () => Record<string, unknown>; fields: Record<string, Kind>; required: string[] }
+interface TypeSpec {
+  type: string;
+  base: () => Record<string, unknown>;
+  fields: Record<string, Kind>;
+  required: string[];
+}
 
 const specs: TypeSpec[] = [
-  { type: "payment:process", base: payment, fields: { paymentId: "string", orderId: "string", customerId: "string", amount: "number", currency: "string", paymentMethod: "string" }, required: ["paymentId", "orderId", "customerId", "amount", "currency", "paymentMethod"] },
-  { type: "refund:process", base: refund, fields: { paymentId: "string", amount: "number", currency: "string", reason: "optional-string" }, required: ["paymentId", "amount", "currency"] },
-  { type: "nft:mint", base: nftMint, fields: { ticketId: "string", orderId: "string", recipientWallet: "string", metadataUri: "string" }, required: ["ticketId", "orderId", "recipientWallet", "metadataUri"] },
+  {
+    type: "payment:process",
+    base: payment,
+    fields: { paymentId: "string", orderId: "string", customerId: "string", amount: "number", currency: "string", paymentMethod: "string" },
+    required: ["paymentId", "orderId", "customerId", "amount", "currency", "paymentMethod"],
+  },
+  {
+    type: "refund:process",
+    base: refund,
+    fields: { paymentId: "string", amount: "number", currency: "string", reason: "optional-string" },
+    required: ["paymentId", "amount", "currency"],
+  },
+  {
+    type: "nft:mint",
+    base: nftMint,
+    fields: { ticketId: "string", orderId: "string", recipientWallet: "string", metadataUri: "string" },
+    required: ["ticketId", "orderId", "recipientWallet", "metadataUri"],
+  },
   { type: "email:send", base: email, fields: { to: "recipients", subject: "string", text: "optional-string" }, required: ["to", "subject"] },
   { type: "analytics:aggregate", base: analytics, fields: { from: "optional-string", to: "optional-string", bucket: "optional-string" }, required: [] },
 ];
@@ -50,32 +70,47 @@ type Mutation = (spec: TypeSpec) => fc.Arbitrary<{ type: string; payload?: Recor
 
 const mutations: Mutation[] = [
   // A required field missing.
-  (spec) => spec.required.length === 0
-    ? fc.constant({ type: spec.type, payload: { ...spec.base(), unexpected: 1 } })
-    : fc.constantFrom(...spec.required).map((f) => {
-      const payload = spec.base();
-      delete payload[f];
-      return { type: spec.type, payload };
-    }),
+  (spec) =>
+    spec.required.length === 0
+      ? fc.constant({ type: spec.type, payload: { ...spec.base(), unexpected: 1 } })
+      : fc.constantFrom(...spec.required).map((f) => {
+          const payload = spec.base();
+          delete payload[f];
+          return { type: spec.type, payload };
+        }),
   // A key the schema does not know.
-  (spec) => fc.string({ minLength: 1, maxLength: 12 }).filter((k) => !(k in spec.fields) && k !== "__proto__").map((k) => ({ type: spec.type, payload: { ...spec.base(), [k]: "x" } })),
+  (spec) =>
+    fc
+      .string({ minLength: 1, maxLength: 12 })
+      .filter((k) => !(k in spec.fields) && k !== "__proto__")
+      .map((k) => ({ type: spec.type, payload: { ...spec.base(), [k]: "x" } })),
   // A value of the wrong kind.
-  (spec) => fc.constantFrom(...Object.keys(spec.fields)).chain((f) => notOfKind(spec.fields[f]!).map((v) => ({ type: spec.type, payload: { ...spec.base(), [f]: v } }))),
+  (spec) =>
+    fc
+      .constantFrom(...Object.keys(spec.fields))
+      .chain((f) => notOfKind(spec.fields[f]!).map((v) => ({ type: spec.type, payload: { ...spec.base(), [f]: v } }))),
   // An unknown job type.
-  (spec) => fc.string({ maxLength: 30 }).filter((t) => !knownTypes.has(t)).map((t) => ({ type: t, payload: spec.base() })),
+  (spec) =>
+    fc
+      .string({ maxLength: 30 })
+      .filter((t) => !knownTypes.has(t))
+      .map((t) => ({ type: t, payload: spec.base() })),
   // No payload.
   (spec) => fc.constant({ type: spec.type }),
   // An option out of bounds.
-  (spec) => fc.oneof(
-    fc.integer({ min: 101, max: 1_000_000 }).map((p) => ({ priority: p })),
-    fc.integer({ min: -1_000_000, max: -101 }).map((p) => ({ priority: p })),
-    fc.integer({ min: 21, max: 1_000_000 }).map((n) => ({ retryLimit: n })),
-    fc.integer({ min: -1000, max: -1 }).map((n) => ({ retryLimit: n })),
-    fc.constant({ expireIn: { seconds: 0n } }),
-    fc.bigInt({ min: 86_401n, max: 10_000_000n }).map((s) => ({ retryDelay: { seconds: s } })),
-    fc.string({ minLength: 1, maxLength: 20 }).map((k) => ({ idempotencyKey: `${k}\u0007` })),
-    fc.constant({ idempotencyKey: "" }),
-  ).map((options) => ({ type: spec.type, payload: spec.base(), options })),
+  (spec) =>
+    fc
+      .oneof(
+        fc.integer({ min: 101, max: 1_000_000 }).map((p) => ({ priority: p })),
+        fc.integer({ min: -1_000_000, max: -101 }).map((p) => ({ priority: p })),
+        fc.integer({ min: 21, max: 1_000_000 }).map((n) => ({ retryLimit: n })),
+        fc.integer({ min: -1000, max: -1 }).map((n) => ({ retryLimit: n })),
+        fc.constant({ expireIn: { seconds: 0n } }),
+        fc.bigInt({ min: 86_401n, max: 10_000_000n }).map((s) => ({ retryDelay: { seconds: s } })),
+        fc.string({ minLength: 1, maxLength: 20 }).map((k) => ({ idempotencyKey: `${k}\u0007` })),
+        fc.constant({ idempotencyKey: "" }),
+      )
+      .map((options) => ({ type: spec.type, payload: spec.base(), options })),
 ];
 
 describe("malformed AddJob requests", () => {
@@ -87,7 +122,10 @@ describe("malformed AddJob requests", () => {
     await fc.assert(
       fc.asyncProperty(requests, async (request) => {
         const err = await failure(jobs.addJob(request as never));
-        expect(err.code, JSON.stringify(request, (_k, v) => (typeof v === "bigint" ? String(v) : v))).toBe(Code.InvalidArgument);
+        expect(
+          err.code,
+          JSON.stringify(request, (_k, v) => (typeof v === "bigint" ? String(v) : v)),
+        ).toBe(Code.InvalidArgument);
         expect(violations(err).length).toBeGreaterThan(0);
       }),
       { numRuns: 1000 },

@@ -3,7 +3,7 @@
  * leaves nothing behind.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { migrate, type Migration } from "../src/db/migrate.js";
+import { type Migration, migrate } from "../src/db/migrate.js";
 import { createLogger } from "../src/logger.js";
 import { testDatabase } from "./support/database.js";
 
@@ -28,7 +28,9 @@ describe("migrations", () => {
 
   it("roll a failing migration back entirely", async () => {
     const failing: Migration = { version: 3, name: "0003_bad", sql: "INSERT INTO {{schema}}.a VALUES (3); SELECT no_such_function();" };
-    await expect(migrate({ url: db.url, schema: db.schema, bossSchema: db.bossSchema, logger, migrations: [...migrations, failing] })).rejects.toThrow(/0003_bad/);
+    await expect(migrate({ url: db.url, schema: db.schema, bossSchema: db.bossSchema, logger, migrations: [...migrations, failing] })).rejects.toThrow(
+      /0003_bad/,
+    );
     const { rows } = await db.query(`SELECT id FROM "${db.schema}".a ORDER BY id`);
     expect(rows).toEqual([{ id: 1 }, { id: 2 }]);
     const recorded = await db.query(`SELECT version FROM "${db.schema}".schema_migration ORDER BY version`);

@@ -7,14 +7,14 @@
  * charge, and no message shows another principal's amounts; a ticket is minted once.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState, type Job } from "../gen/jobs/v1/job_pb.js";
+import { type Job, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { idempotencyKeyFor, type MoneyKind } from "../src/providers/money-providers.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { nftMint, payment, refund } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { waitForJob } from "./support/wait.js";
 
 const db = testDatabase();
@@ -36,17 +36,23 @@ afterAll(async () => {
   await db.drop();
 });
 
-const finished = (j: Job) => [JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED].includes(j.state) && (j.state !== JobState.FAILED || !j.lastError?.retryable || j.deadLetterJobId !== "");
+const finished = (j: Job) =>
+  [JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED].includes(j.state) &&
+  (j.state !== JobState.FAILED || !j.lastError?.retryable || j.deadLetterJobId !== "");
 const fast = { retryDelay: { seconds: 1n }, retryBackoff: false };
 const unique = (prefix: string) => `${prefix}_${Math.random().toString(36).slice(2, 10)}`;
 /** The ledger's rows for a business key (the sandbox keys its ledger by the idempotency key it is sent). */
 const ledger = async (kind: MoneyKind, principal: string, key: string) =>
-  (await db.query<{ kind: string; amount: number | null; account: string; reference: string }>(
-    `SELECT kind, amount, account, reference FROM "${db.schema}".sandbox_ledger WHERE idempotency_key = $1`,
-    [idempotencyKeyFor(kind, principal, key)],
-  )).rows;
+  (
+    await db.query<{ kind: string; amount: number | null; account: string; reference: string }>(
+      `SELECT kind, amount, account, reference FROM "${db.schema}".sandbox_ledger WHERE idempotency_key = $1`,
+      [idempotencyKeyFor(kind, principal, key)],
+    )
+  ).rows;
 const refundsOf = async (chargeReference: string) =>
-  (await db.query<{ amount: string }>(`SELECT amount FROM "${db.schema}".sandbox_ledger WHERE kind = 'refund' AND charge_reference = $1`, [chargeReference])).rows.map((r) => Number(r.amount));
+  (
+    await db.query<{ amount: string }>(`SELECT amount FROM "${db.schema}".sandbox_ledger WHERE kind = 'refund' AND charge_reference = $1`, [chargeReference])
+  ).rows.map((r) => Number(r.amount));
 const run = async (c: typeof a, type: string, payload: Record<string, unknown>, options: Record<string, unknown> = fast) => {
   const { job } = await c.addJob({ type, payload: payload as never, options });
   return waitForJob(c, job!.id, finished, "to finish", 30_000);
@@ -80,7 +86,10 @@ describe("a payment is charged once per (principal, paymentId)", () => {
 
   it("keeps each principal's payments apart: the same paymentId of two principals is two payments", async () => {
     const paymentId = unique("pay");
-    const [ofA, ofB] = await Promise.all([run(a, "payment:process", payment({ paymentId, amount: 700 })), run(b, "payment:process", payment({ paymentId, amount: 900 }))]);
+    const [ofA, ofB] = await Promise.all([
+      run(a, "payment:process", payment({ paymentId, amount: 700 })),
+      run(b, "payment:process", payment({ paymentId, amount: 900 })),
+    ]);
     expect([ofA.state, ofB.state]).toEqual([JobState.COMPLETED, JobState.COMPLETED]);
     expect(ofA.result!.chargeId).not.toBe(ofB.result!.chargeId);
     expect(await ledger("charge", "svc-a", paymentId)).toEqual([expect.objectContaining({ amount: 700, account: "svc-a" })]);
@@ -117,7 +126,9 @@ describe("a payment is charged once per (principal, paymentId)", () => {
     const declined = payment({ paymentId: unique("pay"), paymentMethod: "tok_decline" });
     const failed = await run(a, "payment:process", declined);
     expect(failed.lastError!.reason).toBe("CARD_DECLINED");
-    const { jobs: [redriven] } = await queues.redriveDeadLetters({ queue: "money", jobIds: [failed.deadLetterJobId] });
+    const {
+      jobs: [redriven],
+    } = await queues.redriveDeadLetters({ queue: "money", jobIds: [failed.deadLetterJobId] });
     expect((await waitForJob(a, redriven!.id, finished, "to finish")).lastError!.reason).toBe("CARD_DECLINED");
     expect(await ledger("charge", "svc-a", p.paymentId)).toHaveLength(1);
     expect(await ledger("charge", "svc-a", declined.paymentId)).toHaveLength(0);

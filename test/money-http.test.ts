@@ -7,15 +7,15 @@
  * never sent, and a cancel that arrives after the charge was sent never makes the job CANCELLED.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState, type Job } from "../gen/jobs/v1/job_pb.js";
+import { type Job, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { idempotencyKeyFor, type MoneyKind } from "../src/providers/money-providers.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
-import { startFakeGateway, type FakeGateway } from "./support/fake-gateway.js";
+import { type FakeGateway, startFakeGateway } from "./support/fake-gateway.js";
 import { nftMint, payment, refund } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { eventually, waitForJob } from "./support/wait.js";
 
 const db = testDatabase();
@@ -25,11 +25,23 @@ let jobs: ReturnType<typeof client<typeof JobService>>;
 let a: ReturnType<typeof client<typeof JobService>>;
 let b: ReturnType<typeof client<typeof JobService>>;
 
-const httpProviders = (url: string) => ({ PAYMENT_PROVIDER: "http", PAYMENT_GATEWAY_URL: url, MINT_PROVIDER: "http", MINT_SERVICE_URL: url, PROVIDER_ALLOW_HTTP: "true" });
+const httpProviders = (url: string) => ({
+  PAYMENT_PROVIDER: "http",
+  PAYMENT_GATEWAY_URL: url,
+  MINT_PROVIDER: "http",
+  MINT_SERVICE_URL: url,
+  PROVIDER_ALLOW_HTTP: "true",
+});
 
 beforeAll(async () => {
   gateway = await startFakeGateway();
-  svc = await startTestService(db, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "200", ...httpProviders(gateway.url), PROVIDER_TIMEOUT_MS: "500", MONEY_CONCURRENCY: "1" });
+  svc = await startTestService(db, {
+    WORKERS_ENABLED: "true",
+    WORKER_POLL_INTERVAL_MS: "200",
+    ...httpProviders(gateway.url),
+    PROVIDER_TIMEOUT_MS: "500",
+    MONEY_CONCURRENCY: "1",
+  });
   jobs = client(JobService, svc.baseUrl, { protocol: "grpc", token: tokens.admin });
   a = client(JobService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
   b = client(JobService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceB });
@@ -113,7 +125,9 @@ describe("HTTP payment gateway", () => {
     const r = { ...refund({ paymentId: p.paymentId, amount: 300, currency: "EUR" }), refundId: unique("rf") };
     const refunded = await waitForJob(a, (await a.addJob({ type: "refund:process", payload: r })).job!.id, finished, "to finish");
     expect(refunded.state).toBe(JobState.COMPLETED);
-    expect(effectsOf(keyOf("refund", "svc-a", r.refundId))).toMatchObject([{ kind: "refund", body: { charge: charged.result!.id, payment: p.paymentId, amount: 300, currency: "EUR" } }]);
+    expect(effectsOf(keyOf("refund", "svc-a", r.refundId))).toMatchObject([
+      { kind: "refund", body: { charge: charged.result!.id, payment: p.paymentId, amount: 300, currency: "EUR" } },
+    ]);
     const stolen = { ...r, refundId: unique("rf") };
     const theft = await waitForJob(b, (await b.addJob({ type: "refund:process", payload: stolen })).job!.id, finished, "to finish");
     expect(theft.lastError).toMatchObject({ reason: "PAYMENT_NOT_FOUND", retryable: false });
@@ -142,7 +156,9 @@ describe("dead letter and redrive", () => {
     const key = keyOf("charge", "admin", p.paymentId);
     expect(effectsOf(key)).toHaveLength(1);
     const queues = client(QueueService, svc.baseUrl, { protocol: "grpc", token: tokens.admin });
-    const { jobs: [redriven] } = await queues.redriveDeadLetters({ queue: "money", jobIds: [failed.deadLetterJobId] });
+    const {
+      jobs: [redriven],
+    } = await queues.redriveDeadLetters({ queue: "money", jobIds: [failed.deadLetterJobId] });
     const done = await waitForJob(jobs, redriven!.id, finished, "to finish");
     expect(done.state).toBe(JobState.COMPLETED);
     expect(done.result).toMatchObject({ id: effectsOf(key)[0]!.id, replayed: true });
@@ -178,7 +194,12 @@ describe("cancel after the charge was sent", () => {
     // requested while the request was out. The job must not end CANCELLED: it is retried with the
     // same key until the gateway's answer is known, and completes with the one charge.
     gateway.delayNext(1, 1500);
-    const timingOut = await startTestService(db, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "200", ...httpProviders(gateway.url), PROVIDER_TIMEOUT_MS: "500" });
+    const timingOut = await startTestService(db, {
+      WORKERS_ENABLED: "true",
+      WORKER_POLL_INTERVAL_MS: "200",
+      ...httpProviders(gateway.url),
+      PROVIDER_TIMEOUT_MS: "500",
+    });
     try {
       const c = client(JobService, timingOut.baseUrl, { protocol: "grpc", token: tokens.admin });
       const p = payment();

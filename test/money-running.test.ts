@@ -4,12 +4,12 @@
  * One slow replica (each sandbox call takes 6 s) does all the work here.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState, type Job } from "../gen/jobs/v1/job_pb.js";
+import { type Job, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { payment } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { waitForJob } from "./support/wait.js";
 
 const db = testDatabase();
@@ -48,7 +48,10 @@ describe("fencing", () => {
     const { job } = await c.addJob({ type: "payment:process", payload: payment() });
     await waitForJob(c, job!.id, (j) => j.state === JobState.ACTIVE, "to start");
     // The supervisor (or another worker) took the job back: the attempt is no longer this worker's.
-    const taken = await db.query(`UPDATE "${db.bossSchema}".job SET state = 'retry', start_after = now() + interval '1 hour' WHERE id = $1 AND state = 'active'`, [job!.id]);
+    const taken = await db.query(
+      `UPDATE "${db.bossSchema}".job SET state = 'retry', start_after = now() + interval '1 hour' WHERE id = $1 AND state = 'active'`,
+      [job!.id],
+    );
     expect(taken.rowCount).toBe(1);
     // The next heartbeat (every 3 s) finds the lease gone and aborts the handler; had it not, its
     // charge would be in the ledger 6 s after the start.
@@ -56,7 +59,10 @@ describe("fencing", () => {
     const { job: after } = await c.getJob({ id: job!.id });
     expect(after!.state).toBe(JobState.RETRY);
     expect(await ledger(job!.rootJobId)).toEqual([]);
-    const { rows } = await db.query(`SELECT type::text FROM "${db.schema}".job_event WHERE job_id = $1 AND type IN ('completed', 'failed', 'retry_scheduled', 'cancelled')`, [job!.id]);
+    const { rows } = await db.query(
+      `SELECT type::text FROM "${db.schema}".job_event WHERE job_id = $1 AND type IN ('completed', 'failed', 'retry_scheduled', 'cancelled')`,
+      [job!.id],
+    );
     expect(rows).toEqual([]);
   });
 });

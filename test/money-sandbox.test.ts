@@ -5,7 +5,7 @@
  * before its side effect.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobState, type Job } from "../gen/jobs/v1/job_pb.js";
+import { type Job, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { idempotencyKeyFor } from "../src/providers/money-providers.js";
@@ -13,8 +13,8 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, failure } from "./support/errors.js";
 import { nftMint, payment, refund } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
-import { eventually, waitForJob } from "./support/wait.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
+import { waitForJob } from "./support/wait.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -34,7 +34,8 @@ afterAll(async () => {
 });
 
 const finished = (j: Job) => [JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED].includes(j.state);
-const ledger = async (root: string) => (await db.query(`SELECT kind, reference, amount FROM "${db.schema}".sandbox_ledger WHERE root_job_id = $1`, [root])).rows;
+const ledger = async (root: string) =>
+  (await db.query(`SELECT kind, reference, amount FROM "${db.schema}".sandbox_ledger WHERE root_job_id = $1`, [root])).rows;
 const fast = { retryDelay: { seconds: 1n }, retryBackoff: false };
 
 describe("payment:process (sandbox)", () => {
@@ -61,17 +62,25 @@ describe("payment:process (sandbox)", () => {
     const other = client(QueueService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceB });
     expect((await other.listDeadLetters({ queue: "money" })).jobs.find((d) => d.id === copy!.id)).toBeUndefined();
     // ListJobs reports the copy FAILED, and filters it as FAILED too.
-    const list = (states: JobState[]) => jobs.listJobs({ queue: "money", includeDeadLetters: true, states, pageSize: 1000 }).then((r) => r.jobs.map((j) => j.id));
+    const list = (states: JobState[]) =>
+      jobs.listJobs({ queue: "money", includeDeadLetters: true, states, pageSize: 1000 }).then((r) => r.jobs.map((j) => j.id));
     expect(await list([JobState.FAILED])).toEqual(expect.arrayContaining([job!.id, copy!.id]));
     expect(await list([JobState.CREATED])).not.toContain(copy!.id);
   });
 
   it("retries a gateway timeout with backoff, then dead-letters it", async () => {
-    const { job } = await jobs.addJob({ type: "payment:process", payload: payment({ paymentMethod: "tok_gateway_timeout" }), options: { retryLimit: 2, retryDelay: { seconds: 1n }, retryBackoff: true } });
+    const { job } = await jobs.addJob({
+      type: "payment:process",
+      payload: payment({ paymentMethod: "tok_gateway_timeout" }),
+      options: { retryLimit: 2, retryDelay: { seconds: 1n }, retryBackoff: true },
+    });
     const done = await waitForJob(jobs, job!.id, (j) => finished(j) && j.deadLetterJobId !== "", "to be dead-lettered", 30_000);
     expect(done.retryCount).toBe(2);
     expect(done.lastError).toMatchObject({ reason: "GATEWAY_TIMEOUT", retryable: true, attempt: 3 });
-    const { rows } = await db.query<{ type: string; at: Date }>(`SELECT type::text, occurred_at AS at FROM "${db.schema}".job_event WHERE job_id = $1 ORDER BY xid, seq`, [job!.id]);
+    const { rows } = await db.query<{ type: string; at: Date }>(
+      `SELECT type::text, occurred_at AS at FROM "${db.schema}".job_event WHERE job_id = $1 ORDER BY xid, seq`,
+      [job!.id],
+    );
     expect(rows.map((r) => r.type)).toEqual(["created", "started", "retry_scheduled", "started", "retry_scheduled", "started", "failed", "dead_lettered"]);
     const gap = (from: number) => rows[from + 1]!.at.getTime() - rows[from]!.at.getTime();
     // pg-boss's backoff: retryDelay * (2^n/2 + 2^n/2 * random) for the n-th retry: 1-2 s, then 2-4 s (plus polling).
@@ -134,7 +143,9 @@ describe("redrive", () => {
     expect(await ledger(job!.rootJobId)).toEqual([]);
     const missing = await failure(queues.redriveDeadLetters({ queue: "money", jobIds: [failed.deadLetterJobId] }));
     expect(missing.code).toBe(Code.NotFound);
-    expect((await failure(client(QueueService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA }).redriveDeadLetters({ queue: "money", limit: 1 }))).code).toBe(Code.PermissionDenied);
+    expect(
+      (await failure(client(QueueService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA }).redriveDeadLetters({ queue: "money", limit: 1 }))).code,
+    ).toBe(Code.PermissionDenied);
   });
 
   it("completes a redriven job whose charge already happened, without charging again", async () => {
@@ -146,7 +157,9 @@ describe("redrive", () => {
       `INSERT INTO "${db.schema}".sandbox_ledger (idempotency_key, account, root_job_id, kind, reference, payment_id, amount, currency) VALUES ($1, 'svc-a', $2, 'charge', 'ch_late', $3, 1299, 'USD')`,
       [idempotencyKeyFor("charge", "svc-a", p.paymentId), job!.rootJobId, p.paymentId],
     );
-    const { jobs: [redriven] } = await queues.redriveDeadLetters({ queue: "money", jobIds: [failed.deadLetterJobId] });
+    const {
+      jobs: [redriven],
+    } = await queues.redriveDeadLetters({ queue: "money", jobIds: [failed.deadLetterJobId] });
     const done = await waitForJob(jobs, redriven!.id, finished, "to finish");
     expect(done.state).toBe(JobState.COMPLETED);
     expect(done.result).toMatchObject({ chargeId: "ch_late", replayed: true });

@@ -16,10 +16,10 @@ import type { TestDatabase } from "./support/database.js";
 import { jobHistories, unsoundHistories } from "./support/job-history.js";
 import { payment } from "./support/payloads.js";
 import { createOwnCluster, type OwnCluster, type StopMode } from "./support/pg-cluster.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
+import { freePort, type ServiceProcess, spawnService, waitForHttp } from "./support/process.js";
+import { runAlone } from "./support/run-alone.js";
 import { testEnv, tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
-import { runAlone } from "./support/run-alone.js";
 
 runAlone();
 
@@ -40,13 +40,15 @@ beforeAll(async () => {
   const own = cluster;
   const database: TestDatabase = { url: own.url, schema: "queue_service", bossSchema: "pgboss", query: own.query, drop: async () => {} };
   const port = await freePort();
-  svc = spawnService(testEnv(database, {
-    PORT: String(port),
-    WORKERS_ENABLED: "true",
-    MONEY_CONCURRENCY: "10",
-    SANDBOX_LATENCY_MS: "200",
-    WORKER_POLL_INTERVAL_MS: "250",
-  }));
+  svc = spawnService(
+    testEnv(database, {
+      PORT: String(port),
+      WORKERS_ENABLED: "true",
+      MONEY_CONCURRENCY: "10",
+      SANDBOX_LATENCY_MS: "200",
+      WORKER_POLL_INTERVAL_MS: "250",
+    }),
+  );
   const started = svc;
   await waitForHttp(`${started.baseUrl}/readyz`, (s) => s === 200).catch((err: Error) => {
     throw new Error(`${err.message}\n${started.output()}`);
@@ -113,7 +115,12 @@ function startClients(baseUrl: string, tag: string) {
 let health: ReturnType<typeof client<typeof Health>> | undefined;
 /** The service's log lines above info, its start and stop, and anything not JSON (an uncaught exception): the last `n`. */
 const serviceProblems = (n = 60) =>
-  svc!.output().split("\n").filter((l) => l.trim() && (!/^\{"level":"(info|debug)"/.test(l) || /"msg":"(signal received|stopping|stopped|ready)"/.test(l))).slice(-n).join("\n");
+  svc!
+    .output()
+    .split("\n")
+    .filter((l) => l.trim() && (!/^\{"level":"(info|debug)"/.test(l) || /"msg":"(signal received|stopping|stopped|ready)"/.test(l)))
+    .slice(-n)
+    .join("\n");
 /** Fails at once, with its log, if the service process has exited. */
 const assertAlive = () => {
   if (svc!.child.exitCode !== null || svc!.child.signalCode !== null) {
@@ -131,98 +138,118 @@ const servingStatus = async () => {
 };
 const readyz = async () => (await fetch(`${svc!.baseUrl}/readyz`, { signal: AbortSignal.timeout(2000) })).status;
 const jobsOfQueue = async () =>
-  (await cluster!.query<{ id: string; state: string; key: string | null; retry_count: number }>(
-    `SELECT id::text, state::text, data->>'idempotencyKey' AS key, retry_count FROM pgboss.job WHERE name = $1`,
-    [paymentQueue],
-  )).rows;
+  (
+    await cluster!.query<{ id: string; state: string; key: string | null; retry_count: number }>(
+      `SELECT id::text, state::text, data->>'idempotencyKey' AS key, retry_count FROM pgboss.job WHERE name = $1`,
+      [paymentQueue],
+    )
+  ).rows;
 
 describe("PostgreSQL restarted under enqueue and processing", () => {
-  it.each<[StopMode]>([["fast"], ["immediate"], ["crash"]])("%s stop: nothing acknowledged is lost, calls fail UNAVAILABLE, health recovers by itself", async (mode) => {
-    const own = cluster!;
-    const proc = svc!;
-    assertAlive(); // an earlier case may have seen it die
-    if (!own.running()) await own.start(); // an earlier case failed during its outage
-    const clients = startClients(proc.baseUrl, mode);
-    let downAt = 0;
-    let upAt = 0;
-    let notServingMs = 0;
-    let servingAgainMs = 0;
-    let readyzDuringOutage = 0;
-    let firstAckAfterRestartMs = 0;
-    try {
-      // Traffic flowing and payments running when PostgreSQL goes.
-      await eventually(async () => clients.acknowledged().length >= 40, "40 acknowledged AddJob calls", 20_000);
-      await eventually(async () => (await own.query(`SELECT 1 FROM pgboss.job WHERE name = $1 AND state = 'active' LIMIT 1`, [paymentQueue])).rowCount === 1, "a payment running", 20_000);
+  it.each<[StopMode]>([["fast"], ["immediate"], ["crash"]])(
+    "%s stop: nothing acknowledged is lost, calls fail UNAVAILABLE, health recovers by itself",
+    async (mode) => {
+      const own = cluster!;
+      const proc = svc!;
+      assertAlive(); // an earlier case may have seen it die
+      if (!own.running()) await own.start(); // an earlier case failed during its outage
+      const clients = startClients(proc.baseUrl, mode);
+      let downAt = 0;
+      let upAt = 0;
+      let notServingMs = 0;
+      let servingAgainMs = 0;
+      let readyzDuringOutage = 0;
+      let firstAckAfterRestartMs = 0;
+      try {
+        // Traffic flowing and payments running when PostgreSQL goes.
+        await eventually(async () => clients.acknowledged().length >= 40, "40 acknowledged AddJob calls", 20_000);
+        await eventually(
+          async () => (await own.query(`SELECT 1 FROM pgboss.job WHERE name = $1 AND state = 'active' LIMIT 1`, [paymentQueue])).rowCount === 1,
+          "a payment running",
+          20_000,
+        );
 
-      downAt = Date.now();
-      await own.stop(mode);
-      notServingMs = (await eventually(async () => (await servingStatus()) === Serving.NOT_SERVING && Date.now(), "health NOT_SERVING", 10_000, 50)) - downAt;
-      readyzDuringOutage = await readyz();
-      // The outage lasts OUTAGE_MS, whatever the checks above took.
-      await new Promise((r) => setTimeout(r, Math.max(0, downAt + OUTAGE_MS - Date.now())));
-      expect(await servingStatus()).toBe(Serving.NOT_SERVING);
+        downAt = Date.now();
+        await own.stop(mode);
+        notServingMs = (await eventually(async () => (await servingStatus()) === Serving.NOT_SERVING && Date.now(), "health NOT_SERVING", 10_000, 50)) - downAt;
+        readyzDuringOutage = await readyz();
+        // The outage lasts OUTAGE_MS, whatever the checks above took.
+        await new Promise((r) => setTimeout(r, Math.max(0, downAt + OUTAGE_MS - Date.now())));
+        expect(await servingStatus()).toBe(Serving.NOT_SERVING);
 
-      await own.start();
-      upAt = Date.now();
-      servingAgainMs = (await eventually(async () => (await servingStatus()) === Serving.SERVING && Date.now(), "health SERVING again", 30_000, 50)) - upAt;
-      expect(await readyz()).toBe(200);
-      const firstAck = await eventually(async () => clients.acknowledged().find((c) => c.startedAt >= upAt), "an AddJob acknowledged after the restart", 30_000);
-      firstAckAfterRestartMs = firstAck.startedAt + firstAck.ms - upAt;
-      const ackedBefore = clients.acknowledged().length;
-      await eventually(async () => clients.acknowledged().length >= ackedBefore + 40, "40 more acknowledged calls", 20_000);
-    } finally {
-      await clients.stop();
-    }
+        await own.start();
+        upAt = Date.now();
+        servingAgainMs = (await eventually(async () => (await servingStatus()) === Serving.SERVING && Date.now(), "health SERVING again", 30_000, 50)) - upAt;
+        expect(await readyz()).toBe(200);
+        const firstAck = await eventually(
+          async () => clients.acknowledged().find((c) => c.startedAt >= upAt),
+          "an AddJob acknowledged after the restart",
+          30_000,
+        );
+        firstAckAfterRestartMs = firstAck.startedAt + firstAck.ms - upAt;
+        const ackedBefore = clients.acknowledged().length;
+        await eventually(async () => clients.acknowledged().length >= ackedBefore + 40, "40 more acknowledged calls", 20_000);
+      } finally {
+        await clients.stop();
+      }
 
-    assertAlive();
-    expect(readyzDuringOutage).toBe(503);
+      assertAlive();
+      expect(readyzDuringOutage).toBe(503);
 
-    // Calls failed with UNAVAILABLE and nothing else, and none hung.
-    const failed = clients.calls.filter((c) => c.code !== "ok");
-    const duringOutage = failed.filter((c) => c.startedAt >= downAt && c.startedAt < upAt);
-    expect(failed.filter((c) => c.code !== Code.Unavailable).map((c) => `${Code[c.code as Code]}: ${c.message}`)).toEqual([]);
-    expect(duringOutage.length).toBeGreaterThan(0);
-    const slowest = Math.max(...clients.calls.map((c) => c.ms));
-    expect(slowest).toBeLessThan(CALL_BOUND_MS);
+      // Calls failed with UNAVAILABLE and nothing else, and none hung.
+      const failed = clients.calls.filter((c) => c.code !== "ok");
+      const duringOutage = failed.filter((c) => c.startedAt >= downAt && c.startedAt < upAt);
+      expect(failed.filter((c) => c.code !== Code.Unavailable).map((c) => `${Code[c.code as Code]}: ${c.message}`)).toEqual([]);
+      expect(duringOutage.length).toBeGreaterThan(0);
+      const slowest = Math.max(...clients.calls.map((c) => c.ms));
+      expect(slowest).toBeLessThan(CALL_BOUND_MS);
 
-    // Every acknowledged job exists now (durable before the answer), once per idempotency key.
-    const acked = clients.acknowledged();
-    const ackedIds = [...new Set(acked.map((c) => c.jobId!))];
-    expect(ackedIds).toHaveLength(new Set(acked.map((c) => c.key)).size);
-    const present = new Set((await jobsOfQueue()).map((j) => j.id));
-    expect(ackedIds.filter((id) => !present.has(id))).toEqual([]);
+      // Every acknowledged job exists now (durable before the answer), once per idempotency key.
+      const acked = clients.acknowledged();
+      const ackedIds = [...new Set(acked.map((c) => c.jobId!))];
+      expect(ackedIds).toHaveLength(new Set(acked.map((c) => c.key)).size);
+      const present = new Set((await jobsOfQueue()).map((j) => j.id));
+      expect(ackedIds.filter((id) => !present.has(id))).toEqual([]);
 
-    // Every job of the queue (acknowledged, or committed with its answer lost) completes.
-    const waitStarted = Date.now();
-    await eventually(async () => (await jobsOfQueue()).every((j) => j.state === "completed"), "every payment to complete", 90_000, 250).catch(async (err: Error) => {
-      const { rows } = await own.query(
-        `SELECT j.id, j.state, j.retry_count, j.started_on, j.heartbeat_on, j.start_after, j.output,
+      // Every job of the queue (acknowledged, or committed with its answer lost) completes.
+      const waitStarted = Date.now();
+      await eventually(async () => (await jobsOfQueue()).every((j) => j.state === "completed"), "every payment to complete", 90_000, 250).catch(
+        async (err: Error) => {
+          const { rows } = await own.query(
+            `SELECT j.id, j.state, j.retry_count, j.started_on, j.heartbeat_on, j.start_after, j.output,
                 (SELECT json_agg(json_build_object('type', e.type, 'at', e.occurred_at) ORDER BY e.xid, e.seq) FROM queue_service.job_event e WHERE e.job_id = j.id) AS events
          FROM pgboss.job j WHERE j.name = $1 AND j.state <> 'completed'`,
-        [paymentQueue],
+            [paymentQueue],
+          );
+          throw new Error(`${err.message}; not completed at ${new Date().toISOString()}: ${JSON.stringify(rows, null, 1)}\nservice log:\n${serviceProblems()}`);
+        },
       );
-      throw new Error(`${err.message}; not completed at ${new Date().toISOString()}: ${JSON.stringify(rows, null, 1)}\nservice log:\n${serviceProblems()}`);
-    });
-    const drainMs = Date.now() - waitStarted;
-    const jobs = await jobsOfQueue();
-    const perKey = new Map<string, number>();
-    for (const j of jobs) perKey.set(j.key ?? "", (perKey.get(j.key ?? "") ?? 0) + 1);
-    expect([...perKey].filter(([, n]) => n > 1)).toEqual([]);
+      const drainMs = Date.now() - waitStarted;
+      const jobs = await jobsOfQueue();
+      const perKey = new Map<string, number>();
+      for (const j of jobs) perKey.set(j.key ?? "", (perKey.get(j.key ?? "") ?? 0) + 1);
+      expect([...perKey].filter(([, n]) => n > 1)).toEqual([]);
 
-    // Charged once each, and no job ever ran two attempts at once.
-    const ids = jobs.map((j) => j.id);
-    const { rows: ledger } = await own.query<{ n: number }>(`SELECT count(*)::int AS n FROM queue_service.sandbox_ledger WHERE root_job_id = ANY($1::uuid[])`, [ids]);
-    expect(ledger[0]!.n).toBe(jobs.length);
-    expect(unsoundHistories(await jobHistories(own.query, "queue_service", ids))).toEqual({});
+      // Charged once each, and no job ever ran two attempts at once.
+      const ids = jobs.map((j) => j.id);
+      const { rows: ledger } = await own.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM queue_service.sandbox_ledger WHERE root_job_id = ANY($1::uuid[])`,
+        [ids],
+      );
+      expect(ledger[0]!.n).toBe(jobs.length);
+      expect(unsoundHistories(await jobHistories(own.query, "queue_service", ids))).toEqual({});
 
-    const codes = failed.reduce<Record<string, number>>((acc, c) => ({ ...acc, [Code[c.code as Code]]: (acc[Code[c.code as Code]] ?? 0) + 1 }), {});
-    const messages = [...new Set(failed.map((c) => c.message))];
-    console.info(
-      `pg ${mode} stop: ${clients.calls.length} calls, ${acked.length} acknowledged (${acked.filter((c) => c.deduplicated).length} deduplicated repeats), ` +
-        `${failed.length} failed ${JSON.stringify(codes)} (${duringOutage.length} during the outage), slowest call ${slowest} ms; ` +
-        `NOT_SERVING ${notServingMs} ms after the stop, SERVING ${servingAgainMs} ms and first acknowledged call ${firstAckAfterRestartMs} ms after the restart; ` +
-        `${jobs.length} jobs in the queue so far, ${jobs.filter((j) => j.retry_count > 0).length} retried, all completed ${drainMs} ms after the clients stopped; ` +
-        `messages: ${JSON.stringify(messages)}`,
-    );
-  }, 150_000);
+      const codes: Record<string, number> = {};
+      for (const c of failed) codes[Code[c.code as Code]] = (codes[Code[c.code as Code]] ?? 0) + 1;
+      const messages = [...new Set(failed.map((c) => c.message))];
+      console.info(
+        `pg ${mode} stop: ${clients.calls.length} calls, ${acked.length} acknowledged (${acked.filter((c) => c.deduplicated).length} deduplicated repeats), ` +
+          `${failed.length} failed ${JSON.stringify(codes)} (${duringOutage.length} during the outage), slowest call ${slowest} ms; ` +
+          `NOT_SERVING ${notServingMs} ms after the stop, SERVING ${servingAgainMs} ms and first acknowledged call ${firstAckAfterRestartMs} ms after the restart; ` +
+          `${jobs.length} jobs in the queue so far, ${jobs.filter((j) => j.retry_count > 0).length} retried, all completed ${drainMs} ms after the clients stopped; ` +
+          `messages: ${JSON.stringify(messages)}`,
+      );
+    },
+    150_000,
+  );
 });

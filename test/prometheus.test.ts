@@ -3,7 +3,7 @@
  * (by their conventional `_seconds` names) and the replica's gauges.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +14,7 @@ import { testDatabase } from "./support/database.js";
 import { skipWithout } from "./support/external-tools.js";
 import { payment } from "./support/payloads.js";
 import { freePort } from "./support/process.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { eventually, waitForJob } from "./support/wait.js";
 
 const db = testDatabase();
@@ -33,16 +33,28 @@ afterAll(async () => {
 describe.skipIf(skipWithout("prometheus"))("Prometheus", () => {
   it("scrapes /metrics and answers queries on the job counters", async () => {
     const port = await freePort();
-    writeFileSync(join(dir, "prometheus.yml"), [
-      "global:",
-      "  scrape_interval: 1s",
-      "scrape_configs:",
-      "  - job_name: queue-service",
-      "    metrics_path: /metrics",
-      "    static_configs:",
-      `      - targets: ["127.0.0.1:${svc.service.port}"]`,
-    ].join("\n"));
-    const prometheus = spawn("prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "data")}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"], { stdio: "ignore" });
+    writeFileSync(
+      join(dir, "prometheus.yml"),
+      [
+        "global:",
+        "  scrape_interval: 1s",
+        "scrape_configs:",
+        "  - job_name: queue-service",
+        "    metrics_path: /metrics",
+        "    static_configs:",
+        `      - targets: ["127.0.0.1:${svc.service.port}"]`,
+      ].join("\n"),
+    );
+    const prometheus = spawn(
+      "prometheus",
+      [
+        `--config.file=${join(dir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        "--log.level=warn",
+      ],
+      { stdio: "ignore" },
+    );
     const exited = new Promise((r) => prometheus.once("exit", r));
     try {
       const jobs = client(JobService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
@@ -58,9 +70,19 @@ describe.skipIf(skipWithout("prometheus"))("Prometheus", () => {
           return [];
         }
       };
-      const up = await eventually(async () => (await query('up{job="queue-service"}')).find((r) => r.value[1] === "1"), "Prometheus to scrape the service", 30_000, 250);
+      const up = await eventually(
+        async () => (await query('up{job="queue-service"}')).find((r) => r.value[1] === "1"),
+        "Prometheus to scrape the service",
+        30_000,
+        250,
+      );
       expect(up.metric.instance).toBe(`127.0.0.1:${svc.service.port}`);
-      const completed = await eventually(async () => (await query('queue_service_jobs_completed_total{job_type="payment:process"}')).find((r) => Number(r.value[1]) >= 2), "the completed counter", 30_000, 250);
+      const completed = await eventually(
+        async () => (await query('queue_service_jobs_completed_total{job_type="payment:process"}')).find((r) => Number(r.value[1]) >= 2),
+        "the completed counter",
+        30_000,
+        250,
+      );
       expect(completed.metric).toMatchObject({ job_queue: "money", job_type: "payment:process" });
       const runs = await query("sum(queue_service_job_run_duration_seconds_count)");
       expect(Number(runs[0]!.value[1])).toBeGreaterThanOrEqual(2);

@@ -2,15 +2,16 @@
  * One port serves Connect, gRPC and gRPC-Web over HTTP/2 cleartext and HTTP/1.1, plus plain HTTP
  * routes, and survives garbage and silent connections.
  */
-import { connect as netConnect } from "node:net";
+
 import http2 from "node:http2";
+import { connect as netConnect } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HealthStatus, MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { client, protocolMatrix } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { bearerMetadata, grpcJsClient, unary } from "./support/grpc-js.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -117,7 +118,13 @@ describe("one port", () => {
     const idle = http2.connect(svc.baseUrl);
     idle.on("error", () => {});
     const idleClosed = closed(idle);
-    await new Promise<void>((resolve, reject) => idle.request({ ":path": "/healthz" }).on("response", () => resolve()).on("error", reject).resume());
+    await new Promise<void>((resolve, reject) =>
+      idle
+        .request({ ":path": "/healthz" })
+        .on("response", () => resolve())
+        .on("error", reject)
+        .resume(),
+    );
     const answeredAt = Date.now();
     const goaway = new Promise<void>((resolve) => idle.once("goaway", () => resolve()));
     expect((await idleClosed) - answeredAt).toBeGreaterThanOrEqual(900);
@@ -143,9 +150,10 @@ describe("one port", () => {
 
   it("rejects a message over the transport limit with RESOURCE_EXHAUSTED", async () => {
     const monitoring = client(MonitoringService, svc.baseUrl, { protocol: "grpc", token: tokens.admin });
-    const err = await monitoring
-      .getMetrics({ queue: "x".repeat(svc.config.maxMessageBytes + 10) })
-      .then(() => undefined, (e: unknown) => ConnectError.from(e));
+    const err = await monitoring.getMetrics({ queue: "x".repeat(svc.config.maxMessageBytes + 10) }).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
     expect(err?.code).toBe(Code.ResourceExhausted);
   });
 });

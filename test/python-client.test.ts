@@ -12,7 +12,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testDatabase } from "./support/database.js";
 import { skipWithout } from "./support/external-tools.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -39,7 +39,10 @@ async function smoke(token: string): Promise<Map<string, Step>> {
     timeout: 90_000,
     env: { PATH: process.env.PATH ?? "", QS_TARGET: `127.0.0.1:${svc.service.port}`, QS_TOKEN: token, PYTHONDONTWRITEBYTECODE: "1" },
   });
-  const steps = stdout.trim().split("\n").map((line) => JSON.parse(line) as Step);
+  const steps = stdout
+    .trim()
+    .split("\n")
+    .map((line) => JSON.parse(line) as Step);
   return new Map(steps.map((s) => [s.step, s]));
 }
 
@@ -52,7 +55,18 @@ function files(dir: string): Map<string, string> {
 describe.skipIf(skipWithout(python, ["-c", "import grpc, google.protobuf"]))("Python client", () => {
   it("adds a payment, waits for it to complete, reads it back, and decodes errors", async () => {
     const steps = await smoke(tokens.serviceA);
-    expect([...steps.keys()]).toEqual(["added", "waited", "got", "idempotent", "key_reused", "invalid", "watch_unknown", "delayed", "wait_timeout", "bad_token"]);
+    expect([...steps.keys()]).toEqual([
+      "added",
+      "waited",
+      "got",
+      "idempotent",
+      "key_reused",
+      "invalid",
+      "watch_unknown",
+      "delayed",
+      "wait_timeout",
+      "bad_token",
+    ]);
 
     const added = steps.get("added")!;
     expect(added).toMatchObject({ type: "payment:process", queue: "money", state: "CREATED", deduplicated: false });
@@ -85,17 +99,20 @@ describe.skipIf(skipWithout(python, ["-c", "import grpc, google.protobuf"]))("Py
   });
 
   // The plugin takes no --version; given an empty request on stdin it answers an empty response.
-  it.skipIf(skipWithout("/usr/bin/protoc") || skipWithout("/usr/bin/grpc_python_plugin", []))("has committed generated code that buf generate reproduces", async () => {
-    const out = mkdtempSync(join(tmpdir(), "qs-python-gen-"));
-    try {
-      await run("npx", ["--no-install", "buf", "generate", "--template", "buf.gen.python.yaml", "-o", out], { cwd: root, timeout: 60_000 });
-      const fresh = files(join(out, generated));
-      expect(fresh.size).toBeGreaterThan(0);
-      const committed = files(join(root, generated));
-      expect([...committed.keys()].sort()).toEqual([...fresh.keys()].sort());
-      for (const [path, text] of fresh) expect(committed.get(path), `${generated}/${path} differs from buf generate's output`).toBe(text);
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
-  });
+  it.skipIf(skipWithout("/usr/bin/protoc") || skipWithout("/usr/bin/grpc_python_plugin", []))(
+    "has committed generated code that buf generate reproduces",
+    async () => {
+      const out = mkdtempSync(join(tmpdir(), "qs-python-gen-"));
+      try {
+        await run("npx", ["--no-install", "buf", "generate", "--template", "buf.gen.python.yaml", "-o", out], { cwd: root, timeout: 60_000 });
+        const fresh = files(join(out, generated));
+        expect(fresh.size).toBeGreaterThan(0);
+        const committed = files(join(root, generated));
+        expect([...committed.keys()].sort()).toEqual([...fresh.keys()].sort());
+        for (const [path, text] of fresh) expect(committed.get(path), `${generated}/${path} differs from buf generate's output`).toBe(text);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    },
+  );
 });

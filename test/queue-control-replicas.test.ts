@@ -11,7 +11,7 @@ import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { payment } from "./support/payloads.js";
-import { startReplica, type ServiceProcess } from "./support/process.js";
+import { type ServiceProcess, startReplica } from "./support/process.js";
 import { tokens } from "./support/service.js";
 import { waitForJob } from "./support/wait.js";
 
@@ -31,7 +31,8 @@ const api = (p: ServiceProcess) => ({
   monitoring: client(MonitoringService, p.baseUrl, { protocol: "grpc", token: tokens.admin }),
 });
 
-const startedCount = async (ids: string[]) => (await db.query(`SELECT count(*)::int AS n FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[]) AND started_on IS NOT NULL`, [ids])).rows[0]!.n as number;
+const startedCount = async (ids: string[]) =>
+  (await db.query(`SELECT count(*)::int AS n FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[]) AND started_on IS NOT NULL`, [ids])).rows[0]!.n as number;
 
 describe("two replicas", () => {
   it("pause through one stops starts on the other; resume lets them run; the pause survives a restart of both", async () => {

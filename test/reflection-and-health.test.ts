@@ -7,12 +7,12 @@ import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Health, HealthCheckResponse_ServingStatus as Serving } from "../gen/health/v1/health_pb.js";
 import * as reflectionV1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as Serving } from "../gen/health/v1/health_pb.js";
 import { apiServices } from "../src/server/routes.js";
 import { client, transport } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const run = promisify(execFile);
 const db = testDatabase();
@@ -26,7 +26,8 @@ afterAll(async () => {
   await db.drop();
 });
 
-const bufCurl = (...args: string[]) => run("npx", ["--no-install", "buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: 30_000 });
+const bufCurl = (...args: string[]) =>
+  run("npx", ["--no-install", "buf", "curl", "--protocol", "grpc", "--http2-prior-knowledge", ...args], { timeout: 30_000 });
 
 describe("reflection", () => {
   it("lets buf curl list every RPC of the contract", async () => {
@@ -89,7 +90,7 @@ describe("grpc.health.v1", () => {
     const third = health.watch({ service: "" })[Symbol.asyncIterator]();
     const err = await third.next().catch((e: unknown) => ConnectError.from(e));
     expect((err as ConnectError).code).toBe(Code.ResourceExhausted);
-    controllers.forEach((c) => c.abort());
+    for (const c of controllers) c.abort();
     await Promise.all(streams.map((s) => s.next().catch(() => undefined)));
   });
 });

@@ -7,17 +7,17 @@
  */
 import { afterAll, describe, expect, it } from "vitest";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
-import { LEASE_SECONDS, SUPERVISE_INTERVAL_SECONDS } from "../src/engine/boss.js";
-import { HEARTBEAT_INTERVAL_MS } from "../src/engine/dispatcher.js";
+import { HEARTBEAT_INTERVAL_MS } from "../src/engine/dispatch/executor.js";
 import { bossQueueName } from "../src/engine/registry.js";
+import { LEASE_SECONDS, SUPERVISE_INTERVAL_SECONDS } from "../src/engine/store/boss.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { jobHistories, unsoundHistories } from "./support/job-history.js";
 import { payment } from "./support/payloads.js";
-import { startReplica, type ServiceProcess } from "./support/process.js";
+import { type ServiceProcess, startReplica } from "./support/process.js";
+import { runAlone } from "./support/run-alone.js";
 import { tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
-import { runAlone } from "./support/run-alone.js";
 
 runAlone();
 
@@ -59,7 +59,13 @@ const replica = () =>
 
 const paymentQueue = bossQueueName("money", "payment:process");
 const countIn = async (ids: string[], state: string) =>
-  (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.bossSchema}".job WHERE name = $1 AND id = ANY($2::uuid[]) AND state = $3`, [paymentQueue, ids, state])).rows[0]!.n;
+  (
+    await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.bossSchema}".job WHERE name = $1 AND id = ANY($2::uuid[]) AND state = $3`, [
+      paymentQueue,
+      ids,
+      state,
+    ])
+  ).rows[0]!.n;
 
 describe("a replica killed under load", () => {
   it("loses nothing: every payment completes once, the killed replica's jobs are rescued within the lease bound", async () => {
@@ -124,7 +130,10 @@ describe("a replica killed under load", () => {
       expect(r.expired.occurred_at.getTime() - killedAt, `job ${r.id} expired too early`).toBeGreaterThanOrEqual(EARLIEST_EXPIRY_MS);
     }
     // Every retried job is a rescued one: nothing else failed under the load.
-    const { rows: retried } = await db.query<{ id: string }>(`SELECT id::text FROM "${db.bossSchema}".job WHERE name = $1 AND id = ANY($2::uuid[]) AND retry_count > 0`, [paymentQueue, ids]);
+    const { rows: retried } = await db.query<{ id: string }>(
+      `SELECT id::text FROM "${db.bossSchema}".job WHERE name = $1 AND id = ANY($2::uuid[]) AND retry_count > 0`,
+      [paymentQueue, ids],
+    );
     expect(retried.map((r) => r.id).sort()).toEqual(rescued.map((r) => r.id).sort());
 
     const rescueMs = Math.max(...rescued.map((r) => r.completed.occurred_at.getTime())) - killedAt;

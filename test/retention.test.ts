@@ -5,12 +5,12 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
-import { eventQueries } from "../src/engine/queries/event-queries.js";
 import { idempotencyQueries } from "../src/engine/queries/idempotency-queries.js";
+import { eventQueries } from "../src/engine/store/event-queries.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { email } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 
 const db = testDatabase();
 let svc: TestService;

@@ -5,12 +5,12 @@
  * their final events.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { JobEventType, JobState, type JobEvent } from "../gen/jobs/v1/job_pb.js";
+import { type JobEvent, JobEventType, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { payment } from "./support/payloads.js";
-import { startReplica, type ServiceProcess } from "./support/process.js";
+import { type ServiceProcess, startReplica } from "./support/process.js";
 import { tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 
@@ -37,10 +37,15 @@ describe("streams across replicas", () => {
     const jobs = client(JobService, watcher.baseUrl, { protocol: "grpc", token: tokens.serviceA });
     const { job } = await jobs.addJob({ type: "payment:process", payload: payment(), options: { retryDelay: { seconds: 1n }, retryBackoff: false } });
     const watching = collect(jobs.watchJob({ id: job!.id }));
-    await eventually(async () => (await db.query(`SELECT 1 FROM "${db.bossSchema}".job WHERE id = $1 AND state = 'active'`, [job!.id])).rowCount === 1, "the worker to start the job");
+    await eventually(
+      async () => (await db.query(`SELECT 1 FROM "${db.bossSchema}".job WHERE id = $1 AND state = 'active'`, [job!.id])).rowCount === 1,
+      "the worker to start the job",
+    );
 
     // The watcher's listener connection dies; it reconnects by itself and the feed reads the log.
-    const { rows } = await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'queue-service:listener' AND datname = current_database()`);
+    const { rows } = await db.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'queue-service:listener' AND datname = current_database()`,
+    );
     expect(rows.length).toBeGreaterThanOrEqual(2);
 
     // The worker dies mid-job; the supervisor fails the attempt once its lease lapses, and a new

@@ -5,7 +5,7 @@
  */
 import type { PgBoss } from "pg-boss";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JobEventType, JobState, type JobEvent } from "../gen/jobs/v1/job_pb.js";
+import { type JobEvent, JobEventType, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { testBoss } from "./support/boss.js";
@@ -14,7 +14,7 @@ import { testDatabase } from "./support/database.js";
 import { Code, failure } from "./support/errors.js";
 import { bossQueueOf, jobStates } from "./support/job-states.js";
 import { email, payment } from "./support/payloads.js";
-import { startTestService, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
@@ -51,7 +51,8 @@ describe("WatchJob", () => {
     const watching = collect(a.watchJob({ id: job!.id }));
     await eventually(async () => svc.service.engine!.feed.subscribers() > 0, "the watch to subscribe");
     await new Promise((r) => setTimeout(r, 100));
-    const claimed = (await db.query(`UPDATE "${db.bossSchema}".job SET state = 'active', started_on = now() WHERE id = $1 RETURNING retry_count`, [job!.id])).rows[0]!;
+    const claimed = (await db.query(`UPDATE "${db.bossSchema}".job SET state = 'active', started_on = now() WHERE id = $1 RETURNING retry_count`, [job!.id]))
+      .rows[0]!;
     await boss.complete(bossQueueOf("payment:process"), { id: job!.id, retryCount: claimed.retry_count }, { chargeId: "ch_1" });
     const events = await watching;
     expect(types(events)).toEqual(["SNAPSHOT", "STARTED", "COMPLETED"]);
@@ -72,8 +73,13 @@ describe("WatchJob", () => {
     const watching = collect(admin.watchJob({ id: job.id }));
     await eventually(async () => svc.service.engine!.feed.subscribers() > 0, "the watch to subscribe");
     await new Promise((r) => setTimeout(r, 100));
-    const claimed = (await db.query(`UPDATE "${db.bossSchema}".job SET state = 'active', started_on = now() WHERE id = $1 RETURNING retry_count`, [job.id])).rows[0]!;
-    await boss.fail(bossQueueOf("payment:process"), { id: job.id, retryCount: claimed.retry_count }, { message: "declined", reason: "CARD_DECLINED", retryable: false });
+    const claimed = (await db.query(`UPDATE "${db.bossSchema}".job SET state = 'active', started_on = now() WHERE id = $1 RETURNING retry_count`, [job.id]))
+      .rows[0]!;
+    await boss.fail(
+      bossQueueOf("payment:process"),
+      { id: job.id, retryCount: claimed.retry_count },
+      { message: "declined", reason: "CARD_DECLINED", retryable: false },
+    );
     const events = await watching;
     expect(types(events)).toEqual(["SNAPSHOT", "STARTED", "FAILED", "DEAD_LETTERED"]);
     expect(events[3]!.job!.deadLetterJobId).not.toBe("");
@@ -132,7 +138,10 @@ describe("WatchJobs", () => {
       for await (const m of admin.watchJobs({ types: ["nft:mint"], states: [JobState.CANCELLED] }, { signal: controller.signal })) seen.push(m.event!);
     })().catch(() => {});
     await eventually(async () => svc.service.engine!.feed.subscribers() > 0, "the stream to subscribe");
-    const { job } = await admin.addJob({ type: "nft:mint", payload: { ticketId: "t", orderId: "o", recipientWallet: `0x${"1".repeat(40)}`, metadataUri: "ipfs://x" } });
+    const { job } = await admin.addJob({
+      type: "nft:mint",
+      payload: { ticketId: "t", orderId: "o", recipientWallet: `0x${"1".repeat(40)}`, metadataUri: "ipfs://x" },
+    });
     const other = await admin.addJob({ type: "email:send", payload: email() });
     await admin.cancelJob({ id: other.job!.id });
     await admin.cancelJob({ id: job!.id });
@@ -146,7 +155,10 @@ describe("WatchJobs", () => {
   it("refuses a cursor older than the retention with OUT_OF_RANGE, and a malformed one", async () => {
     const { rows } = await db.query(`SELECT xid::text AS xid, seq FROM "${db.schema}".job_event ORDER BY xid, seq LIMIT 1`);
     const old = Buffer.from(`v1:${rows[0]!.xid}:${rows[0]!.seq}`).toString("base64url");
-    await db.query(`INSERT INTO "${db.schema}".event_watermark (xid, seq) VALUES ($1::xid8, $2) ON CONFLICT (singleton) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq`, [rows[0]!.xid, rows[0]!.seq]);
+    await db.query(
+      `INSERT INTO "${db.schema}".event_watermark (xid, seq) VALUES ($1::xid8, $2) ON CONFLICT (singleton) DO UPDATE SET xid = EXCLUDED.xid, seq = EXCLUDED.seq`,
+      [rows[0]!.xid, rows[0]!.seq],
+    );
     try {
       const err = await failure(collect(admin.watchJobs({ cursor: old })));
       expect(err.code).toBe(Code.OutOfRange);
@@ -166,7 +178,8 @@ describe("limits", () => {
       const firstEvent = stream.next().catch((err: unknown) => err);
       await eventually(async () => small.service.engine!.feed.subscribers() > 0, "the stream to subscribe");
       // Far more than the budget, while the client reads nothing.
-      for (let i = 0; i < 6; i++) await c.addJobs({ jobs: Array.from({ length: 200 }, () => ({ type: "email:send", payload: email({ text: "x".repeat(2000) }) })) });
+      for (let i = 0; i < 6; i++)
+        await c.addJobs({ jobs: Array.from({ length: 200 }, () => ({ type: "email:send", payload: email({ text: "x".repeat(2000) }) })) });
       await new Promise((r) => setTimeout(r, 3500));
       let error: unknown = await firstEvent;
       if (!(error instanceof Error)) {
@@ -188,12 +201,14 @@ describe("limits", () => {
     try {
       const c = client(JobService, capped.baseUrl, { protocol: "grpc", token: tokens.serviceB });
       const controllers = [new AbortController(), new AbortController()];
-      const open = controllers.map((ctl) => (async () => {
-        for await (const _ of c.watchJobs({}, { signal: ctl.signal }));
-      })().catch(() => {}));
+      const open = controllers.map((ctl) =>
+        (async () => {
+          for await (const _ of c.watchJobs({}, { signal: ctl.signal }));
+        })().catch(() => {}),
+      );
       await eventually(async () => capped.service.engine!.feed.subscribers() === 2, "two streams");
       expect((await failure(collect(c.watchJobs({})))).code).toBe(Code.ResourceExhausted);
-      controllers.forEach((ctl) => ctl.abort());
+      for (const ctl of controllers) ctl.abort();
       await Promise.all(open);
     } finally {
       await capped.stop();
@@ -213,20 +228,30 @@ describe("limits", () => {
 describe("WatchMetrics", () => {
   it("sends a snapshot every interval, from one shared sampler", async () => {
     const monitoring = client(MonitoringService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
-    expect((await failure((async () => { for await (const _ of monitoring.watchMetrics({ interval: { seconds: 0n, nanos: 100_000_000 } })); })())).code).toBe(Code.InvalidArgument);
+    expect(
+      (
+        await failure(
+          (async () => {
+            for await (const _ of monitoring.watchMetrics({ interval: { seconds: 0n, nanos: 100_000_000 } }));
+          })(),
+        )
+      ).code,
+    ).toBe(Code.InvalidArgument);
     const sampler = svc.service.engine!.sampler;
     const before = sampler.samples();
     const controllers = Array.from({ length: 20 }, () => new AbortController());
     const counts = controllers.map(() => 0);
     const started = Date.now();
-    const streams = controllers.map((ctl, i) => (async () => {
-      for await (const m of monitoring.watchMetrics({ queue: "money", interval: { seconds: 0n, nanos: 250_000_000 } }, { signal: ctl.signal })) {
-        expect(m.snapshot!.queues.map((q) => q.queue)).toEqual(["money"]);
-        counts[i]!++;
-      }
-    })().catch(() => {}));
+    const streams = controllers.map((ctl, i) =>
+      (async () => {
+        for await (const m of monitoring.watchMetrics({ queue: "money", interval: { seconds: 0n, nanos: 250_000_000 } }, { signal: ctl.signal })) {
+          expect(m.snapshot!.queues.map((q) => q.queue)).toEqual(["money"]);
+          counts[i]!++;
+        }
+      })().catch(() => {}),
+    );
     await new Promise((r) => setTimeout(r, 2000));
-    controllers.forEach((c) => c.abort());
+    for (const c of controllers) c.abort();
     await Promise.all(streams);
     const elapsed = Date.now() - started;
     const taken = sampler.samples() - before;

@@ -10,14 +10,14 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from "@open
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
+import { METRICS, prometheusName } from "../src/telemetry/instruments.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { startOtlpReceiver } from "./support/otlp-receiver.js";
 import { payment } from "./support/payloads.js";
 import { freePort, spawnService, waitForHttp } from "./support/process.js";
-import { startTestService, testEnv, tokens, type TestService } from "./support/service.js";
+import { startTestService, type TestService, testEnv, tokens } from "./support/service.js";
 import { eventually, waitForJob } from "./support/wait.js";
-import { METRICS, prometheusName } from "../src/telemetry/instruments.js";
 
 const db = testDatabase();
 const exporter = new InMemorySpanExporter();
@@ -40,11 +40,6 @@ afterAll(async () => {
 });
 
 const incoming = { traceId: "4bf92f3577b34da6a3ce929d0e0e4736", spanId: "00f067aa0ba902b7" };
-const withTraceparent = (tp: string) => [(next: (r: never) => never) => (req: { header: Headers }) => {
-  req.header.set("traceparent", tp);
-  return next(req as never);
-}];
-
 describe("traces (in memory)", () => {
   it("put AddJob, each attempt and the provider call in one trace, continuing the caller's", async () => {
     const jobs = client(JobService, svc.baseUrl, { protocol: "grpc", token: tokens.serviceA });
@@ -52,25 +47,42 @@ describe("traces (in memory)", () => {
     // The caller's trace context arrives as a traceparent header.
     const { createClient } = await import("@connectrpc/connect");
     const { createGrpcTransport } = await import("@connectrpc/connect-node");
-    const callerClient = createClient(JobService, createGrpcTransport({
-      baseUrl: svc.baseUrl,
-      interceptors: [(next) => (req) => {
-        req.header.set("authorization", `Bearer ${tokens.serviceA}`);
-        req.header.set("traceparent", `00-${incoming.traceId}-${incoming.spanId}-01`);
-        return next(req);
-      }],
-    }));
+    const callerClient = createClient(
+      JobService,
+      createGrpcTransport({
+        baseUrl: svc.baseUrl,
+        interceptors: [
+          (next) => (req) => {
+            req.header.set("authorization", `Bearer ${tokens.serviceA}`);
+            req.header.set("traceparent", `00-${incoming.traceId}-${incoming.spanId}-01`);
+            return next(req);
+          },
+        ],
+      }),
+    );
     void traced;
-    const { job } = await callerClient.addJob({ type: "payment:process", payload: payment({ paymentMethod: "tok_flaky" }), options: { retryDelay: { seconds: 1n }, retryBackoff: false } });
+    const { job } = await callerClient.addJob({
+      type: "payment:process",
+      payload: payment({ paymentMethod: "tok_flaky" }),
+      options: { retryDelay: { seconds: 1n }, retryBackoff: false },
+    });
     await waitForJob(jobs, job!.id, (j) => j.state === JobState.COMPLETED, "to complete");
-    await eventually(async () => exporter.getFinishedSpans().filter((s) => s.name === "job payment:process" && s.attributes["job.id"] === job!.id).length === 2, "both attempts' spans");
+    await eventually(
+      async () => exporter.getFinishedSpans().filter((s) => s.name === "job payment:process" && s.attributes["job.id"] === job!.id).length === 2,
+      "both attempts' spans",
+    );
 
     const spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === incoming.traceId);
     const add = spans.find((s) => s.name === "jobs.v1.JobService/AddJob")!;
     expect(add.parentSpanContext?.spanId).toBe(incoming.spanId);
     expect(add.attributes).toMatchObject({ "rpc.system": "grpc", "rpc.service": "jobs.v1.JobService", "rpc.method": "AddJob", "rpc.grpc.status_code": 0 });
-    const attempts = spans.filter((s) => s.name === "job payment:process").sort((a, b) => Number(a.attributes["job.attempt"]) - Number(b.attributes["job.attempt"]));
-    expect(attempts.map((s) => [s.attributes["job.attempt"], s.attributes["job.outcome"]])).toEqual([[1, "retried"], [2, "completed"]]);
+    const attempts = spans
+      .filter((s) => s.name === "job payment:process")
+      .sort((a, b) => Number(a.attributes["job.attempt"]) - Number(b.attributes["job.attempt"]));
+    expect(attempts.map((s) => [s.attributes["job.attempt"], s.attributes["job.outcome"]])).toEqual([
+      [1, "retried"],
+      [2, "completed"],
+    ]);
     for (const a of attempts) {
       expect(a.parentSpanContext?.spanId).toBe(add.spanContext().spanId);
       expect(a.attributes).toMatchObject({ "job.queue": "money", "job.type": "payment:process", "job.id": job!.id });
@@ -101,7 +113,10 @@ describe("traces over OTLP/HTTP, and metrics", () => {
       const text = await (await fetch(`${svc.baseUrl}/metrics`)).text();
       // Summed over the other labels (e.g. every outcome).
       const value = (name: string, labels: string) =>
-        text.split("\n").filter((l) => l.startsWith(`${name}{`) && l.includes(labels)).reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
+        text
+          .split("\n")
+          .filter((l) => l.startsWith(`${name}{`) && l.includes(labels))
+          .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
       return { text, value };
     };
     const before = await scrape();
@@ -123,7 +138,18 @@ describe("traces over OTLP/HTTP, and metrics", () => {
     expect(after.text).toMatch(/^queue_service_streams_open(\{[^}]*\})? \d+/m);
     // The metrics recorded so far appear by their documented Prometheus names (a metric with no data
     // point yet, such as failures here, is not exported).
-    for (const m of [METRICS.jobsAdded, METRICS.jobsStarted, METRICS.jobsCompleted, METRICS.runDuration, METRICS.waitDuration, METRICS.rpcDuration, METRICS.queueDepth, METRICS.queueActive, METRICS.streamsOpen, METRICS.connectionsOpen]) {
+    for (const m of [
+      METRICS.jobsAdded,
+      METRICS.jobsStarted,
+      METRICS.jobsCompleted,
+      METRICS.runDuration,
+      METRICS.waitDuration,
+      METRICS.rpcDuration,
+      METRICS.queueDepth,
+      METRICS.queueActive,
+      METRICS.streamsOpen,
+      METRICS.connectionsOpen,
+    ]) {
       expect(after.text, m.name).toContain(`# TYPE ${prometheusName(m)} ${m.kind === "histogram" ? "histogram" : m.kind === "counter" ? "counter" : "gauge"}`);
     }
   });
@@ -132,14 +158,16 @@ describe("traces over OTLP/HTTP, and metrics", () => {
     await svc.stop(); // the process below must be the only one running the job
     const receiver = await startOtlpReceiver();
     const port = await freePort();
-    const proc = spawnService(testEnv(db, {
-      PORT: String(port),
-      WORKERS_ENABLED: "true",
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-      OTEL_BSP_SCHEDULE_DELAY: "100",
-      OTEL_METRIC_EXPORT_INTERVAL: "500",
-      OTEL_SERVICE_NAME: "queue-service-test",
-    }));
+    const proc = spawnService(
+      testEnv(db, {
+        PORT: String(port),
+        WORKERS_ENABLED: "true",
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY: "100",
+        OTEL_METRIC_EXPORT_INTERVAL: "500",
+        OTEL_SERVICE_NAME: "queue-service-test",
+      }),
+    );
     try {
       await waitForHttp(`${proc.baseUrl}/readyz`, (s) => s === 200);
       // Idle for 10 s, its workers polling every job type, its maintenance and listeners running:
@@ -150,15 +178,21 @@ describe("traces over OTLP/HTTP, and metrics", () => {
       const { job } = await jobs.addJob({ type: "payment:process", payload: payment() });
       await waitForJob(jobs, job!.id, (j) => j.state === JobState.COMPLETED, "to complete");
       const add = await eventually(async () => receiver.spans.find((s) => s.name === "jobs.v1.JobService/AddJob"), "the AddJob span");
-      const run = await eventually(async () => receiver.spans.find((s) => s.name === "job payment:process" && s.attributes["job.id"] === job!.id), "the run span");
+      const run = await eventually(
+        async () => receiver.spans.find((s) => s.name === "job payment:process" && s.attributes["job.id"] === job!.id),
+        "the run span",
+      );
       expect(run.traceId).toBe(add.traceId);
       expect(run.parentSpanId).toBe(add.spanId);
       expect(add.service).toBe("queue-service-test");
       expect(add.kind).toBe("SPAN_KIND_SERVER");
-      const queries = await eventually(async () => {
-        const q = receiver.spans.filter((s) => s.traceId === add.traceId && s.name.startsWith("pg.query"));
-        return q.length > 0 ? q : undefined;
-      }, `PostgreSQL spans in the trace (got: ${[...new Set(receiver.spans.map((s) => s.name))].join(", ")})`);
+      const queries = await eventually(
+        async () => {
+          const q = receiver.spans.filter((s) => s.traceId === add.traceId && s.name.startsWith("pg.query"));
+          return q.length > 0 ? q : undefined;
+        },
+        `PostgreSQL spans in the trace (got: ${[...new Set(receiver.spans.map((s) => s.name))].join(", ")})`,
+      );
       expect(queries.length).toBeGreaterThan(0);
       expect(receiver.contentTypes).toContain("application/x-protobuf");
       await eventually(async () => receiver.metricNames.has("queue_service.jobs.completed"), "metrics over OTLP", 10_000);

@@ -11,20 +11,21 @@
  *
  * QS_THREE_REPLICA_JOBS shrinks the run for local iterations (default 100,000).
  */
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, describe, expect, it } from "vitest";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { JobService, type AddJobRequestSchema } from "../gen/jobs/v1/job_service_pb.js";
+import { type AddJobRequestSchema, JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { MonitoringService, RateLimitScope } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { jobHistories, unsoundHistories } from "./support/job-history.js";
 import { analytics, email, nftMint, payment } from "./support/payloads.js";
-import { startReplica, type ServiceProcess } from "./support/process.js";
+import { type ServiceProcess, startReplica } from "./support/process.js";
+import { runAlone } from "./support/run-alone.js";
 import { tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
-import { runAlone } from "./support/run-alone.js";
 
 runAlone();
 
@@ -54,11 +55,19 @@ const KINDS: Record<string, Kind> = {
     outcome: "dead_lettered",
     request: () => ({ type: "payment:process", payload: payment({ paymentMethod: "tok_gateway_timeout" }), options: { ...fast, retryLimit: 1 } }),
   },
-  mint: { share: 0.03, outcome: "completed", request: () => ({ type: "nft:mint", payload: nftMint({ ticketId: `tkt_${Math.random().toString(36).slice(2)}` }) }) },
+  mint: {
+    share: 0.03,
+    outcome: "completed",
+    request: () => ({ type: "nft:mint", payload: nftMint({ ticketId: `tkt_${Math.random().toString(36).slice(2)}` }) }),
+  },
   email: { share: 0.1, outcome: "completed", request: () => ({ type: "email:send", payload: email() }) },
   rollup: { share: 0.001, outcome: "completed", request: () => ({ type: "analytics:aggregate", payload: analytics() }) },
   // Delayed by an hour, then cancelled by the test.
-  cancelled: { share: 0.029, outcome: "cancelled", request: () => ({ type: "payment:process", payload: payment(), options: { schedule: { case: "delay", value: durationFromMs(3_600_000) } } }) },
+  cancelled: {
+    share: 0.029,
+    outcome: "cancelled",
+    request: () => ({ type: "payment:process", payload: payment(), options: { schedule: { case: "delay", value: durationFromMs(3_600_000) } } }),
+  },
 };
 
 /** The batches to add: every kind's share of TOTAL, interleaved so each batch is mixed. */
@@ -86,7 +95,12 @@ afterAll(async () => {
 });
 
 const replica = () =>
-  startReplica(db, processes, { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "250", DATABASE_POOL_MAX: "6", PGBOSS_POOL_MAX: "6", LOG_LEVEL: "warn" }, 60_000);
+  startReplica(
+    db,
+    processes,
+    { WORKERS_ENABLED: "true", WORKER_POLL_INTERVAL_MS: "250", DATABASE_POOL_MAX: "6", PGBOSS_POOL_MAX: "6", LOG_LEVEL: "warn" },
+    60_000,
+  );
 
 const api = (p: ServiceProcess) => ({
   jobs: client(JobService, p.baseUrl, { protocol: "grpc", token: tokens.admin }),
@@ -126,16 +140,18 @@ describe("three replicas on one database", () => {
     const rootOf = new Map<string, string>();
     const batches = Math.ceil(kinds.length / BATCH);
     let next = 0;
-    await Promise.all([0, 1].map(async () => {
-      for (let n = next++; n < batches; n = next++) {
-        const slice = kinds.slice(n * BATCH, (n + 1) * BATCH);
-        const { results } = await [a, b, c][n % 3]!.jobs.addJobs({ jobs: slice.map((k) => KINDS[k]!.request()) });
-        results.forEach((r, i) => {
-          idsOf.get(slice[i]!)!.push(r.job!.id);
-          rootOf.set(r.job!.id, r.job!.rootJobId);
-        });
-      }
-    }));
+    await Promise.all(
+      [0, 1].map(async () => {
+        for (let n = next++; n < batches; n = next++) {
+          const slice = kinds.slice(n * BATCH, (n + 1) * BATCH);
+          const { results } = await [a, b, c][n % 3]!.jobs.addJobs({ jobs: slice.map((k) => KINDS[k]!.request()) });
+          results.forEach((r, i) => {
+            idsOf.get(slice[i]!)!.push(r.job!.id);
+            rootOf.set(r.job!.id, r.job!.rootJobId);
+          });
+        }
+      }),
+    );
     const added = [...idsOf.values()].reduce((n, ids) => n + ids.length, 0);
     expect(added).toBe(TOTAL);
     const addedMs = Date.now() - started;
@@ -143,14 +159,17 @@ describe("three replicas on one database", () => {
     // Cancel the delayed ones, through all three replicas.
     const toCancel = idsOf.get("cancelled")!;
     let nextCancel = 0;
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      for (let i = nextCancel++; i < toCancel.length; i = nextCancel++) await [a, b, c][i % 3]!.jobs.cancelJob({ id: toCancel[i]! });
-    }));
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        for (let i = nextCancel++; i < toCancel.length; i = nextCancel++) await [a, b, c][i % 3]!.jobs.cancelJob({ id: toCancel[i]! });
+      }),
+    );
 
     // The paused queue: while the replicas work through the rest, no email starts.
     const emails = idsOf.get("email")!;
     const emailStarts = async () =>
-      (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.schema}".job_event WHERE type = 'started' AND job_id = ANY($1::uuid[])`, [emails])).rows[0]!.n;
+      (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.schema}".job_event WHERE type = 'started' AND job_id = ANY($1::uuid[])`, [emails]))
+        .rows[0]!.n;
     const holdUntil = Date.now() + PAUSE_HOLD_MS;
     while (Date.now() < holdUntil) {
       expect(await emailStarts(), "emails started while their queue was paused").toBe(0);
@@ -164,15 +183,18 @@ describe("three replicas on one database", () => {
     // Everything reaches its end.
     const expectedFinal = Object.entries(KINDS).reduce((n, [name, k]) => n + (k.outcome === "cancelled" ? 0 : idsOf.get(name)!.length), 0);
     const finals = async () =>
-      (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[]) AND state IN ('completed', 'failed')`, [[...rootOf.keys()]])).rows[0]!.n;
+      (
+        await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[]) AND state IN ('completed', 'failed')`, [
+          [...rootOf.keys()],
+        ])
+      ).rows[0]!.n;
     await eventually(async () => (await finals()) === expectedFinal, `${expectedFinal} jobs to finish`, 480_000, 1000);
     const totalMs = Date.now() - started;
 
     // The counts add up, kind by kind.
-    const { rows: states } = await db.query<{ id: string; state: string }>(
-      `SELECT id::text, state FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[])`,
-      [[...rootOf.keys()]],
-    );
+    const { rows: states } = await db.query<{ id: string; state: string }>(`SELECT id::text, state FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[])`, [
+      [...rootOf.keys()],
+    ]);
     const stateOf = new Map(states.map((r) => [r.id, r.state]));
     const deadLetterSources = new Set<string>();
     for (const queue of ["money", "communication", "background"]) {
@@ -201,7 +223,11 @@ describe("three replicas on one database", () => {
     expect(deadLetterSources.size).toBe(tally.dead_lettered);
 
     // GetQueueStats agrees, on any replica.
-    const expectedStats = { money: { completed: 0, failed: 0, cancelled: 0 }, communication: { completed: 0, failed: 0, cancelled: 0 }, background: { completed: 0, failed: 0, cancelled: 0 } };
+    const expectedStats = {
+      money: { completed: 0, failed: 0, cancelled: 0 },
+      communication: { completed: 0, failed: 0, cancelled: 0 },
+      background: { completed: 0, failed: 0, cancelled: 0 },
+    };
     const queueOfKind = (name: string) => (name === "email" ? "communication" : name === "rollup" ? "background" : "money");
     for (const [name, ids] of idsOf) {
       const s = expectedStats[queueOfKind(name)];
@@ -212,8 +238,22 @@ describe("three replicas on one database", () => {
     }
     for (const [queue, expected] of Object.entries(expectedStats)) {
       const stats = (await [a, b, c][queue.length % 3]!.queues.getQueueStats({ name: queue })).stats!;
-      expect({ queue, completed: stats.completed, failed: stats.failed, cancelled: stats.cancelled, queued: stats.queued, active: stats.active, retrying: stats.retrying }).toEqual({
-        queue, completed: BigInt(expected.completed), failed: BigInt(expected.failed), cancelled: BigInt(expected.cancelled), queued: 0n, active: 0n, retrying: 0n,
+      expect({
+        queue,
+        completed: stats.completed,
+        failed: stats.failed,
+        cancelled: stats.cancelled,
+        queued: stats.queued,
+        active: stats.active,
+        retrying: stats.retrying,
+      }).toEqual({
+        queue,
+        completed: BigInt(expected.completed),
+        failed: BigInt(expected.failed),
+        cancelled: BigInt(expected.cancelled),
+        queued: 0n,
+        active: 0n,
+        retrying: 0n,
       });
       expect(stats.deadLettered, `${queue} dead letters`).toBe(BigInt(expected.failed));
     }
@@ -255,10 +295,12 @@ describe("three replicas on one database", () => {
     expect(firstEmail[0]!.t.getTime()).toBeGreaterThan(started + addedMs + PAUSE_HOLD_MS - 1000);
 
     // All three did the work: their started counters (/metrics) add up to the attempts the events show.
-    const startedBy = await Promise.all(replicas.map(async (p) => {
-      const text = await (await fetch(`${p.baseUrl}/metrics`)).text();
-      return [...text.matchAll(/^queue_service_jobs_started_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
-    }));
+    const startedBy = await Promise.all(
+      replicas.map(async (p) => {
+        const text = await (await fetch(`${p.baseUrl}/metrics`)).text();
+        return [...text.matchAll(/^queue_service_jobs_started_total\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      }),
+    );
     const { rows: attempts } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.schema}".job_event WHERE type = 'started'`);
     expect(startedBy.reduce((x, y) => x + y, 0)).toBe(attempts[0]!.n);
     for (const n of startedBy) expect(n).toBeGreaterThan(0);

@@ -29,12 +29,12 @@ import { readFileSync } from "node:fs";
 import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
-import { create, toBinary } from "@bufbuild/protobuf";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, createContextValues, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { type Client, Code, ConnectError, createClient, createContextValues, type Interceptor, type Transport } from "@connectrpc/connect";
 import { connectNodeAdapter, createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ServerReflection, ServerReflectionRequestSchema, type ServerReflectionRequest } from "../gen/grpc/reflection/v1/reflection_pb.js";
+import { ServerReflection, type ServerReflectionRequest, ServerReflectionRequestSchema } from "../gen/grpc/reflection/v1/reflection_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Serving } from "../gen/health/v1/health_pb.js";
 import { JobEventType, JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
@@ -48,10 +48,10 @@ import { StreamLimits } from "../src/server/stream-limits.js";
 import { serviceRegistry } from "../src/workers/registry.js";
 import { testDatabase } from "./support/database.js";
 import { payment } from "./support/payloads.js";
-import { freePort, spawnService, waitForHttp, type ServiceProcess } from "./support/process.js";
+import { freePort, type ServiceProcess, spawnService, waitForHttp } from "./support/process.js";
+import { runAlone } from "./support/run-alone.js";
 import { testEnv, tokens } from "./support/service.js";
 import { eventually, waitForJob } from "./support/wait.js";
-import { runAlone } from "./support/run-alone.js";
 
 runAlone();
 
@@ -78,21 +78,23 @@ let pid: number;
 
 beforeAll(async () => {
   const port = await freePort();
-  proc = spawnService(testEnv(db, {
-    PORT: String(port),
-    AUTH_TOKENS: [`admin:admin:${tokens.admin}`, ...PRINCIPALS.map((p) => `${p.name}:service:${p.token}`)].join(","),
-    LOG_LEVEL: "warn",
-    WORKERS_ENABLED: "true",
-    WORKER_POLL_INTERVAL_MS: "250",
-    DATABASE_POOL_MAX: "8",
-    FIRST_BYTE_TIMEOUT_MS: String(FIRST_BYTE_MS),
-    REQUEST_READ_TIMEOUT_MS: String(REQUEST_READ_MS),
-    MAX_MESSAGE_BYTES: String(MAX_MESSAGE),
-    MAX_PAYLOAD_BYTES: "32768",
-    MAX_STREAMS: String(MAX_STREAMS),
-    MAX_STREAMS_PER_PRINCIPAL: String(PER_PRINCIPAL_CAP),
-    ...(process.env.TRANSPORT_SOAK_NODE_OPTIONS ? { NODE_OPTIONS: process.env.TRANSPORT_SOAK_NODE_OPTIONS } : {}),
-  }));
+  proc = spawnService(
+    testEnv(db, {
+      PORT: String(port),
+      AUTH_TOKENS: [`admin:admin:${tokens.admin}`, ...PRINCIPALS.map((p) => `${p.name}:service:${p.token}`)].join(","),
+      LOG_LEVEL: "warn",
+      WORKERS_ENABLED: "true",
+      WORKER_POLL_INTERVAL_MS: "250",
+      DATABASE_POOL_MAX: "8",
+      FIRST_BYTE_TIMEOUT_MS: String(FIRST_BYTE_MS),
+      REQUEST_READ_TIMEOUT_MS: String(REQUEST_READ_MS),
+      MAX_MESSAGE_BYTES: String(MAX_MESSAGE),
+      MAX_PAYLOAD_BYTES: "32768",
+      MAX_STREAMS: String(MAX_STREAMS),
+      MAX_STREAMS_PER_PRINCIPAL: String(PER_PRINCIPAL_CAP),
+      ...(process.env.TRANSPORT_SOAK_NODE_OPTIONS ? { NODE_OPTIONS: process.env.TRANSPORT_SOAK_NODE_OPTIONS } : {}),
+    }),
+  );
   pid = proc.child.pid!;
   await waitForHttp(`${proc.baseUrl}/readyz`, (s) => s === 200);
 });
@@ -106,14 +108,19 @@ afterAll(async () => {
 // Clients whose connections the test can close (so the connections the service holds can be counted).
 
 type Protocol = "grpc" | "connect" | "grpc-web";
-interface Closable { transport: Transport; close(): void }
+interface Closable {
+  transport: Transport;
+  close(): void;
+}
 
 function bearer(token: string | undefined): Interceptor[] {
   if (!token) return [];
-  return [(next) => (req) => {
-    req.header.set("authorization", `Bearer ${token}`);
-    return next(req);
-  }];
+  return [
+    (next) => (req) => {
+      req.header.set("authorization", `Bearer ${token}`);
+      return next(req);
+    },
+  ];
 }
 
 /** A transport on a connection of its own: one HTTP/2 session, or an HTTP/1.1 agent. */
@@ -122,7 +129,8 @@ function ownTransport(protocol: Protocol, httpVersion: "1.1" | "2", token?: stri
   if (httpVersion === "2") {
     const sessionManager = new Http2SessionManager(proc.baseUrl);
     const options = { ...common, httpVersion, sessionManager } as const;
-    const transport = protocol === "grpc" ? createGrpcTransport(options) : protocol === "connect" ? createConnectTransport(options) : createGrpcWebTransport(options);
+    const transport =
+      protocol === "grpc" ? createGrpcTransport(options) : protocol === "connect" ? createConnectTransport(options) : createGrpcWebTransport(options);
     return { transport, close: () => sessionManager.abort() };
   }
   if (protocol === "grpc") throw new Error("gRPC needs HTTP/2");
@@ -248,7 +256,7 @@ const h2Frame = (type: number, flags: number, stream: number, payload: Buffer) =
 };
 /** The error code of the first GOAWAY frame in what an HTTP/2 server sent, if any. */
 function goAwayCode(reply: Buffer): number | undefined {
-  for (let at = 0; at + 9 <= reply.length;) {
+  for (let at = 0; at + 9 <= reply.length; ) {
     const length = reply.readUIntBE(at, 3);
     if (reply[at + 3] === 0x7 && at + 9 + 8 <= reply.length) return reply.readUInt32BE(at + 9 + 4);
     at += 9 + length;
@@ -265,10 +273,20 @@ const grpcFrame = (flags: number, declared: number, payload: Buffer) => {
 };
 const message = (payload: Buffer) => grpcFrame(0, payload.length, payload);
 
-interface H2Outcome { httpStatus?: number; grpcStatus?: number; rstCode: number; closedAfterMs: number }
+interface H2Outcome {
+  httpStatus?: number;
+  grpcStatus?: number;
+  rstCode: number;
+  closedAfterMs: number;
+}
 
 /** One raw gRPC call on `session`; `end: false` leaves the request open after `body`. */
-function h2Call(session: http2.ClientHttp2Session, path: string, body: Buffer, options: { end?: boolean; token?: string; headers?: http2.OutgoingHttpHeaders } = {}): Promise<H2Outcome> {
+function h2Call(
+  session: http2.ClientHttp2Session,
+  path: string,
+  body: Buffer,
+  options: { end?: boolean; token?: string; headers?: http2.OutgoingHttpHeaders } = {},
+): Promise<H2Outcome> {
   const started = Date.now();
   return new Promise((resolve) => {
     const stream = session.request({
@@ -314,13 +332,16 @@ describe("a message over the transport limit", () => {
       const jobs = clientOn(JobService, protocol, httpVersion, tokens.admin);
       // Just over, and far over (the server must refuse it on its declared size, not buffer it).
       for (const size of [MAX_MESSAGE + 10, 16 * MAX_MESSAGE]) {
-        outcomes.push(`${protocol}/${httpVersion} unary ${size}: ${Code[await codeOf(monitoring.getMetrics({ queue: "x".repeat(size) })) as Code]}`);
-        outcomes.push(`${protocol}/${httpVersion} stream ${size}: ${Code[await codeOf(drain(jobs.watchJobs({ cursor: "x".repeat(size) }))) as Code]}`);
+        outcomes.push(`${protocol}/${httpVersion} unary ${size}: ${Code[(await codeOf(monitoring.getMetrics({ queue: "x".repeat(size) }))) as Code]}`);
+        outcomes.push(`${protocol}/${httpVersion} stream ${size}: ${Code[(await codeOf(drain(jobs.watchJobs({ cursor: "x".repeat(size) })))) as Code]}`);
         // The same transport (for HTTP/2, the same session) serves the next call.
         expect((await monitoring.getHealth({})).status, `${protocol}/${httpVersion}`).toBe(HealthStatus.HEALTHY);
       }
     }
-    expect(outcomes.filter((o) => !o.endsWith(": ResourceExhausted")), outcomes.join("\n")).toEqual([]);
+    expect(
+      outcomes.filter((o) => !o.endsWith(": ResourceExhausted")),
+      outcomes.join("\n"),
+    ).toEqual([]);
     expect(outcomes).toHaveLength(matrix.length * 4);
   });
 
@@ -344,8 +365,12 @@ describe("a message over the transport limit", () => {
 
   it("answers an over-limit Connect request on HTTP/1.1 and keeps the connection alive", async () => {
     const body = Buffer.alloc(MAX_MESSAGE + 1, 0x41);
-    const head = (path: string, length: number) => `POST ${path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${tokens.admin}\r\ncontent-type: application/proto\r\ncontent-length: ${length}\r\n\r\n`;
-    const conn = rawConnection([head("/jobs.v1.MonitoringService/GetMetrics", body.length), body, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"], { everyMs: 200, giveUpMs: 2000 });
+    const head = (path: string, length: number) =>
+      `POST ${path} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${tokens.admin}\r\ncontent-type: application/proto\r\ncontent-length: ${length}\r\n\r\n`;
+    const conn = rawConnection([head("/jobs.v1.MonitoringService/GetMetrics", body.length), body, "GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"], {
+      everyMs: 200,
+      giveUpMs: 2000,
+    });
     const { reply, closedAfterMs } = await conn.outcome;
     conn.release();
     const text = reply.toString("latin1");
@@ -369,8 +394,12 @@ describe("garbage", () => {
     const conns = [1, 7, 100, 1024, 64 * 1024, 256 * 1024].flatMap((n) => [rawConnection([junk(n)]), rawConnection([junk(n)])]);
     const outcomes = await Promise.all(conns.map((c) => c.outcome));
     // Our sides are still open: what the server holds must go anyway.
-    await eventually(async () => heldConnections() <= before, `the service to release the garbage connections (holds ${heldConnections()}, had ${before})`, 5000);
-    conns.forEach((c) => c.release());
+    await eventually(
+      async () => heldConnections() <= before,
+      `the service to release the garbage connections (holds ${heldConnections()}, had ${before})`,
+      5000,
+    );
+    for (const c of conns) c.release();
     for (const o of outcomes) {
       expect(o.closedAfterMs, o.reply.toString("latin1")).toBeDefined();
       expect(o.closedAfterMs!).toBeLessThan(FIRST_BYTE_MS + 3000);
@@ -399,7 +428,7 @@ describe("garbage", () => {
       if (code === undefined || code === 0) problems.push(`${name}: GOAWAY code ${code}`);
     }
     await eventually(async () => heldConnections() <= before, "the service to release the connections", 5000);
-    conns.forEach(({ conn }) => conn.release());
+    for (const { conn } of conns) conn.release();
     expect(problems).toEqual([]);
     expect(await healthy()).toBe(Serving.SERVING);
   });
@@ -422,9 +451,14 @@ describe("garbage", () => {
       const seen: string[] = [];
       for (const [name, path, body, headers, want] of cases) {
         const o = await h2Call(session, path, body, { token: tokens.admin, headers });
-        seen.push(`${name}: ${o.grpcStatus === undefined ? `HTTP ${o.httpStatus}, reset ${o.rstCode}` : Code[o.grpcStatus]}${o.grpcStatus === want ? "" : ` (want ${Code[want]})`}`);
+        seen.push(
+          `${name}: ${o.grpcStatus === undefined ? `HTTP ${o.httpStatus}, reset ${o.rstCode}` : Code[o.grpcStatus]}${o.grpcStatus === want ? "" : ` (want ${Code[want]})`}`,
+        );
       }
-      expect(seen.filter((s) => s.includes("want")), seen.join("\n")).toEqual([]);
+      expect(
+        seen.filter((s) => s.includes("want")),
+        seen.join("\n"),
+      ).toEqual([]);
       expect(session.destroyed).toBe(false);
       expect((await h2Call(session, healthCheckPath, message(Buffer.alloc(0)))).grpcStatus).toBe(0);
     } finally {
@@ -437,18 +471,28 @@ describe("stalled connections", () => {
   it("are cut off within the request-read timeout, HTTP/1.1 and HTTP/2, silent or dripping, while others are served", async () => {
     const before = heldConnections();
     const giveUpMs = REQUEST_READ_MS + 8000;
-    const h1Head = (length: number) => `POST /jobs.v1.MonitoringService/GetMetrics HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${tokens.admin}\r\ncontent-type: application/proto\r\ncontent-length: ${length}\r\n\r\n`;
+    const h1Head = (length: number) =>
+      `POST /jobs.v1.MonitoringService/GetMetrics HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${tokens.admin}\r\ncontent-type: application/proto\r\ncontent-length: ${length}\r\n\r\n`;
     const h1 = {
       // The head never ends: the first-bytes timeout (headersTimeout) applies.
       "HTTP/1.1 head never finished": rawConnection(["POST /jobs.v1.MonitoringService/GetMetrics HTTP/1.1\r\nhost: x\r\n"], { giveUpMs }),
       "HTTP/1.1 head dripped a byte at a time": rawConnection(Array.from("GET /healthz HTTP/1.1\r\nx-slow: " + "a".repeat(100)), { everyMs: 100, giveUpMs }),
       "HTTP/1.1 body never finished": rawConnection([h1Head(100), Buffer.from([0x0a])], { giveUpMs }),
-      "HTTP/1.1 body dripped a byte at a time": rawConnection([h1Head(200), ...Array.from({ length: 200 }, () => Buffer.from([0x0a]))], { everyMs: 150, giveUpMs }),
+      "HTTP/1.1 body dripped a byte at a time": rawConnection([h1Head(200), ...Array.from({ length: 200 }, () => Buffer.from([0x0a]))], {
+        everyMs: 150,
+        giveUpMs,
+      }),
     };
     // HTTP/2: a stream whose request never ends, silent or dripping, on sessions that stay open.
     const sessions = await Promise.all([h2Session(), h2Session()]);
     const silent = h2Call(sessions[0]!, "/jobs.v1.MonitoringService/GetMetrics", Buffer.from([0, 0, 0, 0, 50, 0x0a]), { end: false, token: tokens.admin });
-    const drippingStream = sessions[1]!.request({ ":method": "POST", ":path": "/jobs.v1.JobService/AddJob", "content-type": "application/grpc", te: "trailers", authorization: `Bearer ${tokens.admin}` });
+    const drippingStream = sessions[1]!.request({
+      ":method": "POST",
+      ":path": "/jobs.v1.JobService/AddJob",
+      "content-type": "application/grpc",
+      te: "trailers",
+      authorization: `Bearer ${tokens.admin}`,
+    });
     drippingStream.on("error", () => {});
     drippingStream.resume();
     drippingStream.write(Buffer.from([0, 0, 0, 1, 0]));
@@ -480,13 +524,22 @@ describe("stalled connections", () => {
     clearInterval(drip);
     await serving;
     // Released by the server while our sides stay open.
-    await eventually(async () => heldConnections() <= before + sessions.length + 1, `the service to release the stalled HTTP/1.1 connections (holds ${heldConnections()}, had ${before})`, 5000);
-    Object.values(h1).forEach((c) => c.release());
+    await eventually(
+      async () => heldConnections() <= before + sessions.length + 1,
+      `the service to release the stalled HTTP/1.1 connections (holds ${heldConnections()}, had ${before})`,
+      5000,
+    );
+    for (const c of Object.values(h1)) c.release();
 
     expect(results["HTTP/1.1 head never finished"]).toBeGreaterThanOrEqual(FIRST_BYTE_MS - 100);
     expect(results["HTTP/1.1 head never finished"]).toBeLessThan(FIRST_BYTE_MS + 3000);
     expect(results["HTTP/1.1 head dripped a byte at a time"]).toBeLessThan(FIRST_BYTE_MS + 3000);
-    for (const name of ["HTTP/1.1 body never finished", "HTTP/1.1 body dripped a byte at a time", "HTTP/2 stream never finished", "HTTP/2 stream dripped a byte at a time"]) {
+    for (const name of [
+      "HTTP/1.1 body never finished",
+      "HTTP/1.1 body dripped a byte at a time",
+      "HTTP/2 stream never finished",
+      "HTTP/2 stream dripped a byte at a time",
+    ]) {
       expect(results[name], `${name}: ${JSON.stringify(results)}`).toBeGreaterThanOrEqual(REQUEST_READ_MS - 100);
       expect(results[name], `${name}: ${JSON.stringify(results)}`).toBeLessThan(REQUEST_READ_MS + 3000);
     }
@@ -571,7 +624,14 @@ describe("a stream whose HTTP/1.1 client leaves while it is written to", () => {
     } as unknown as Engine;
     const limits = new StreamLimits(10_000, 10_000);
     const handler = connectNodeAdapter({
-      routes: (router) => registerMonitoringService(router, { health: new HealthMonitor([]), engine: () => engine, registry: serviceRegistry(), limits, maxStreamBytes: 1024 * 1024 }),
+      routes: (router) =>
+        registerMonitoringService(router, {
+          health: new HealthMonitor([]),
+          engine: () => engine,
+          registry: serviceRegistry(),
+          limits,
+          maxStreamBytes: 1024 * 1024,
+        }),
       contextValues: () => createContextValues().set(principalKey, { name: "leaver", role: "service" }),
     });
     const server = http.createServer(handler);
@@ -581,20 +641,34 @@ describe("a stream whose HTTP/1.1 client leaves while it is written to", () => {
       const request = Buffer.from(toBinary(WatchMetricsRequestSchema, create(WatchMetricsRequestSchema, {})));
       const streams = 200;
       let left = 0;
-      await Promise.all(Array.from({ length: streams }, () => new Promise<void>((resolve) => {
-        const socket = net.connect(port, "127.0.0.1", () => {
-          socket.write(`POST /jobs.v1.MonitoringService/WatchMetrics HTTP/1.1\r\nhost: x\r\ncontent-type: application/connect+proto\r\ncontent-length: ${request.length + 5}\r\n\r\n`);
-          socket.write(message(request));
-        });
-        socket.once("data", () => setTimeout(() => {
-          socket.resetAndDestroy();
-          left++;
-        }, Math.random() * 10));
-        socket.on("close", () => resolve());
-        socket.on("error", () => {});
-      })));
+      await Promise.all(
+        Array.from(
+          { length: streams },
+          () =>
+            new Promise<void>((resolve) => {
+              const socket = net.connect(port, "127.0.0.1", () => {
+                socket.write(
+                  `POST /jobs.v1.MonitoringService/WatchMetrics HTTP/1.1\r\nhost: x\r\ncontent-type: application/connect+proto\r\ncontent-length: ${request.length + 5}\r\n\r\n`,
+                );
+                socket.write(message(request));
+              });
+              socket.once("data", () =>
+                setTimeout(() => {
+                  socket.resetAndDestroy();
+                  left++;
+                }, Math.random() * 10),
+              );
+              socket.on("close", () => resolve());
+              socket.on("error", () => {});
+            }),
+        ),
+      );
       expect(left).toBe(streams);
-      await eventually(async () => limits.count === 0 && subscribed === 0, `the places and subscriptions back (${limits.count} places, ${subscribed} subscriptions still held)`, 5000);
+      await eventually(
+        async () => limits.count === 0 && subscribed === 0,
+        `the places and subscriptions back (${limits.count} places, ${subscribed} subscriptions still held)`,
+        5000,
+      );
     } finally {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
@@ -605,25 +679,34 @@ describe("a stream whose HTTP/1.1 client leaves while it is written to", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("soak", () => {
-  it(`holds ${SOAK_STREAMS} churning streams and AddJob loops for ${WARMUP_SECONDS} + ${SOAK_SECONDS} s with flat memory, and serves afterwards`, { timeout: (WARMUP_SECONDS + SOAK_SECONDS + 120) * 1000 }, async () => {
+  it(`holds ${SOAK_STREAMS} churning streams and AddJob loops for ${WARMUP_SECONDS} + ${SOAK_SECONDS} s with flat memory, and serves afterwards`, {
+    timeout: (WARMUP_SECONDS + SOAK_SECONDS + 120) * 1000,
+  }, async () => {
     closeClients();
     await eventually(async () => heldConnections() === 0, `the earlier tests' connections to go (held ${heldConnections()})`, 10_000);
     const stop = new AbortController();
     const soakStarted = Date.now();
-    const sleep = (ms: number) => new Promise<void>((r) => {
-      const done = () => {
-        clearTimeout(t);
-        stop.signal.removeEventListener("abort", done);
-        r();
-      };
-      const t = setTimeout(done, Math.max(0, ms));
-      stop.signal.addEventListener("abort", done, { once: true });
-    });
+    const sleep = (ms: number) =>
+      new Promise<void>((r) => {
+        const done = () => {
+          clearTimeout(t);
+          stop.signal.removeEventListener("abort", done);
+          r();
+        };
+        const t = setTimeout(done, Math.max(0, ms));
+        stop.signal.addEventListener("abort", done, { once: true });
+      });
 
     // Per principal: five transports (two gRPC sessions, Connect over HTTP/2, Connect and gRPC-Web
     // over HTTP/1.1) for the streams, and one more HTTP/2 connection for its AddJob loops.
     const transports = PRINCIPALS.map((p) => ({
-      jobs: [["grpc", "2"], ["grpc", "2"], ["connect", "2"], ["connect", "1.1"], ["grpc-web", "1.1"]].map(([protocol, v]) => {
+      jobs: [
+        ["grpc", "2"],
+        ["grpc", "2"],
+        ["connect", "2"],
+        ["connect", "1.1"],
+        ["grpc-web", "1.1"],
+      ].map(([protocol, v]) => {
         const t = ownTransport(protocol as Protocol, v as "1.1" | "2", p.token);
         closables.push(t);
         return { jobs: createClient(JobService, t.transport), monitoring: createClient(MonitoringService, t.transport), name: `${protocol}/${v}` };
@@ -638,23 +721,25 @@ describe("soak", () => {
     const addLatencies: number[] = [];
     const loopsPerPrincipal = 3;
     const intervalMs = (1000 * PRINCIPALS.length * loopsPerPrincipal) / SOAK_RATE;
-    const enqueuers = transports.flatMap((t) => Array.from({ length: loopsPerPrincipal }, async (_, k) => {
-      const start = Date.now() + (k * intervalMs) / loopsPerPrincipal;
-      for (let n = 0; !stop.signal.aborted; n++) {
-        await sleep(start + n * intervalMs - Date.now());
-        if (stop.signal.aborted) break;
-        const t0 = Date.now();
-        try {
-          const { job } = await t.enqueue.addJob({ type: "payment:process", payload: payment() });
-          addLatencies.push(Date.now() - t0);
-          added.push(job!.id);
-          t.recent.push(job!.id);
-          if (t.recent.length > 20) t.recent.shift();
-        } catch (err) {
-          enqueueErrors.push(ConnectError.from(err).message);
+    const enqueuers = transports.flatMap((t) =>
+      Array.from({ length: loopsPerPrincipal }, async (_, k) => {
+        const start = Date.now() + (k * intervalMs) / loopsPerPrincipal;
+        for (let n = 0; !stop.signal.aborted; n++) {
+          await sleep(start + n * intervalMs - Date.now());
+          if (stop.signal.aborted) break;
+          const t0 = Date.now();
+          try {
+            const { job } = await t.enqueue.addJob({ type: "payment:process", payload: payment() });
+            addLatencies.push(Date.now() - t0);
+            added.push(job!.id);
+            t.recent.push(job!.id);
+            if (t.recent.length > 20) t.recent.shift();
+          } catch (err) {
+            enqueueErrors.push(ConnectError.from(err).message);
+          }
         }
-      }
-    }));
+      }),
+    );
 
     // Streams: opened, held a while (or to their end), closed, reopened.
     const kinds = ["watchJobs", "watchJobsCompleted", "watchMetrics", "watchJob"] as const;
@@ -662,47 +747,50 @@ describe("soak", () => {
     let open = 0;
     const unexpected: string[] = [];
     const perPrincipal = Math.floor(SOAK_STREAMS / PRINCIPALS.length);
-    const slots = transports.flatMap((t, p) => Array.from({ length: perPrincipal }, async (_, i) => {
-      const kind = kinds[i % kinds.length]!;
-      const via = t.jobs[Math.floor(i / kinds.length) % t.jobs.length]!;
-      await sleep((i * 2000) / perPrincipal); // ramp up
-      while (!stop.signal.aborted) {
-        const controller = new AbortController();
-        const onStop = () => controller.abort();
-        stop.signal.addEventListener("abort", onStop, { once: true });
-        const hold = setTimeout(() => controller.abort(), 500 + Math.random() * 3500);
-        const signal = controller.signal;
-        const jobId = t.recent[Math.floor(Math.random() * t.recent.length)];
-        let last: JobState | undefined;
-        open++;
-        stats.opened++;
-        stats.maxOpen = Math.max(stats.maxOpen, open);
-        try {
-          if (kind === "watchMetrics" || (kind === "watchJob" && !jobId)) {
-            for await (const _ of via.monitoring.watchMetrics({ queue: "money", interval: { seconds: 1n } }, { signal })) stats.messages++;
-          } else if (kind === "watchJob") {
-            for await (const m of via.jobs.watchJob({ id: jobId }, { signal })) {
-              stats.messages++;
-              last = m.event!.job!.state;
+    const slots = transports.flatMap((t, p) =>
+      Array.from({ length: perPrincipal }, async (_, i) => {
+        const kind = kinds[i % kinds.length]!;
+        const via = t.jobs[Math.floor(i / kinds.length) % t.jobs.length]!;
+        await sleep((i * 2000) / perPrincipal); // ramp up
+        while (!stop.signal.aborted) {
+          const controller = new AbortController();
+          const onStop = () => controller.abort();
+          stop.signal.addEventListener("abort", onStop, { once: true });
+          const hold = setTimeout(() => controller.abort(), 500 + Math.random() * 3500);
+          const signal = controller.signal;
+          const jobId = t.recent[Math.floor(Math.random() * t.recent.length)];
+          let last: JobState | undefined;
+          open++;
+          stats.opened++;
+          stats.maxOpen = Math.max(stats.maxOpen, open);
+          try {
+            if (kind === "watchMetrics" || (kind === "watchJob" && !jobId)) {
+              for await (const _ of via.monitoring.watchMetrics({ queue: "money", interval: { seconds: 1n } }, { signal })) stats.messages++;
+            } else if (kind === "watchJob") {
+              for await (const m of via.jobs.watchJob({ id: jobId }, { signal })) {
+                stats.messages++;
+                last = m.event!.job!.state;
+              }
+            } else {
+              const states = kind === "watchJobsCompleted" ? [JobState.COMPLETED] : [];
+              for await (const _ of via.jobs.watchJobs({ queue: "money", states }, { signal })) stats.messages++;
             }
-          } else {
-            const states = kind === "watchJobsCompleted" ? [JobState.COMPLETED] : [];
-            for await (const _ of via.jobs.watchJobs({ queue: "money", states }, { signal })) stats.messages++;
+            if (kind === "watchJob" && jobId && (last === JobState.COMPLETED || last === JobState.FAILED || last === JobState.CANCELLED))
+              stats.endedWithTheirJob++;
+            else unexpected.push(`${PRINCIPALS[p]!.name} ${kind} over ${via.name}: ended by the server (last state ${last})`);
+          } catch (err) {
+            const e = ConnectError.from(err);
+            if (e.code === Code.Canceled && signal.aborted) stats.cancelledByUs++;
+            else unexpected.push(`${PRINCIPALS[p]!.name} ${kind} over ${via.name}: ${Code[e.code]} ${e.rawMessage}`);
+          } finally {
+            open--;
+            clearTimeout(hold);
+            stop.signal.removeEventListener("abort", onStop);
           }
-          if (kind === "watchJob" && jobId && (last === JobState.COMPLETED || last === JobState.FAILED || last === JobState.CANCELLED)) stats.endedWithTheirJob++;
-          else unexpected.push(`${PRINCIPALS[p]!.name} ${kind} over ${via.name}: ended by the server (last state ${last})`);
-        } catch (err) {
-          const e = ConnectError.from(err);
-          if (e.code === Code.Canceled && signal.aborted) stats.cancelledByUs++;
-          else unexpected.push(`${PRINCIPALS[p]!.name} ${kind} over ${via.name}: ${Code[e.code]} ${e.rawMessage}`);
-        } finally {
-          open--;
-          clearTimeout(hold);
-          stop.signal.removeEventListener("abort", onStop);
+          await sleep(50 + Math.random() * 200);
         }
-        await sleep(50 + Math.random() * 200);
-      }
-    }));
+      }),
+    );
 
     // Bad input all along: each must be closed (or refused) by the server in its time (plus a
     // slack for a loaded, shared machine; the times without load are checked above).
@@ -719,19 +807,27 @@ describe("soak", () => {
         const c = rawConnection([], { giveUpMs: 20_000 });
         const o = await c.outcome;
         c.release();
-        return o.closedAfterMs !== undefined && o.closedAfterMs >= FIRST_BYTE_MS - 100 && o.closedAfterMs < FIRST_BYTE_MS + LOADED_SLACK_MS ? undefined : `silent: closed after ${o.closedAfterMs}`;
+        return o.closedAfterMs !== undefined && o.closedAfterMs >= FIRST_BYTE_MS - 100 && o.closedAfterMs < FIRST_BYTE_MS + LOADED_SLACK_MS
+          ? undefined
+          : `silent: closed after ${o.closedAfterMs}`;
       },
       async () => {
-        const c = rawConnection([`POST /jobs.v1.JobService/AddJob HTTP/1.1\r\nhost: x\r\ncontent-type: application/proto\r\ncontent-length: 50\r\n\r\n\x0a`], { giveUpMs: 20_000 });
+        const c = rawConnection([`POST /jobs.v1.JobService/AddJob HTTP/1.1\r\nhost: x\r\ncontent-type: application/proto\r\ncontent-length: 50\r\n\r\n\x0a`], {
+          giveUpMs: 20_000,
+        });
         const o = await c.outcome;
         c.release();
-        return o.closedAfterMs !== undefined && o.closedAfterMs >= REQUEST_READ_MS - 100 && o.closedAfterMs < REQUEST_READ_MS + LOADED_SLACK_MS ? undefined : `stalled HTTP/1.1 body: closed after ${o.closedAfterMs}`;
+        return o.closedAfterMs !== undefined && o.closedAfterMs >= REQUEST_READ_MS - 100 && o.closedAfterMs < REQUEST_READ_MS + LOADED_SLACK_MS
+          ? undefined
+          : `stalled HTTP/1.1 body: closed after ${o.closedAfterMs}`;
       },
       async () => {
         const session = await h2Session();
         const o = await h2Call(session, "/jobs.v1.JobService/AddJob", Buffer.from([0, 0, 0, 0, 50, 0x0a]), { end: false, token: PRINCIPALS[0]!.token });
         session.close();
-        return o.rstCode === http2.constants.NGHTTP2_CANCEL && o.closedAfterMs >= REQUEST_READ_MS - 100 && o.closedAfterMs < REQUEST_READ_MS + LOADED_SLACK_MS ? undefined : `stalled HTTP/2 stream: reset ${o.rstCode} after ${o.closedAfterMs}`;
+        return o.rstCode === http2.constants.NGHTTP2_CANCEL && o.closedAfterMs >= REQUEST_READ_MS - 100 && o.closedAfterMs < REQUEST_READ_MS + LOADED_SLACK_MS
+          ? undefined
+          : `stalled HTTP/2 stream: reset ${o.rstCode} after ${o.closedAfterMs}`;
       },
       async () => {
         const session = await h2Session();
@@ -778,10 +874,10 @@ describe("soak", () => {
     const p = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * q))] ?? NaN;
     console.log(
       `soak ${(soakMs / 1000).toFixed(1)} s: RSS MiB ${samples.map((s) => mib(s.rssKiB)).join(" ")}\n` +
-      `  RSS median first third ${mib(first)} MiB, last third ${mib(last)} MiB (${(((last - first) / first) * 100).toFixed(1)}%)\n` +
-      `  streams: ${stats.opened} opened, at most ${stats.maxOpen} open at once, ${stats.cancelledByUs} cancelled by the client, ${stats.endedWithTheirJob} ended with their job, ${stats.messages} messages (${(stats.messages / (soakMs / 1000)).toFixed(0)}/s), unexpected ${unexpected.length}\n` +
-      `  AddJob: ${added.length} (${(added.length / (soakMs / 1000)).toFixed(1)}/s), latency p50 ${p(addLatencies, 0.5)} ms p99 ${p(addLatencies, 0.99)} ms, errors ${enqueueErrors.length}\n` +
-      `  bad input: ${vandalism.length} connections/calls, problems ${vandalProblems.length}; connections held by the service at most ${Math.max(...samples.map((s) => s.held))}`,
+        `  RSS median first third ${mib(first)} MiB, last third ${mib(last)} MiB (${(((last - first) / first) * 100).toFixed(1)}%)\n` +
+        `  streams: ${stats.opened} opened, at most ${stats.maxOpen} open at once, ${stats.cancelledByUs} cancelled by the client, ${stats.endedWithTheirJob} ended with their job, ${stats.messages} messages (${(stats.messages / (soakMs / 1000)).toFixed(0)}/s), unexpected ${unexpected.length}\n` +
+        `  AddJob: ${added.length} (${(added.length / (soakMs / 1000)).toFixed(1)}/s), latency p50 ${p(addLatencies, 0.5)} ms p99 ${p(addLatencies, 0.99)} ms, errors ${enqueueErrors.length}\n` +
+        `  bad input: ${vandalism.length} connections/calls, problems ${vandalProblems.length}; connections held by the service at most ${Math.max(...samples.map((s) => s.held))}`,
     );
 
     expect(unexpected.slice(0, 20), `${unexpected.length} streams ended badly`).toEqual([]);
@@ -797,14 +893,19 @@ describe("soak", () => {
     expect(last - first, `RSS grew from ${mib(first)} to ${mib(last)} MiB`).toBeLessThan(64 * 1024);
 
     // Afterwards: every job added was run, and the server serves.
-    await eventually(async () => {
-      const { rows } = await db.query<{ open: number; failed: number }>(
-        `SELECT count(*) FILTER (WHERE state NOT IN ('completed', 'failed', 'cancelled'))::int AS open, count(*) FILTER (WHERE state = 'failed')::int AS failed FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[])`,
-        [added],
-      );
-      expect(rows[0]!.failed).toBe(0);
-      return rows[0]!.open === 0;
-    }, "every job added in the soak to be run", 30_000, 500);
+    await eventually(
+      async () => {
+        const { rows } = await db.query<{ open: number; failed: number }>(
+          `SELECT count(*) FILTER (WHERE state NOT IN ('completed', 'failed', 'cancelled'))::int AS open, count(*) FILTER (WHERE state = 'failed')::int AS failed FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[])`,
+          [added],
+        );
+        expect(rows[0]!.failed).toBe(0);
+        return rows[0]!.open === 0;
+      },
+      "every job added in the soak to be run",
+      30_000,
+      500,
+    );
     expect(await healthy()).toBe(Serving.SERVING);
     const jobs = clientOn(JobService, "grpc", "2", PRINCIPALS[0]!.token);
     const { job } = await jobs.addJob({ type: "payment:process", payload: payment() });
@@ -819,13 +920,18 @@ describe("soak", () => {
     const capped = PRINCIPALS.map((pr) => ({ pr, monitoring: clientOn(MonitoringService, "grpc", "2", pr.token) }));
     const hold = new AbortController();
     const firstSnapshots: Promise<unknown>[] = [];
-    const held = capped.flatMap(({ monitoring }) => Array.from({ length: PER_PRINCIPAL_CAP }, () => {
-      let got!: () => void;
-      firstSnapshots.push(new Promise<void>((r) => (got = r)));
-      return (async () => {
-        for await (const _ of monitoring.watchMetrics({ interval: { seconds: 60n } }, { signal: hold.signal })) got();
-      })().then(() => "ended", (err: unknown) => (hold.signal.aborted ? "cancelled" : `${Code[ConnectError.from(err).code]}: ${ConnectError.from(err).rawMessage}`));
-    }));
+    const held = capped.flatMap(({ monitoring }) =>
+      Array.from({ length: PER_PRINCIPAL_CAP }, () => {
+        let got!: () => void;
+        firstSnapshots.push(new Promise<void>((r) => (got = r)));
+        return (async () => {
+          for await (const _ of monitoring.watchMetrics({ interval: { seconds: 60n } }, { signal: hold.signal })) got();
+        })().then(
+          () => "ended",
+          (err: unknown) => (hold.signal.aborted ? "cancelled" : `${Code[ConnectError.from(err).code]}: ${ConnectError.from(err).rawMessage}`),
+        );
+      }),
+    );
     const outcome = await Promise.race([Promise.all(firstSnapshots).then(() => "all open"), Promise.race(held)]);
     if (outcome !== "all open") {
       // Say how many each principal could not open, before failing.
@@ -841,18 +947,23 @@ describe("soak", () => {
     hold.abort();
     expect(new Set(await Promise.all(held))).toEqual(new Set(["cancelled"]));
     // And the places come back.
-    const reopened = await eventually(async () => {
-      const again = new AbortController();
-      const it = admin.watchMetrics({ interval: { seconds: 60n } }, { signal: again.signal })[Symbol.asyncIterator]();
-      try {
-        return (await it.next()).done === false;
-      } catch (err) {
-        if (ConnectError.from(err).code !== Code.ResourceExhausted) throw err;
-        return false;
-      } finally {
-        again.abort();
-      }
-    }, "a stream place to come back", 10_000, 200);
+    const reopened = await eventually(
+      async () => {
+        const again = new AbortController();
+        const it = admin.watchMetrics({ interval: { seconds: 60n } }, { signal: again.signal })[Symbol.asyncIterator]();
+        try {
+          return (await it.next()).done === false;
+        } catch (err) {
+          if (ConnectError.from(err).code !== Code.ResourceExhausted) throw err;
+          return false;
+        } finally {
+          again.abort();
+        }
+      },
+      "a stream place to come back",
+      10_000,
+      200,
+    );
     expect(reopened).toBe(true);
     closeClients();
   });

@@ -12,10 +12,10 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { jobHistories, unsoundHistories } from "./support/job-history.js";
 import { payment } from "./support/payloads.js";
-import { startReplica, type ServiceProcess } from "./support/process.js";
+import { type ServiceProcess, startReplica } from "./support/process.js";
+import { runAlone } from "./support/run-alone.js";
 import { tokens } from "./support/service.js";
 import { eventually, waitForJob } from "./support/wait.js";
-import { runAlone } from "./support/run-alone.js";
 
 runAlone();
 
@@ -54,16 +54,20 @@ describe("a killed worker", () => {
 describe("SIGTERM under work", () => {
   const paymentQueue = bossQueueName("money", "payment:process");
   const states = async (ids: string[]) =>
-    (await db.query<{ id: string; state: string; retry_count: number; reason: string | null }>(
-      `SELECT id::text, state::text, retry_count, output->>'reason' AS reason FROM "${db.bossSchema}".job WHERE name = $1 AND id = ANY($2::uuid[])`,
-      [paymentQueue, ids],
-    )).rows;
+    (
+      await db.query<{ id: string; state: string; retry_count: number; reason: string | null }>(
+        `SELECT id::text, state::text, retry_count, output->>'reason' AS reason FROM "${db.bossSchema}".job WHERE name = $1 AND id = ANY($2::uuid[])`,
+        [paymentQueue, ids],
+      )
+    ).rows;
   const charged = async (ids: string[]) =>
     (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${db.schema}".sandbox_ledger WHERE root_job_id = ANY($1::uuid[])`, [ids])).rows[0]!.n;
   const addPayments = async (api: ReturnType<typeof client<typeof JobService>>, n: number) =>
-    (await api.addJobs({
-      jobs: Array.from({ length: n }, () => ({ type: "payment:process", payload: payment(), options: { retryDelay: { seconds: 1n }, retryBackoff: false } })),
-    })).results.map((r) => r.job!.id);
+    (
+      await api.addJobs({
+        jobs: Array.from({ length: n }, () => ({ type: "payment:process", payload: payment(), options: { retryDelay: { seconds: 1n }, retryBackoff: false } })),
+      })
+    ).results.map((r) => r.job!.id);
 
   it("lets running jobs finish, then exits 0 with nothing left active; the backlog waits for the next replica", async () => {
     const grace = 8000;
@@ -79,7 +83,8 @@ describe("SIGTERM under work", () => {
     expect(ms).toBeLessThan(grace);
 
     const after = await states(ids);
-    const byState = after.reduce<Record<string, number>>((acc, j) => ({ ...acc, [j.state]: (acc[j.state] ?? 0) + 1 }), {});
+    const byState: Record<string, number> = {};
+    for (const j of after) byState[j.state] = (byState[j.state] ?? 0) + 1;
     expect(Object.keys(byState).sort(), JSON.stringify(byState)).toEqual(["completed", "created"]);
     expect(after.filter((j) => j.retry_count > 0)).toEqual([]);
     const completed = after.filter((j) => j.state === "completed").map((j) => j.id);
@@ -90,7 +95,9 @@ describe("SIGTERM under work", () => {
     const histories = await jobHistories(db.query, db.schema, completed);
     expect(unsoundHistories(histories)).toEqual({});
     // The jobs running at the signal finished (a whole slot's worth of them, not just one).
-    const finishedAfterSignal = [...histories.values()].filter((events) => events.find((e) => e.type === "started")!.occurred_at.getTime() < signalledAt && events.at(-1)!.occurred_at.getTime() >= signalledAt);
+    const finishedAfterSignal = [...histories.values()].filter(
+      (events) => events.find((e) => e.type === "started")!.occurred_at.getTime() < signalledAt && events.at(-1)!.occurred_at.getTime() >= signalledAt,
+    );
     expect(finishedAfterSignal.length).toBeGreaterThanOrEqual(5);
 
     // The next replica takes the backlog: nothing was lost, nothing runs twice.
@@ -98,7 +105,9 @@ describe("SIGTERM under work", () => {
     await eventually(async () => (await states(ids)).every((j) => j.state === "completed"), "the backlog to complete on the next replica", 30_000, 100);
     expect(await charged(ids)).toBe(ids.length);
     expect(unsoundHistories(await jobHistories(db.query, db.schema, ids))).toEqual({});
-    console.info(`SIGTERM under load: exit 0 after ${ms} ms; ${completed.length} completed (${finishedAfterSignal.length} of them finishing after the signal), ${queued.length} left queued`);
+    console.info(
+      `SIGTERM under load: exit 0 after ${ms} ms; ${completed.length} completed (${finishedAfterSignal.length} of them finishing after the signal), ${queued.length} left queued`,
+    );
     expect((await next.stop("SIGTERM")).code).toBe(0);
   }, 90_000);
 
@@ -119,12 +128,19 @@ describe("SIGTERM under work", () => {
     expect(await charged(ids)).toBe(0);
 
     const next = await replica({ WORKERS_ENABLED: "true" });
-    await eventually(async () => (await states(ids)).every((j) => j.state === "completed"), "the interrupted payments to complete on the next replica", 20_000, 100);
+    await eventually(
+      async () => (await states(ids)).every((j) => j.state === "completed"),
+      "the interrupted payments to complete on the next replica",
+      20_000,
+      100,
+    );
     expect((await states(ids)).map((j) => j.retry_count)).toEqual(ids.map(() => 1));
     expect(await charged(ids)).toBe(ids.length);
     const histories = await jobHistories(db.query, db.schema, ids);
     expect(unsoundHistories(histories)).toEqual({});
-    expect([...histories.values()].map((events) => events.map((e) => e.type))).toEqual(ids.map(() => ["created", "started", "retry_scheduled", "started", "completed"]));
+    expect([...histories.values()].map((events) => events.map((e) => e.type))).toEqual(
+      ids.map(() => ["created", "started", "retry_scheduled", "started", "completed"]),
+    );
     expect((await next.stop("SIGTERM")).code).toBe(0);
   }, 60_000);
 });

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { Config } from "../config.js";
 import type { Logger } from "../logger.js";
-import { startEmbeddedPostgres, type EmbeddedPostgres } from "./embedded-postgres.js";
+import { type EmbeddedPostgres, startEmbeddedPostgres } from "./embedded-postgres.js";
 
 /** The database the service uses. */
 export interface Database {

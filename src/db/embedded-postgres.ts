@@ -8,11 +8,11 @@
  * process is root), in its own process group so a terminal's Ctrl-C reaches only the service, which
  * stops PostgreSQL last. A postmaster left behind by a killed service is stopped and replaced.
  */
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, statSync, chownSync, symlinkSync, lstatSync, rmSync, readdirSync } from "node:fs";
 import { createServer } from "node:net";
-import { dirname, join, resolve, relative } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import pg from "pg";
 import type { Logger } from "../logger.js";
 
@@ -64,11 +64,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     if (user) chownSync(dataDir, user.uid, user.gid);
     log?.info({ dataDir }, "initialising embedded PostgreSQL");
-    execFileSync(join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", ...(options.ephemeral ? ["--no-sync"] : [])], {
-      stdio: ["ignore", "ignore", "pipe"],
-      ...(user ? { uid: user.uid, gid: user.gid } : {}),
-      env: { ...process.env, LC_ALL: "C" },
-    });
+    execFileSync(
+      join(bin, "initdb"),
+      ["-D", dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C", ...(options.ephemeral ? ["--no-sync"] : [])],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+        ...(user ? { uid: user.uid, gid: user.gid } : {}),
+        env: { ...process.env, LC_ALL: "C" },
+      },
+    );
   }
   await stopOrphanedPostmaster(dataDir, log);
 
@@ -77,16 +81,25 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     const args = [
-      "-D", dataDir,
-      "-p", String(port),
-      "-c", "listen_addresses=127.0.0.1",
-      "-c", "unix_socket_directories=",
-      "-c", "max_connections=200",
+      "-D",
+      dataDir,
+      "-p",
+      String(port),
+      "-c",
+      "listen_addresses=127.0.0.1",
+      "-c",
+      "unix_socket_directories=",
+      "-c",
+      "max_connections=200",
       ...(options.ephemeral ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
     ];
     const out = openSync(logFile, "a");
     if (user) {
-      try { chownSync(logFile, user.uid, user.gid); } catch { /* not ours to change; appending still works */ }
+      try {
+        chownSync(logFile, user.uid, user.gid);
+      } catch {
+        /* not ours to change; appending still works */
+      }
     }
     const child = spawn(join(bin, "postgres"), args, {
       detached: true,
@@ -153,7 +166,10 @@ function hydrateSymlinks(pkg: string): void {
   }
 }
 
-interface RunAs { uid: number; gid: number }
+interface RunAs {
+  uid: number;
+  gid: number;
+}
 
 /** PostgreSQL refuses to run as root: pick the data directory's owner, else `postgres`, else `nobody`. */
 function runAsUser(dataDir: string): RunAs | undefined {
@@ -181,7 +197,9 @@ function assertTraversable(dir: string, user: RunAs): void {
 
 function passwdEntry(name: string): RunAs | undefined {
   try {
-    const line = readFileSync("/etc/passwd", "utf8").split("\n").find((l) => l.startsWith(`${name}:`));
+    const line = readFileSync("/etc/passwd", "utf8")
+      .split("\n")
+      .find((l) => l.startsWith(`${name}:`));
     if (!line) return undefined;
     const [, , uid, gid] = line.split(":");
     return { uid: Number(uid), gid: Number(gid) };
@@ -219,7 +237,11 @@ function alive(pid: number): boolean {
 
 /** Fast shutdown (SIGINT), then immediate shutdown (SIGQUIT) and SIGKILL if it takes too long. */
 async function stopPid(pid: number, timeoutMs: number): Promise<void> {
-  const signals: [NodeJS.Signals, number][] = [["SIGINT", timeoutMs], ["SIGQUIT", 2000], ["SIGKILL", 2000]];
+  const signals: [NodeJS.Signals, number][] = [
+    ["SIGINT", timeoutMs],
+    ["SIGQUIT", 2000],
+    ["SIGKILL", 2000],
+  ];
   for (const [signal, wait] of signals) {
     if (!alive(pid)) return;
     try {
@@ -250,7 +272,9 @@ async function freePort(): Promise<number> {
 async function waitUntilReady(child: ChildProcess, port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited = false;
-  child.once("exit", () => { exited = true; });
+  child.once("exit", () => {
+    exited = true;
+  });
   for (;;) {
     if (exited) throw new Error(`postgres exited with code ${child.exitCode}`);
     const client = new pg.Client({ host: "127.0.0.1", port, user: "postgres", database: "postgres", connectionTimeoutMillis: 1000 });

@@ -17,5 +17,7 @@ export function isDatabaseUnavailable(err: unknown, depth = 0): boolean {
   // Class 08 (connection exception), 57P01-57P03 (shutdown, crash, cannot connect now), 53300 (too many connections).
   if (e.code && (/^08/.test(e.code) || ["57P01", "57P02", "57P03", "53300"].includes(e.code))) return true;
   const m = e.message ?? "";
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection refused|terminating connection/i.test(m);
+  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection refused|terminating connection/i.test(
+    m,
+  );
 }

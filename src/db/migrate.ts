@@ -11,8 +11,8 @@
  * text ever put into the SQL. Values are always parameters.
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import type { Logger } from "../logger.js";
 import { quoteIdent, quoteLiteral } from "./sql.js";

@@ -32,7 +32,7 @@ export function createBatcher<I, O>(options: BatcherOptions<I, O>): (item: I) =>
   async function runBatch(batch: Waiting<I, O>[]): Promise<void> {
     try {
       const results = await options.run(batch.map((w) => w.item));
-      batch.forEach((w, i) => w.resolve(results[i]!));
+      for (const [i, w] of batch.entries()) w.resolve(results[i]!);
     } catch (err) {
       for (const w of batch) w.reject(err);
     }

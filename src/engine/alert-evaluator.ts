@@ -139,8 +139,18 @@ export function startAlertEvaluator(options: AlertEvaluatorOptions): AlertEvalua
     if (!rule) return queries.notified(pool, alert.id, undefined);
     const body = {
       alert: {
-        id: alert.id, rule: rule.name, ruleId: rule.id, state: alert.state, metric: rule.metric, queue: rule.queue, jobType: rule.job_type,
-        value: alert.value, threshold: alert.threshold, summary: alert.summary, firedAt: alert.fired_at.toISOString(), description: rule.description,
+        id: alert.id,
+        rule: rule.name,
+        ruleId: rule.id,
+        state: alert.state,
+        metric: rule.metric,
+        queue: rule.queue,
+        jobType: rule.job_type,
+        value: alert.value,
+        threshold: alert.threshold,
+        summary: alert.summary,
+        firedAt: alert.fired_at.toISOString(),
+        description: rule.description,
       },
       service: "queue-service",
     };
@@ -151,7 +161,15 @@ export function startAlertEvaluator(options: AlertEvaluatorOptions): AlertEvalua
           await deliver(target.webhook.url, body);
         } else if ("email" in target) {
           const type = options.registry.type("email:send")!;
-          const job = systemJob(type, { to: target.email.to, subject: `[alert] ${rule.name}: ${alert.summary}`, text: `${alert.summary}\n\n${rule.description}\n\nFired at ${alert.fired_at.toISOString()} (alert ${alert.id}).` }, `alert:${alert.id}`);
+          const job = systemJob(
+            type,
+            {
+              to: target.email.to,
+              subject: `[alert] ${rule.name}: ${alert.summary}`,
+              text: `${alert.summary}\n\n${rule.description}\n\nFired at ${alert.fired_at.toISOString()} (alert ${alert.id}).`,
+            },
+            `alert:${alert.id}`,
+          );
           const [outcome] = await options.enqueuer.add([{ principal: "alerts", exemptFromQuotas: true, job }], true);
           if (!outcome?.ok) throw outcome?.error ?? new Error("email not added");
         }
@@ -187,15 +205,18 @@ export function startAlertEvaluator(options: AlertEvaluatorOptions): AlertEvalua
     // Disabled rules' open alerts resolve.
     for (const [ruleId, a] of open) if (!rules.some((r) => r.id === ruleId)) await queries.resolve(pool, a.id, a.last_value);
     const byId = new Map(rules.map((r) => [r.id, r]));
-    for (const alert of await queries.unnotified(pool, MAX_NOTIFY_ATTEMPTS)) await notify(alert, alert.rule_id ? byId.get(alert.rule_id) ?? (await queries.rule(pool, alert.rule_id)) : undefined);
+    for (const alert of await queries.unnotified(pool, MAX_NOTIFY_ATTEMPTS))
+      await notify(alert, alert.rule_id ? (byId.get(alert.rule_id) ?? (await queries.rule(pool, alert.rule_id))) : undefined);
     return true;
   }
 
   const evaluateNow = () => {
-    running ??= evaluate().catch((err: Error) => {
-      logger.warn({ err: err.message }, "alert evaluation failed");
-      return false;
-    }).finally(() => (running = undefined));
+    running ??= evaluate()
+      .catch((err: Error) => {
+        logger.warn({ err: err.message }, "alert evaluation failed");
+        return false;
+      })
+      .finally(() => (running = undefined));
     return running;
   };
   const timer = setInterval(() => void evaluateNow(), options.intervalMs);

@@ -54,7 +54,20 @@ export function percentile(sorted: readonly number[], p: number): number | undef
 }
 
 function merge(rows: ActivityRow[]): Activity {
-  const a: Activity = { added: 0, started: 0, completed: 0, failed: 0, deadLettered: 0, cancelled: 0, retried: 0, expired: 0, waitMs: [], runMs: [], waitCount: 0, runCount: 0 };
+  const a: Activity = {
+    added: 0,
+    started: 0,
+    completed: 0,
+    failed: 0,
+    deadLettered: 0,
+    cancelled: 0,
+    retried: 0,
+    expired: 0,
+    waitMs: [],
+    runMs: [],
+    waitCount: 0,
+    runCount: 0,
+  };
   const waits: number[][] = [];
   const runs: number[][] = [];
   for (const r of rows) {
@@ -98,7 +111,9 @@ export interface AnalyticsDeps {
  * older than that would be deleted and rebuilt from data that is gone, so no run reaches before it.
  */
 export function rollupHorizon(bucket: "minute" | "hour", now: Date, eventRetentionSeconds: number): Date {
-  return bucket === "hour" ? ceilTo(new Date(now.getTime() - MINUTE_ROLLUP_RETENTION_SECONDS * 1000), HOUR) : ceilTo(new Date(now.getTime() - eventRetentionSeconds * 1000), MINUTE);
+  return bucket === "hour"
+    ? ceilTo(new Date(now.getTime() - MINUTE_ROLLUP_RETENTION_SECONDS * 1000), HOUR)
+    : ceilTo(new Date(now.getTime() - eventRetentionSeconds * 1000), MINUTE);
 }
 
 /** A range to (re)compute; unset: from shortly before the last final minute rolled up, through the last final minute. */
@@ -135,9 +150,14 @@ export function createAnalytics(deps: AnalyticsDeps) {
         return { from, to, minutes: 0, hours, rolledThrough };
       }
       const explicit = range.from !== undefined || range.to !== undefined;
-      const from = notBefore(range.from
-        ? floorTo(range.from, MINUTE)
-        : new Date((rolledThrough ?? new Date(finalBefore.getTime() - FIRST_ROLLUP_MINUTES * MINUTE)).getTime() - (rolledThrough ? ROLLUP_LOOKBACK_MINUTES * MINUTE : 0)));
+      const from = notBefore(
+        range.from
+          ? floorTo(range.from, MINUTE)
+          : new Date(
+              (rolledThrough ?? new Date(finalBefore.getTime() - FIRST_ROLLUP_MINUTES * MINUTE)).getTime() -
+                (rolledThrough ? ROLLUP_LOOKBACK_MINUTES * MINUTE : 0),
+            ),
+      );
       const to = new Date(Math.min(ceilTo(range.to ?? finalBefore, MINUTE).getTime(), finalBefore.getTime()));
       if (from >= to) return { from, to, minutes: 0, hours: 0, rolledThrough };
       return inTransaction(pool, async (tx) => {
@@ -183,8 +203,17 @@ export function createAnalytics(deps: AnalyticsDeps) {
     /** Merges activities (a queue's from its job types'). */
     combine(activities: Activity[]): Activity {
       const rows: ActivityRow[] = activities.map((a) => ({
-        queue_name: "", added: a.added, started: a.started, completed: a.completed, failed: a.failed, dead_lettered: a.deadLettered,
-        cancelled: a.cancelled, retried: a.retried, expired: a.expired, wait_ms: a.waitMs, run_ms: a.runMs,
+        queue_name: "",
+        added: a.added,
+        started: a.started,
+        completed: a.completed,
+        failed: a.failed,
+        dead_lettered: a.deadLettered,
+        cancelled: a.cancelled,
+        retried: a.retried,
+        expired: a.expired,
+        wait_ms: a.waitMs,
+        run_ms: a.runMs,
       }));
       const merged = merge(rows);
       merged.waitCount = activities.reduce((n, a) => n + a.waitCount, 0);

@@ -14,11 +14,13 @@ export function coalescing<T>(read: () => Promise<T>): () => Promise<T> {
       current = read().finally(() => (current = undefined));
       return current;
     }
-    next ??= current.catch(() => undefined).then(() => {
-      next = undefined;
-      current = read().finally(() => (current = undefined));
-      return current;
-    });
+    next ??= current
+      .catch(() => undefined)
+      .then(() => {
+        next = undefined;
+        current = read().finally(() => (current = undefined));
+        return current;
+      });
     return next;
   };
 }

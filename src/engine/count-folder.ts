@@ -5,7 +5,7 @@
  */
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "../logger.js";
-import type { StatsQueries } from "./queries/stats-queries.js";
+import type { StatsQueries } from "./store/stats-queries.js";
 
 /** How often the deltas are folded. */
 export const COUNT_FOLD_INTERVAL_MS = 1000;

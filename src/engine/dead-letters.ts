@@ -6,13 +6,16 @@
  */
 import { inTransaction, type Pool, type Queryable } from "../db/pool.js";
 import { InternalError, NotFoundError } from "./errors.js";
-import { recordFromRow, type JobRecord, type JobRow } from "./job-record.js";
 import type { PageTokens } from "./page-token.js";
-import type { DeadLetterQueries } from "./queries/dead-letter-queries.js";
 import type { JobRegistry, QueueDefinition } from "./registry.js";
+import type { DeadLetterQueries } from "./store/dead-letter-queries.js";
+import { type JobRecord, type JobRow, recordFromRow } from "./store/job-record.js";
 import { ownerFilter, type Viewer } from "./viewer.js";
 
-interface Position { c: number; i: string }
+interface Position {
+  c: number;
+  i: string;
+}
 
 /** Dead letters one purge statement deletes, so that no purge holds locks for long. */
 export const PURGE_BATCH = 5000;
@@ -38,7 +41,8 @@ export function createDeadLetters(deps: DeadLetterDeps) {
   async function requireDeadLetters(tx: Queryable, queue: QueueDefinition, ids: string[]): Promise<void> {
     const found = new Set(await queries.existing(tx, dlqsOf(queue), ids));
     const missing = ids.filter((id) => !found.has(id));
-    if (missing.length > 0) throw new NotFoundError(`not dead letters of queue ${queue.name}: ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? ", ..." : ""}`);
+    if (missing.length > 0)
+      throw new NotFoundError(`not dead letters of queue ${queue.name}: ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? ", ..." : ""}`);
   }
 
   return {
@@ -50,7 +54,8 @@ export function createDeadLetters(deps: DeadLetterDeps) {
       const rows = await queries.list(deps.pool, dlqsOf(queue), ownerFilter(viewer), after ? { createdMicros: after.c, id: after.i } : undefined, pageSize);
       const page = rows.slice(0, pageSize);
       const last = page[page.length - 1];
-      const nextPageToken = rows.length > pageSize && last ? pageTokens.sign(scope, filter, { c: Number(last.created_micros), i: last.id } satisfies Position) : "";
+      const nextPageToken =
+        rows.length > pageSize && last ? pageTokens.sign(scope, filter, { c: Number(last.created_micros), i: last.id } satisfies Position) : "";
       return { records: page.map(toRecord), nextPageToken };
     },
 

@@ -7,36 +7,37 @@ import { migrate } from "../db/migrate.js";
 import { createPool, type Pool } from "../db/pool.js";
 import { qualified } from "../db/sql.js";
 import type { Logger } from "../logger.js";
-import { startBoss } from "./boss.js";
+import { type AlertEvaluator, startAlertEvaluator } from "./alert-evaluator.js";
+import { type Analytics, createAnalytics } from "./analytics.js";
+import { startCountFolder } from "./count-folder.js";
+import { createDeadLetters, type DeadLetters } from "./dead-letters.js";
 import { createEnqueuer, type Enqueuer } from "./enqueue.js";
-import { quotaChecker, type EnqueueQuota } from "./enqueue-quota.js";
+import { type EnqueueQuota, quotaChecker } from "./enqueue-quota.js";
+import { createEventFeed, type EventFeed } from "./event-feed.js";
+import { createGroupCommit, type GroupCommit, type GroupCommitOptions } from "./group-commit.js";
 import { createJobCommands, type JobCommands } from "./job-commands.js";
 import { createJobReader, type JobReader } from "./job-reader.js";
-import { createPageTokens, type PageTokens } from "./page-token.js";
-import { idempotencyQueries } from "./queries/idempotency-queries.js";
-import { jobQueries } from "./queries/job-queries.js";
-import type { JobRegistry } from "./registry.js";
-import { sharedSecret } from "./secrets.js";
-import { startMaintenance, type Maintenance } from "./maintenance.js";
-import { eventQueries, type EventQueries } from "./queries/event-queries.js";
-import { workQueries, type WorkQueries } from "./queries/work-queries.js";
-import { startListener, type Listener } from "./listener.js";
-import { createDeadLetters, type DeadLetters } from "./dead-letters.js";
-import { createEventFeed, type EventFeed } from "./event-feed.js";
-import { deadLetterQueries } from "./queries/dead-letter-queries.js";
-import { startQueueControl, type QueueControl } from "./queue-control.js";
-import { controlQueries } from "./queries/control-queries.js";
-import { createQueueStats, type QueueStatsReader } from "./queue-stats.js";
-import { statsQueries } from "./queries/stats-queries.js";
-import { startCountFolder } from "./count-folder.js";
-import { createAnalytics, type Analytics } from "./analytics.js";
-import { rollupQueries } from "./queries/rollup-queries.js";
+import { type Listener, startListener } from "./listener.js";
+import { type Maintenance, startMaintenance } from "./maintenance.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createMetricsSampler, type MetricsSampler } from "./metrics-sampler.js";
-import { startAlertEvaluator, type AlertEvaluator } from "./alert-evaluator.js";
-import { alertQueries, type AlertQueries } from "./queries/alert-queries.js";
-import { startReplicas, type Replicas } from "./replicas.js";
-import { createGroupCommit, type GroupCommit, type GroupCommitOptions } from "./group-commit.js";
+import { createPageTokens, type PageTokens } from "./page-token.js";
+import { type AlertQueries, alertQueries } from "./queries/alert-queries.js";
+import { controlQueries } from "./queries/control-queries.js";
+import { idempotencyQueries } from "./queries/idempotency-queries.js";
+import { rollupQueries } from "./queries/rollup-queries.js";
+import { type QueueControl, startQueueControl } from "./queue-control.js";
+import { createQueueStats, type QueueStatsReader } from "./queue-stats.js";
+import type { JobRegistry } from "./registry.js";
+import { type Replicas, startReplicas } from "./replicas.js";
+import { sharedSecret } from "./secrets.js";
+import { applySchedule, startBoss } from "./store/boss.js";
+import { deadLetterQueries } from "./store/dead-letter-queries.js";
+import { type EventQueries, eventQueries } from "./store/event-queries.js";
+import { jobQueries } from "./store/job-queries.js";
+import { quotaQueries } from "./store/quota-queries.js";
+import { statsQueries } from "./store/stats-queries.js";
+import { type WorkQueries, workQueries } from "./store/work-queries.js";
 import type { WebhookPolicy } from "./webhooks.js";
 
 export interface EngineOptions {
@@ -119,9 +120,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     for (const schedule of options.schedules ?? []) {
       const type = options.registry.type(schedule.type);
       if (!type) throw new Error(`schedule for unknown job type ${schedule.type}`);
-      // One job per occurrence across every replica: pg-boss files each occurrence in a slot of its own.
-      if (schedule.cron) await boss.schedule(type.bossQueue, schedule.cron, { payload: schedule.payload, principal: "scheduler" }, { key: "default", tz: "UTC" });
-      else await boss.unschedule(type.bossQueue, "default");
+      await applySchedule(boss, type, schedule.cron, { payload: schedule.payload, principal: "scheduler" });
     }
   } catch (err) {
     await boss.stop({ graceful: false, close: true }).catch(() => {});
@@ -135,25 +134,58 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   const statsStore = statsQueries(options.schema, options.bossSchema);
   const stats = createQueueStats({ pool, registry: options.registry, queries: statsStore });
   const folder = startCountFolder({ pool, queries: statsStore, logger });
-  const analytics = createAnalytics({ pool, registry: options.registry, queries: rollupQueries(options.schema), eventRetentionSeconds: options.eventRetentionSeconds });
+  const analytics = createAnalytics({
+    pool,
+    registry: options.registry,
+    queries: rollupQueries(options.schema),
+    eventRetentionSeconds: options.eventRetentionSeconds,
+  });
   const reader = createJobReader({ pool, registry, jobs, pageTokens });
   const events = eventQueries(options.schema, options.bossSchema);
   const listener = await startListener({ url: options.url, schema: options.schema, logger });
   const feed = createEventFeed({ pool, registry: options.registry, events, jobs, listener, logger });
   const resumeListeners = new Set<(queue: string) => void>();
-  const control = await startQueueControl({ pool, queries: controlQueries(options.schema), listener, logger, onResume: (queue) => resumeListeners.forEach((l) => l(queue)) });
+  const control = await startQueueControl({
+    pool,
+    queries: controlQueries(options.schema),
+    listener,
+    logger,
+    onResume: (queue) => {
+      for (const l of resumeListeners) l(queue);
+    },
+  });
   const metrics = createMetrics({ stats, analytics, control });
   const sampler = createMetricsSampler(metrics, logger);
   const alertStore = alertQueries(options.schema);
   const alertOptions = options.alerts ?? { intervalMs: 15_000, webhooks: { allowedHosts: [], allowedNetworks: [] }, webhookTimeoutMs: 5000 };
-  const enqueuer = createEnqueuer({ pool, registry, jobs, keys, idempotencyWindowSeconds: options.idempotencyWindowSeconds, quotas: quotaChecker(options.bossSchema, options.quotas ?? []) });
+  const enqueuer = createEnqueuer({
+    pool,
+    registry,
+    jobs,
+    keys,
+    idempotencyWindowSeconds: options.idempotencyWindowSeconds,
+    quotas: quotaChecker(quotaQueries(options.bossSchema), options.quotas ?? []),
+  });
   const evaluator = startAlertEvaluator({
-    url: options.url, schema: options.schema, pool, queries: alertStore, metrics, enqueuer, registry, logger,
-    intervalMs: alertOptions.intervalMs, webhooks: alertOptions.webhooks, webhookTimeoutMs: alertOptions.webhookTimeoutMs,
+    url: options.url,
+    schema: options.schema,
+    pool,
+    queries: alertStore,
+    metrics,
+    enqueuer,
+    registry,
+    logger,
+    intervalMs: alertOptions.intervalMs,
+    webhooks: alertOptions.webhooks,
+    webhookTimeoutMs: alertOptions.webhookTimeoutMs,
   });
   const replicas = await startReplicas(pool, options.schema, logger);
   const maintenance = startMaintenance({
-    pool, schema: options.schema, events, keys, logger,
+    pool,
+    schema: options.schema,
+    events,
+    keys,
+    logger,
     idempotencyWindowSeconds: options.idempotencyWindowSeconds,
     eventRetentionSeconds: options.eventRetentionSeconds,
   });
@@ -172,7 +204,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     events,
     eventRetentionSeconds: options.eventRetentionSeconds,
     deadLetters: createDeadLetters({ pool, registry, queries: deadLetterQueries(options.schema, options.bossSchema), pageTokens }),
-    work: workQueries(options.bossSchema),
+    work: workQueries(options.bossSchema, boss),
     listener,
     feed,
     control,
@@ -194,7 +226,9 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
         feed.stop();
         sampler.stop();
         await listener.stop();
-        await boss.stop({ graceful: true, close: true, timeout: Math.max(1000, graceMs) }).catch((err: Error) => logger.warn({ err: err.message }, "pg-boss stop failed"));
+        await boss
+          .stop({ graceful: true, close: true, timeout: Math.max(1000, graceMs) })
+          .catch((err: Error) => logger.warn({ err: err.message }, "pg-boss stop failed"));
         await pool.end().catch(() => {});
       })();
       return stopping;

@@ -3,13 +3,13 @@
  * counts once, or, with `countPath`, once per value at that payload field (an array counts each of
  * its elements): `email:send` is limited in recipients, so a leaked service token cannot turn the
  * service into a spam relay by packing 50 addresses into each job. Counted from the principal's own
- * jobs of the last 60 seconds through the (principal, created_on) index, under an advisory lock per
- * principal and type, inside the enqueue transaction: exact across replicas, no extra table.
+ * jobs of the last 60 seconds (store/quota-queries.ts), inside the enqueue transaction: exact across
+ * replicas, no extra table.
  */
 import type { Queryable } from "../db/pool.js";
-import { qualified } from "../db/sql.js";
 import { ResourceExhaustedError, ValidationError } from "./errors.js";
 import type { RegisteredJobType } from "./registry.js";
+import type { QuotaQueries } from "./store/quota-queries.js";
 
 /** A quota: at most `perMinute` units of `type` per principal in any 60 seconds. */
 export interface EnqueueQuota {
@@ -31,8 +31,7 @@ function unitsOf(quota: EnqueueQuota, payload: Record<string, unknown>): number 
 }
 
 /** Checks quotas inside an enqueue transaction. */
-export function quotaChecker(bossSchema: string, quotas: readonly EnqueueQuota[]) {
-  const job = qualified(bossSchema, "job");
+export function quotaChecker(queries: QuotaQueries, quotas: readonly EnqueueQuota[]) {
   const byType = new Map(quotas.filter((q) => q.perMinute > 0).map((q) => [q.type, q]));
   return {
     applies: (type: RegisteredJobType) => byType.has(type.type),
@@ -46,31 +45,33 @@ export function quotaChecker(bossSchema: string, quotas: readonly EnqueueQuota[]
       const quota = byType.get(type.type);
       if (!quota) return payloads.map(() => undefined);
       const unit = quota.unit ?? "jobs";
-      await db.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`queue-service:quota:${type.type}:${principal}`]);
       // Every job counts at least 1, so the newest `perMinute` jobs hold all that can count.
-      const { rows } = await db.query<{ created_on: Date; units: number; now: Date }>(
-        `SELECT created_on, now() AS now,
-           CASE jsonb_typeof(data #> $4::text[]) WHEN 'array' THEN jsonb_array_length(data #> $4::text[]) ELSE 1 END AS units
-         FROM ${job}
-         WHERE name = $1 AND data ->> 'principal' = $2 AND created_on > now() - interval '60 seconds'
-         ORDER BY created_on DESC
-         LIMIT $3`,
-        [type.bossQueue, principal, quota.perMinute, ["payload", quota.countPath ?? ""]],
-      );
-      const recent = rows.map((r) => ({ at: r.created_on.getTime(), units: quota.countPath ? Number(r.units) : 1 })).reverse();
-      const now = rows[0]?.now.getTime() ?? Date.now();
+      const recent = await queries.recent(db, type.bossQueue, principal, quota.perMinute, quota.countPath);
+      const now = recent.now ?? Date.now();
       let used = recent.reduce((n, r) => n + r.units, 0);
       let refusal: ResourceExhaustedError | undefined;
       return payloads.map((payload) => {
         const units = unitsOf(quota, payload);
         if (units > quota.perMinute) {
-          return new ValidationError([{ field: `payload.${quota.countPath}`, description: `counts ${units} ${unit}; ${principal} may add at most ${quota.perMinute} ${unit} of ${type.type} per minute`, reason: "QUOTA_EXCEEDED" }]);
+          return new ValidationError([
+            {
+              field: `payload.${quota.countPath}`,
+              description: `counts ${units} ${unit}; ${principal} may add at most ${quota.perMinute} ${unit} of ${type.type} per minute`,
+              reason: "QUOTA_EXCEEDED",
+            },
+          ]);
         }
         if (!refusal && used + units <= quota.perMinute) {
           used += units;
           return undefined;
         }
-        refusal ??= new ResourceExhaustedError(`${principal} may add at most ${quota.perMinute} ${unit} of ${type.type} per minute; retry in ${Math.ceil(retryAfter(recent, used + units - quota.perMinute, now) / 1000)} s`, retryAfter(recent, used + units - quota.perMinute, now));
+        if (!refusal) {
+          const retryAfterMs = retryAfter(recent, used + units - quota.perMinute, now);
+          refusal = new ResourceExhaustedError(
+            `${principal} may add at most ${quota.perMinute} ${unit} of ${type.type} per minute; retry in ${Math.ceil(retryAfterMs / 1000)} s`,
+            retryAfterMs,
+          );
+        }
         return refusal;
       });
     },

@@ -9,14 +9,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { inTransaction, type Pool, type PoolClient } from "../db/pool.js";
-import { LEASE_SECONDS, QUEUED_RETENTION_SECONDS } from "./boss.js";
+import type { QuotaChecker } from "./enqueue-quota.js";
 import { AlreadyExistsError, InternalError } from "./errors.js";
-import { recordFromRow, type Envelope, type JobRecord, type JobRow } from "./job-record.js";
 import type { NewJob } from "./new-job.js";
 import type { IdempotencyQueries } from "./queries/idempotency-queries.js";
-import type { InsertedJob, JobInsertRow, JobQueries } from "./queries/job-queries.js";
 import type { JobRegistry } from "./registry.js";
-import type { QuotaChecker } from "./enqueue-quota.js";
+import { LEASE_SECONDS, QUEUED_RETENTION_SECONDS } from "./store/boss.js";
+import type { InsertedJob, JobInsertRow, JobQueries } from "./store/job-queries.js";
+import { type Envelope, type JobRecord, type JobRow, recordFromRow } from "./store/job-record.js";
 
 /** The reason an idempotency key conflict carries. */
 export const IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED";
@@ -34,7 +34,10 @@ export interface EnqueueEntry {
 /** An entry of an atomic batch failed; nothing was written. */
 export class BatchEntryError extends Error {
   override name = "BatchEntryError";
-  constructor(readonly index: number, override readonly cause: Error) {
+  constructor(
+    readonly index: number,
+    override readonly cause: Error,
+  ) {
     super(cause.message);
   }
 }
@@ -51,11 +54,7 @@ export interface EnqueueDeps {
   quotas?: QuotaChecker;
 }
 
-type Plan =
-  | { kind: "insert"; id: string }
-  | { kind: "existing"; jobId: string }
-  | { kind: "follow"; leader: number }
-  | { kind: "error"; error: Error };
+type Plan = { kind: "insert"; id: string } | { kind: "existing"; jobId: string } | { kind: "follow"; leader: number } | { kind: "error"; error: Error };
 
 /** The enqueue operation. */
 export function createEnqueuer(deps: EnqueueDeps) {
@@ -87,7 +86,9 @@ export function createEnqueuer(deps: EnqueueDeps) {
   };
 
   const reused = (key: string, jobId: string) =>
-    new AlreadyExistsError(`idempotency key ${JSON.stringify(key)} was already used for a different request (job ${jobId})`, IDEMPOTENCY_KEY_REUSED, { job_id: jobId });
+    new AlreadyExistsError(`idempotency key ${JSON.stringify(key)} was already used for a different request (job ${jobId})`, IDEMPOTENCY_KEY_REUSED, {
+      job_id: jobId,
+    });
 
   /** Decides, inside the transaction, what each entry becomes. */
   async function plan(client: PoolClient, entries: EnqueueEntry[]): Promise<Plan[]> {
@@ -111,19 +112,34 @@ export function createEnqueuer(deps: EnqueueDeps) {
       byPrincipal.set(principal, [...(byPrincipal.get(principal) ?? []), i]);
     }
     for (const [principal, indexes] of byPrincipal) {
-      const claims = indexes.map((i) => ({ key: entries[i]!.job.idempotencyKey!, requestHash: entries[i]!.job.requestHash!, jobId: (plans[i] as { id: string }).id }));
+      const claims = indexes.map((i) => ({
+        key: entries[i]!.job.idempotencyKey!,
+        requestHash: entries[i]!.job.requestHash!,
+        jobId: (plans[i] as { id: string }).id,
+      }));
       const claimed = await keys.claim(client, principal, claims, windowSeconds);
       for (const c of claims) if (claimed.has(c.key)) holders.set(indexes[claims.indexOf(c)]!, { jobId: c.jobId, requestHash: c.requestHash });
       const unclaimed = indexes.filter((i) => !claimed.has(entries[i]!.job.idempotencyKey!));
       if (unclaimed.length === 0) continue;
-      const taken = new Map((await keys.taken(client, principal, unclaimed.map((i) => entries[i]!.job.idempotencyKey!), windowSeconds)).map((t) => [t.key, t]));
+      const taken = new Map(
+        (
+          await keys.taken(
+            client,
+            principal,
+            unclaimed.map((i) => entries[i]!.job.idempotencyKey!),
+            windowSeconds,
+          )
+        ).map((t) => [t.key, t]),
+      );
       for (const i of unclaimed) {
         const job = entries[i]!.job;
         const t = taken.get(job.idempotencyKey!);
         // The key's holder was swept between the claim and this read: nothing else can hold it now.
         if (!t) throw new InternalError(`idempotency key ${JSON.stringify(job.idempotencyKey)} changed hands during the request; retry`);
         holders.set(i, { jobId: t.jobId, requestHash: t.requestHash });
-        plans[i] = t.requestHash.equals(job.requestHash!) ? { kind: "existing", jobId: t.jobId } : { kind: "error", error: reused(job.idempotencyKey!, t.jobId) };
+        plans[i] = t.requestHash.equals(job.requestHash!)
+          ? { kind: "existing", jobId: t.jobId }
+          : { kind: "error", error: reused(job.idempotencyKey!, t.jobId) };
       }
     }
     for (const { index, leader } of followers) {
@@ -144,7 +160,12 @@ export function createEnqueuer(deps: EnqueueDeps) {
       });
       for (const indexes of groups.values()) {
         const first = entries[indexes[0]!]!;
-        const refusals = await quotas.check(client, first.job.type, first.principal, indexes.map((i) => entries[i]!.job.payload));
+        const refusals = await quotas.check(
+          client,
+          first.job.type,
+          first.principal,
+          indexes.map((i) => entries[i]!.job.payload),
+        );
         refusals.forEach((error, n) => {
           if (error) plans[indexes[n]!] = { kind: "error", error };
         });
@@ -161,10 +182,26 @@ export function createEnqueuer(deps: EnqueueDeps) {
 
   /** The row of a job just inserted: what was sent, with what the database decided. */
   const insertedRow = (sent: JobInsertRow, got: InsertedJob): JobRow => ({
-    id: got.id, name: sent.bossQueue, data: sent.data as Envelope, state: "created", priority: sent.priority, retry_count: 0,
-    retry_limit: sent.retryLimit, retry_delay: sent.retryDelaySeconds, retry_backoff: sent.retryBackoff, expire_seconds: sent.expireInSeconds,
-    created_on: got.created_on, start_after: got.start_after, started_on: null, completed_on: null, output: null,
-    dead_letter: sent.deadLetter, source_id: null, source_root_id: null, source_retry_count: null, source_output: null,
+    id: got.id,
+    name: sent.bossQueue,
+    data: sent.data as Envelope,
+    state: "created",
+    priority: sent.priority,
+    retry_count: 0,
+    retry_limit: sent.retryLimit,
+    retry_delay: sent.retryDelaySeconds,
+    retry_backoff: sent.retryBackoff,
+    expire_seconds: sent.expireInSeconds,
+    created_on: got.created_on,
+    start_after: got.start_after,
+    started_on: null,
+    completed_on: null,
+    output: null,
+    dead_letter: sent.deadLetter,
+    source_id: null,
+    source_root_id: null,
+    source_retry_count: null,
+    source_output: null,
   });
 
   /** Inserts rows; returns the job rows by id. */
@@ -197,7 +234,15 @@ export function createEnqueuer(deps: EnqueueDeps) {
       const toInsert = plans.flatMap((p, i) => (p.kind === "insert" ? [insertRow(p.id, entries[i]!)] : []));
       const inserted = await insertRows(client, toInsert);
       const existingIds = plans.flatMap((p) => (p.kind === "existing" ? [p.jobId] : []));
-      const existing = new Map((await jobs.byIds(client, existingIds, registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]))).map((r) => [r.id, r]));
+      const existing = new Map(
+        (
+          await jobs.byIds(
+            client,
+            existingIds,
+            registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]),
+          )
+        ).map((r) => [r.id, r]),
+      );
       // A key whose job retention already deleted: the key starts over with a new job.
       const revived: JobInsertRow[] = [];
       for (const [i, p] of plans.entries()) {

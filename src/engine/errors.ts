@@ -16,7 +16,10 @@ export interface FieldViolation {
 /** The request is invalid; nothing was changed. */
 export class ValidationError extends Error {
   override name = "ValidationError";
-  constructor(readonly violations: FieldViolation[], message?: string) {
+  constructor(
+    readonly violations: FieldViolation[],
+    message?: string,
+  ) {
     super(message ?? summarise(violations));
   }
 }
@@ -40,7 +43,11 @@ export class FailedPreconditionError extends Error {
 /** A conflict with something that exists, with a machine-readable reason. */
 export class AlreadyExistsError extends Error {
   override name = "AlreadyExistsError";
-  constructor(message: string, readonly reason: string, readonly metadata: Record<string, string> = {}) {
+  constructor(
+    message: string,
+    readonly reason: string,
+    readonly metadata: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
@@ -48,7 +55,10 @@ export class AlreadyExistsError extends Error {
 /** A limit was reached; the caller may retry after `retryAfterMs` when given. */
 export class ResourceExhaustedError extends Error {
   override name = "ResourceExhaustedError";
-  constructor(message: string, readonly retryAfterMs?: number) {
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
   }
 }

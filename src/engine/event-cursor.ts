@@ -2,7 +2,7 @@
  * Event cursors: an opaque, printable form of a position in the job event log.
  */
 import { ValidationError } from "./errors.js";
-import type { EventPosition } from "./queries/event-queries.js";
+import type { EventPosition } from "./store/event-queries.js";
 
 /** Encodes a position as a cursor. */
 export function encodeCursor(p: EventPosition): string {

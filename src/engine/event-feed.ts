@@ -8,11 +8,11 @@
  */
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "../logger.js";
-import { failureFromOutput, recordFromRow, type BossState, type JobRecord } from "./job-record.js";
 import type { Listener } from "./listener.js";
-import type { EventPosition, EventQueries, EventRow } from "./queries/event-queries.js";
-import type { JobQueries } from "./queries/job-queries.js";
 import type { JobRegistry } from "./registry.js";
+import type { EventPosition, EventQueries, EventRow } from "./store/event-queries.js";
+import type { JobQueries } from "./store/job-queries.js";
+import { type BossState, failureFromOutput, type JobRecord, recordFromRow } from "./store/job-record.js";
 
 /** Most events one read takes (whole transactions; a larger one is read whole). */
 export const FEED_BATCH = 1000;
@@ -64,7 +64,8 @@ export function recordAt(current: JobRecord, row: EventRow): JobRecord {
   if (row.type === "created") Object.assign(r, { startedAt: undefined, lastError: undefined, deadLetterJobId: undefined });
   if (row.type === "redriven") r.startedAt = undefined;
   if (row.type === "created" || row.type === "redriven" || row.type === "started") Object.assign(r, { completedAt: undefined, result: undefined });
-  if (row.type === "retry_scheduled" || row.type === "failed" || row.type === "expired") r.lastError = failureFromOutput(row.detail, row.retry_count + 1) ?? r.lastError;
+  if (row.type === "retry_scheduled" || row.type === "failed" || row.type === "expired")
+    r.lastError = failureFromOutput(row.detail, row.retry_count + 1) ?? r.lastError;
   if (row.type === "dead_lettered") r.deadLetterJobId = (row.detail?.deadLetterJobId as string | undefined) ?? r.deadLetterJobId;
   if (row.type === "cancel_requested") r.envelope = { ...r.envelope, cancelRequested: true };
   return r;
@@ -180,10 +181,12 @@ export function createEventFeed(options: EventFeedOptions) {
     async withRecords(rows: EventRow[]): Promise<FeedEvent[]> {
       const known = rows.filter((r) => registry.byBossQueue(r.queue_name));
       const found = known.length > 0 ? await jobs.byIds(pool, [...new Set(known.map((r) => r.job_id))], everyQueue) : [];
-      const records = new Map(found.flatMap((r) => {
-        const record = recordFromRow(r, registry);
-        return record ? [[r.id, record] as const] : [];
-      }));
+      const records = new Map(
+        found.flatMap((r) => {
+          const record = recordFromRow(r, registry);
+          return record ? [[r.id, record] as const] : [];
+        }),
+      );
       return known.map((row) => {
         const current = records.get(row.job_id);
         return { position: { xid: row.xid, seq: Number(row.seq) }, row, record: current ? recordAt(current, row) : undefined };

@@ -9,7 +9,7 @@
  * between two batches retrying the same keys, say), each of its jobs is tried again alone, so one
  * job cannot fail another; a database outage fails them all at once.
  */
-import { ROOT_CONTEXT, SpanKind, context, trace, type Link } from "@opentelemetry/api";
+import { context, type Link, ROOT_CONTEXT, SpanKind, trace } from "@opentelemetry/api";
 import { isDatabaseUnavailable } from "../db/errors.js";
 import type { EnqueueEntry, EnqueueOutcome, Enqueuer } from "./enqueue.js";
 
@@ -39,8 +39,13 @@ export function createGroupCommit(enqueuer: Enqueuer, options: GroupCommitOption
     // The batch's queries belong to no single caller's trace: a span of their own, linked to each.
     const span = tracer.startSpan("enqueue batch", { kind: SpanKind.INTERNAL, links, attributes: { "job.batch_size": batch.length } }, ROOT_CONTEXT);
     try {
-      const outcomes = await context.with(trace.setSpan(ROOT_CONTEXT, span), () => enqueuer.add(batch.map((w) => w.entry), false));
-      batch.forEach((w, i) => w.resolve(outcomes[i]!));
+      const outcomes = await context.with(trace.setSpan(ROOT_CONTEXT, span), () =>
+        enqueuer.add(
+          batch.map((w) => w.entry),
+          false,
+        ),
+      );
+      for (const [i, w] of batch.entries()) w.resolve(outcomes[i]!);
     } catch (err) {
       if (batch.length === 1 || isDatabaseUnavailable(err)) {
         for (const w of batch) w.reject(err);

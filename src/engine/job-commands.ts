@@ -11,10 +11,10 @@
  */
 import { inTransaction, type Pool } from "../db/pool.js";
 import { FailedPreconditionError, InternalError, NotFoundError } from "./errors.js";
-import { recordFromRow, type JobRecord, type JobRow } from "./job-record.js";
 import type { JobReader } from "./job-reader.js";
-import type { JobQueries } from "./queries/job-queries.js";
 import type { JobRegistry } from "./registry.js";
+import type { JobQueries } from "./store/job-queries.js";
+import { type JobRecord, type JobRow, recordFromRow } from "./store/job-record.js";
 
 export interface JobCommandDeps {
   pool: Pool;

@@ -3,13 +3,13 @@
  * only its own jobs; anyone else's job does not exist for it (NOT_FOUND, no existence leak).
  */
 import type { Pool, Queryable } from "../db/pool.js";
-import { InternalError, NotFoundError } from "./errors.js";
-import { recordFromRow, type BossState, type JobRecord, type JobRow } from "./job-record.js";
-import type { PageTokens } from "./page-token.js";
-import type { JobQueries } from "./queries/job-queries.js";
-import type { JobRegistry } from "./registry.js";
-import { ownerFilter, type Viewer } from "./viewer.js";
 import { createBatcher } from "../db/statement-batcher.js";
+import { InternalError, NotFoundError } from "./errors.js";
+import type { PageTokens } from "./page-token.js";
+import type { JobRegistry } from "./registry.js";
+import type { JobQueries } from "./store/job-queries.js";
+import { type BossState, type JobRecord, type JobRow, recordFromRow } from "./store/job-record.js";
+import { ownerFilter, type Viewer } from "./viewer.js";
 
 /** Filters of ListJobs, resolved to names the registry knows. */
 export interface ListFilter {
@@ -31,7 +31,10 @@ export interface JobPage {
   nextPageToken: string;
 }
 
-interface Position { c: number; i: string }
+interface Position {
+  c: number;
+  i: string;
+}
 
 export interface JobReaderDeps {
   pool: Pool;
@@ -55,7 +58,10 @@ export function createJobReader(deps: JobReaderDeps) {
   async function withDeadLetterIds(db: Queryable, records: JobRecord[]): Promise<JobRecord[]> {
     const failed = records.filter((r) => !r.deadLetter && r.state === "failed" && r.deadLetterQueue);
     if (failed.length === 0) return records;
-    const copies = await jobs.deadLetterCopies(db, failed.map((r) => ({ id: r.id, root: r.sourceRootId ?? r.id, deadLetterQueue: r.deadLetterQueue! })));
+    const copies = await jobs.deadLetterCopies(
+      db,
+      failed.map((r) => ({ id: r.id, root: r.sourceRootId ?? r.id, deadLetterQueue: r.deadLetterQueue! })),
+    );
     return records.map((r) => (copies.has(r.id) ? { ...r, deadLetterJobId: copies.get(r.id) } : r));
   }
 
@@ -108,7 +114,10 @@ export function createJobReader(deps: JobReaderDeps) {
       });
       const page = rows.slice(0, filter.pageSize);
       const last = page[page.length - 1];
-      const nextPageToken = rows.length > filter.pageSize && last ? pageTokens.sign(scope, filter.tokenScope, { c: Number(last.created_micros), i: last.id } satisfies Position) : "";
+      const nextPageToken =
+        rows.length > filter.pageSize && last
+          ? pageTokens.sign(scope, filter.tokenScope, { c: Number(last.created_micros), i: last.id } satisfies Position)
+          : "";
       return { records: await withDeadLetterIds(deps.pool, page.map(toRecord)), nextPageToken };
     },
   };

@@ -5,8 +5,8 @@
  * away are lost (readers then read from their cursors, workers poll).
  */
 import pg from "pg";
-import type { Logger } from "../logger.js";
 import { qualified } from "../db/sql.js";
+import type { Logger } from "../logger.js";
 
 /** Reconnect backoff. */
 export const LISTENER_RETRY_MIN_MS = 100;
@@ -46,7 +46,14 @@ export interface ListenerOptions {
 /** Starts listening; resolves after the first connection (or keeps retrying in the background). */
 export async function startListener(options: ListenerOptions): Promise<Listener> {
   const { logger } = options;
-  const handlers = { events: new Set<Handler<void>>(), work: new Set<Handler<string>>(), cancel: new Set<Handler<string>>(), control: new Set<Handler<string>>(), resync: new Set<Handler<void>>(), status: new Set<Handler<{ connected: boolean; detail: string }>>() };
+  const handlers = {
+    events: new Set<Handler<void>>(),
+    work: new Set<Handler<string>>(),
+    cancel: new Set<Handler<string>>(),
+    control: new Set<Handler<string>>(),
+    resync: new Set<Handler<void>>(),
+    status: new Set<Handler<{ connected: boolean; detail: string }>>(),
+  };
   const emit = <T>(set: Set<Handler<T>>, value: T) => {
     for (const h of set) {
       try {
@@ -115,10 +122,13 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
         const probing = client;
         if (!probing) return;
         const timeout = setTimeout(() => drop("probe timed out"), LISTENER_PROBE_TIMEOUT_MS);
-        probing.query("SELECT 1").then(() => clearTimeout(timeout), (err: Error) => {
-          clearTimeout(timeout);
-          drop(err.message);
-        });
+        probing.query("SELECT 1").then(
+          () => clearTimeout(timeout),
+          (err: Error) => {
+            clearTimeout(timeout);
+            drop(err.message);
+          },
+        );
       }, LISTENER_PROBE_INTERVAL_MS);
       probeTimer.unref();
       setStatus(true, "listening");
@@ -137,10 +147,12 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   }
 
   await connect();
-  const subscribe = <T>(set: Set<Handler<T>>) => (h: Handler<T>) => {
-    set.add(h);
-    return () => void set.delete(h);
-  };
+  const subscribe =
+    <T>(set: Set<Handler<T>>) =>
+    (h: Handler<T>) => {
+      set.add(h);
+      return () => void set.delete(h);
+    };
   return {
     onEvents: subscribe(handlers.events),
     onWork: subscribe(handlers.work),

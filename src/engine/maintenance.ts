@@ -4,8 +4,8 @@
  */
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "../logger.js";
-import type { EventQueries } from "./queries/event-queries.js";
 import type { IdempotencyQueries } from "./queries/idempotency-queries.js";
+import type { EventQueries } from "./store/event-queries.js";
 
 /** How often maintenance runs. */
 export const MAINTENANCE_INTERVAL_MS = 60_000;

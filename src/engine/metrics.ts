@@ -48,7 +48,13 @@ export function createMetrics(deps: MetricsDeps) {
         windowSeconds,
         queues: live.map((q) => {
           const types = q.byType.map((t) => ({ type: t.type, live: t, activity: activity.get(t.type)! }));
-          return { queue: q.queue, paused: deps.control.paused(q.queue) !== undefined, live: q, activity: deps.analytics.combine(types.map((t) => t.activity)), types };
+          return {
+            queue: q.queue,
+            paused: deps.control.paused(q.queue) !== undefined,
+            live: q,
+            activity: deps.analytics.combine(types.map((t) => t.activity)),
+            types,
+          };
         }),
       };
     },

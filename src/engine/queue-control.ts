@@ -10,8 +10,8 @@
  * given back), so the limit holds across replicas and a fetched job never waits for a token.
  */
 import { inTransaction, type Pool } from "../db/pool.js";
-import { coalescing } from "./coalesce.js";
 import type { Logger } from "../logger.js";
+import { coalescing } from "./coalesce.js";
 import type { FetchGate } from "./dispatcher.js";
 import type { Listener } from "./listener.js";
 import type { ControlQueries, PauseRow, RateLimitRow } from "./queries/control-queries.js";
@@ -74,7 +74,9 @@ export async function startQueueControl(options: QueueControlOptions): Promise<Q
   const offResync = options.listener.onResync(() => void refresh());
 
   const scopesOf = (type: RegisteredJobType) =>
-    limits.filter((l) => (l.scope === "job_type" && l.key === type.type) || (l.scope === "queue" && l.key === type.queue)).map((l) => ({ scope: l.scope, key: l.key }));
+    limits
+      .filter((l) => (l.scope === "job_type" && l.key === type.type) || (l.scope === "queue" && l.key === type.queue))
+      .map((l) => ({ scope: l.scope, key: l.key }));
 
   return {
     paused: (queue) => pauses.get(queue),

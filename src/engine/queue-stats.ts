@@ -8,8 +8,8 @@
  */
 import type { Pool } from "../db/pool.js";
 import { coalescing } from "./coalesce.js";
-import type { CountsRow, StatsQueries } from "./queries/stats-queries.js";
 import type { JobRegistry, QueueDefinition } from "./registry.js";
+import type { CountsRow, StatsQueries } from "./store/stats-queries.js";
 
 /** Counts of one job type (or summed over a queue). */
 export interface Counts {

@@ -28,10 +28,9 @@ export async function startReplicas(pool: Pool, schema: string, logger: Logger, 
   const beat = async () => {
     try {
       await pool.query(`INSERT INTO ${table} (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`, [id, name]);
-      const { rows } = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM ${table} WHERE heartbeat_at > now() - $1 * interval '1 millisecond'`,
-        [heartbeatMs * 3],
-      );
+      const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE heartbeat_at > now() - $1 * interval '1 millisecond'`, [
+        heartbeatMs * 3,
+      ]);
       live = Math.max(1, rows[0]!.n);
       await pool.query(`DELETE FROM ${table} WHERE heartbeat_at < now() - interval '1 hour'`);
     } catch (err) {

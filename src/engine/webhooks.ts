@@ -18,11 +18,24 @@ import { BlockList, isIP } from "node:net";
 
 /** Ranges a webhook may not reach unless listed: not the public internet. */
 const INTERNAL_RANGES: [string, number, "ipv4" | "ipv6"][] = [
-  ["0.0.0.0", 8, "ipv4"], ["10.0.0.0", 8, "ipv4"], ["100.64.0.0", 10, "ipv4"], ["127.0.0.0", 8, "ipv4"],
-  ["169.254.0.0", 16, "ipv4"], ["172.16.0.0", 12, "ipv4"], ["192.0.0.0", 24, "ipv4"], ["192.168.0.0", 16, "ipv4"],
-  ["198.18.0.0", 15, "ipv4"], ["224.0.0.0", 4, "ipv4"], ["240.0.0.0", 4, "ipv4"],
-  ["::", 128, "ipv6"], ["::1", 128, "ipv6"], ["fc00::", 7, "ipv6"], ["fe80::", 10, "ipv6"], ["ff00::", 8, "ipv6"],
-  ["64:ff9b::", 96, "ipv6"], ["100::", 64, "ipv6"],
+  ["0.0.0.0", 8, "ipv4"],
+  ["10.0.0.0", 8, "ipv4"],
+  ["100.64.0.0", 10, "ipv4"],
+  ["127.0.0.0", 8, "ipv4"],
+  ["169.254.0.0", 16, "ipv4"],
+  ["172.16.0.0", 12, "ipv4"],
+  ["192.0.0.0", 24, "ipv4"],
+  ["192.168.0.0", 16, "ipv4"],
+  ["198.18.0.0", 15, "ipv4"],
+  ["224.0.0.0", 4, "ipv4"],
+  ["240.0.0.0", 4, "ipv4"],
+  ["::", 128, "ipv6"],
+  ["::1", 128, "ipv6"],
+  ["fc00::", 7, "ipv6"],
+  ["fe80::", 10, "ipv6"],
+  ["ff00::", 8, "ipv6"],
+  ["64:ff9b::", 96, "ipv6"],
+  ["100::", 64, "ipv6"],
 ];
 
 const internal = new BlockList();
@@ -91,25 +104,41 @@ export function postWebhook(url: string, body: unknown, policy: WebhookPolicy, t
       reject(new WebhookAddressRefused(`${host} is an internal address; list it in ALERT_WEBHOOK_ALLOWED_HOSTS or ALERT_WEBHOOK_ALLOWED_NETWORKS to allow it`));
       return;
     }
-    const lookup = (hostname: string, options: { family?: number | string; all?: boolean }, callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void) => {
-      dnsLookup(hostname, { all: true, family: options.family === "IPv6" ? 6 : options.family === "IPv4" ? 4 : Number(options.family ?? 0) as 0 | 4 | 6 }, (err, addresses) => {
-        if (err) return callback(err, "");
-        const refused = addresses.find((a) => !ok(a.address));
-        if (refused) return callback(new WebhookAddressRefused(`${hostname} resolves to ${refused.address}, an internal address not in ALERT_WEBHOOK_ALLOWED_NETWORKS`), "");
-        if (options.all) return callback(null, addresses);
-        callback(null, addresses[0]!.address, addresses[0]!.family);
-      });
+    const lookup = (
+      hostname: string,
+      options: { family?: number | string; all?: boolean },
+      callback: (err: Error | null, address: string | LookupAddress[], family?: number) => void,
+    ) => {
+      dnsLookup(
+        hostname,
+        { all: true, family: options.family === "IPv6" ? 6 : options.family === "IPv4" ? 4 : (Number(options.family ?? 0) as 0 | 4 | 6) },
+        (err, addresses) => {
+          if (err) return callback(err, "");
+          const refused = addresses.find((a) => !ok(a.address));
+          if (refused)
+            return callback(
+              new WebhookAddressRefused(`${hostname} resolves to ${refused.address}, an internal address not in ALERT_WEBHOOK_ALLOWED_NETWORKS`),
+              "",
+            );
+          if (options.all) return callback(null, addresses);
+          callback(null, addresses[0]!.address, addresses[0]!.family);
+        },
+      );
     };
     const payload = JSON.stringify(body);
-    const req = (u.protocol === "https:" ? https : http).request(u, {
-      method: "POST",
-      headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), "user-agent": "queue-service-alerts" },
-      lookup: lookup as never,
-      signal: AbortSignal.timeout(timeoutMs),
-    }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = (u.protocol === "https:" ? https : http).request(
+      u,
+      {
+        method: "POST",
+        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(payload), "user-agent": "queue-service-alerts" },
+        lookup: lookup as never,
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on("error", reject);
     req.end(payload);
   });

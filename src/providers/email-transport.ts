@@ -10,7 +10,7 @@
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import nodemailer, { type SendMailOptions } from "nodemailer";
-import { PermanentJobError, RetryableJobError } from "../workers/processor.js";
+import { PermanentJobError, RetryableJobError } from "../engine/processor.js";
 
 /** One email to send. */
 export interface EmailMessage {
@@ -60,7 +60,8 @@ const connectionCodes = new Set(["ECONNECTION", "ETIMEDOUT", "ESOCKET", "EDNS", 
 export function classifySmtpError(err: unknown): Error {
   const e = err as { responseCode?: number; code?: string; response?: string; message?: string };
   const detail = (e.response ?? e.message ?? String(err)).slice(0, 500);
-  if (typeof e.responseCode === "number" && e.responseCode >= 500) return new PermanentJobError(`SMTP server rejected the message: ${detail}`, "SMTP_REJECTED", { responseCode: e.responseCode });
+  if (typeof e.responseCode === "number" && e.responseCode >= 500)
+    return new PermanentJobError(`SMTP server rejected the message: ${detail}`, "SMTP_REJECTED", { responseCode: e.responseCode });
   if (typeof e.responseCode === "number" && e.responseCode >= 400) return new RetryableJobError(`SMTP server deferred the message: ${detail}`, "SMTP_DEFERRED");
   if (e.code && connectionCodes.has(e.code)) return new RetryableJobError(`SMTP server unreachable: ${detail}`, "SMTP_UNREACHABLE");
   return new RetryableJobError(`sending failed: ${detail}`, "SMTP_ERROR");
@@ -81,7 +82,13 @@ export function smtpTransport(options: SmtpOptions): EmailTransport {
       try {
         const info = await transport.sendMail(mailOptions(m, options.from));
         if (info.accepted.length === 0) throw new PermanentJobError(`SMTP server accepted no recipient (${info.rejected.length} rejected)`, "SMTP_REJECTED");
-        return { messageId: info.messageId, accepted: info.accepted.map(String), rejected: info.rejected.map(String), response: info.response, transport: "smtp" };
+        return {
+          messageId: info.messageId,
+          accepted: info.accepted.map(String),
+          rejected: info.rejected.map(String),
+          response: info.response,
+          transport: "smtp",
+        };
       } catch (err) {
         if (err instanceof PermanentJobError) throw err;
         throw classifySmtpError(err);

@@ -15,7 +15,7 @@
  *   POST {MINT_SERVICE_URL}/v1/mints       {ticket_id, order_id, recipient_wallet, metadata_uri}
  *   GET  {base}/v1/operations/{key}        200 {status, response} | 404
  */
-import { PermanentJobError, RetryableJobError } from "../workers/processor.js";
+import { PermanentJobError, RetryableJobError } from "../engine/processor.js";
 import type { ChargeRequest, MintProvider, MintRequest, MoneyCall, PaymentProvider, ProviderResult, RefundRequest } from "./money-providers.js";
 
 /** Statuses of 4xx that are worth retrying. */
@@ -68,7 +68,10 @@ function client(options: HttpProviderOptions) {
       });
     } catch (err) {
       const timedOut = (err as Error).name === "TimeoutError";
-      throw new RetryableJobError(timedOut ? `provider did not answer within ${options.timeoutMs} ms` : `provider unreachable: ${(err as Error).message}`, timedOut ? "PROVIDER_TIMEOUT" : "PROVIDER_UNREACHABLE");
+      throw new RetryableJobError(
+        timedOut ? `provider did not answer within ${options.timeoutMs} ms` : `provider unreachable: ${(err as Error).message}`,
+        timedOut ? "PROVIDER_TIMEOUT" : "PROVIDER_UNREACHABLE",
+      );
     }
   };
   return {
@@ -112,14 +115,29 @@ export function httpPaymentProvider(options: HttpProviderOptions): PaymentProvid
     name: "http",
     chargeReference: (result) => (typeof result.id === "string" ? result.id : undefined),
     charge: (req: ChargeRequest, call: MoneyCall) =>
-      http.operate("/v1/charges", {
-        amount: req.amount, currency: req.currency, customer: req.customerId, payment_method: req.paymentMethod,
-        metadata: { payment_id: req.paymentId, order_id: req.orderId },
-      }, call),
+      http.operate(
+        "/v1/charges",
+        {
+          amount: req.amount,
+          currency: req.currency,
+          customer: req.customerId,
+          payment_method: req.paymentMethod,
+          metadata: { payment_id: req.paymentId, order_id: req.orderId },
+        },
+        call,
+      ),
     refund: (req: RefundRequest, call: MoneyCall) =>
-      http.operate("/v1/refunds", {
-        charge: req.charge, payment: req.paymentId, amount: req.amount, currency: req.currency, ...(req.reason ? { reason: req.reason } : {}),
-      }, call),
+      http.operate(
+        "/v1/refunds",
+        {
+          charge: req.charge,
+          payment: req.paymentId,
+          amount: req.amount,
+          currency: req.currency,
+          ...(req.reason ? { reason: req.reason } : {}),
+        },
+        call,
+      ),
   };
 }
 
@@ -129,8 +147,15 @@ export function httpMintProvider(options: HttpProviderOptions): MintProvider {
   return {
     name: "http",
     mint: (req: MintRequest, call: MoneyCall) =>
-      http.operate("/v1/mints", {
-        ticket_id: req.ticketId, order_id: req.orderId, recipient_wallet: req.recipientWallet, metadata_uri: req.metadataUri,
-      }, call),
+      http.operate(
+        "/v1/mints",
+        {
+          ticket_id: req.ticketId,
+          order_id: req.orderId,
+          recipient_wallet: req.recipientWallet,
+          metadata_uri: req.metadataUri,
+        },
+        call,
+      ),
   };
 }

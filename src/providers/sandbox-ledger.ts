@@ -11,7 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { inTransaction, type Pool, type Queryable } from "../db/pool.js";
 import { qualified } from "../db/sql.js";
 import { createBatcher } from "../db/statement-batcher.js";
-import { PermanentJobError, RetryableJobError } from "../workers/processor.js";
+import { PermanentJobError, RetryableJobError } from "../engine/processor.js";
 import type { ChargeRequest, MintProvider, MintRequest, MoneyCall, PaymentProvider, ProviderResult, RefundRequest } from "./money-providers.js";
 
 /** Payment methods with scripted outcomes. */
@@ -47,7 +47,9 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
   };
 
   const byKeys = async (db: Queryable, keys: readonly string[]): Promise<LedgerRow | undefined> =>
-    keys.length === 0 ? undefined : (await db.query<LedgerRow>(`SELECT ${columns} FROM ${ledger} WHERE idempotency_key = ANY($1::text[]) LIMIT 1`, [keys])).rows[0];
+    keys.length === 0
+      ? undefined
+      : (await db.query<LedgerRow>(`SELECT ${columns} FROM ${ledger} WHERE idempotency_key = ANY($1::text[]) LIMIT 1`, [keys])).rows[0];
 
   /** Records effects once per key, in one statement; a repeat of a key gets the first effect back. */
   const recordMany = async (db: Queryable, effects: { call: MoneyCall; row: NewLedgerRow }[]): Promise<{ row: LedgerRow; replayed: boolean }[]> => {
@@ -57,17 +59,36 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
          payment_id text, charge_reference text, amount bigint, currency text, details jsonb)
        ON CONFLICT (idempotency_key) DO NOTHING
        RETURNING idempotency_key, ${columns}`,
-      [JSON.stringify(effects.map(({ call, row }) => ({
-        idempotency_key: call.idempotencyKey, account: call.account, root_job_id: call.rootJobId, kind: row.kind,
-        reference: referenceOf(prefixes[row.kind as keyof typeof prefixes], call.idempotencyKey), payment_id: row.payment_id,
-        charge_reference: row.charge_reference ?? null, amount: row.amount, currency: row.currency, details: row.details,
-      })))],
+      [
+        JSON.stringify(
+          effects.map(({ call, row }) => ({
+            idempotency_key: call.idempotencyKey,
+            account: call.account,
+            root_job_id: call.rootJobId,
+            kind: row.kind,
+            reference: referenceOf(prefixes[row.kind as keyof typeof prefixes], call.idempotencyKey),
+            payment_id: row.payment_id,
+            charge_reference: row.charge_reference ?? null,
+            amount: row.amount,
+            currency: row.currency,
+            details: row.details,
+          })),
+        ),
+      ],
     );
     const made = new Map(rows.map((r) => [r.idempotency_key, r]));
     const others = effects.map((e) => e.call.idempotencyKey).filter((k) => !made.has(k));
-    const earlier = others.length === 0 ? new Map() : new Map((await db.query<LedgerRow & { idempotency_key: string }>(
-      `SELECT idempotency_key, ${columns} FROM ${ledger} WHERE idempotency_key = ANY($1::text[])`, [others],
-    )).rows.map((r) => [r.idempotency_key, r]));
+    const earlier =
+      others.length === 0
+        ? new Map()
+        : new Map(
+            (
+              await db.query<LedgerRow & { idempotency_key: string }>(
+                `SELECT idempotency_key, ${columns} FROM ${ledger} WHERE idempotency_key = ANY($1::text[])`,
+                [others],
+              )
+            ).rows.map((r) => [r.idempotency_key, r]),
+          );
     // A key twice in one batch: the first made it, the second replays it.
     const taken = new Set<string>();
     return effects.map(({ call }) => {
@@ -97,7 +118,14 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
   };
 
   const chargeResult = (row: LedgerRow, replayed: boolean): ProviderResult => ({
-    chargeId: row.reference, status: "succeeded", amount: Number(row.amount), currency: row.currency, paymentId: row.payment_id, provider: "sandbox", replayed, createdAt: row.created_at.toISOString(),
+    chargeId: row.reference,
+    status: "succeeded",
+    amount: Number(row.amount),
+    currency: row.currency,
+    paymentId: row.payment_id,
+    provider: "sandbox",
+    replayed,
+    createdAt: row.created_at.toISOString(),
   });
 
   return {
@@ -112,7 +140,10 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
       gatewayScript(req.paymentMethod, call.attempt);
       call.signal.throwIfAborted();
       const { row, replayed } = await record(undefined, call, {
-        kind: "charge", payment_id: req.paymentId, amount: req.amount, currency: req.currency,
+        kind: "charge",
+        payment_id: req.paymentId,
+        amount: req.amount,
+        currency: req.currency,
         details: { orderId: req.orderId, customerId: req.customerId },
       });
       return chargeResult(row, replayed);
@@ -120,32 +151,52 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
 
     async refund(req: RefundRequest, call: MoneyCall) {
       const result = (row: LedgerRow, replayed: boolean): ProviderResult => ({
-        refundId: row.reference, status: "succeeded", amount: Number(row.amount), currency: row.currency, paymentId: row.payment_id, chargeId: req.charge, provider: "sandbox", replayed, createdAt: row.created_at.toISOString(),
+        refundId: row.reference,
+        status: "succeeded",
+        amount: Number(row.amount),
+        currency: row.currency,
+        paymentId: row.payment_id,
+        chargeId: req.charge,
+        provider: "sandbox",
+        replayed,
+        createdAt: row.created_at.toISOString(),
       });
       const done = await earlier(call);
       if (done) return result(done, true);
       await wait(call);
       return inTransaction(pool, async (tx) => {
         // The charge's row is locked, so two refunds of it cannot both fit under what it charged.
-        const { rows: [charge] } = await tx.query<{ amount: number; currency: string }>(
+        const {
+          rows: [charge],
+        } = await tx.query<{ amount: number; currency: string }>(
           `SELECT amount, currency FROM ${ledger} WHERE kind = 'charge' AND reference = $1 AND account = $2 FOR UPDATE`,
           [req.charge, call.account],
         );
         if (!charge) throw new PermanentJobError(`payment ${req.paymentId} has no charge to refund`, "PAYMENT_NOT_FOUND");
         const again = await byKeys(tx, [call.idempotencyKey]);
         if (again) return result(again, true);
-        if (charge.currency !== req.currency) throw new PermanentJobError(`payment ${req.paymentId} was charged in ${charge.currency}, not ${req.currency}`, "CURRENCY_MISMATCH");
-        const { rows: [sum] } = await tx.query<{ refunded: number }>(
+        if (charge.currency !== req.currency)
+          throw new PermanentJobError(`payment ${req.paymentId} was charged in ${charge.currency}, not ${req.currency}`, "CURRENCY_MISMATCH");
+        const {
+          rows: [sum],
+        } = await tx.query<{ refunded: number }>(
           `SELECT COALESCE(sum(amount), 0)::bigint AS refunded FROM ${ledger} WHERE kind = 'refund' AND charge_reference = $1`,
           [req.charge],
         );
         const left = Number(charge.amount) - Number(sum!.refunded);
         if (req.amount > left) {
-          throw new PermanentJobError(`refund of ${req.amount} exceeds what is left to refund on payment ${req.paymentId} (${left} of ${charge.amount})`, "REFUND_EXCEEDS_CHARGE");
+          throw new PermanentJobError(
+            `refund of ${req.amount} exceeds what is left to refund on payment ${req.paymentId} (${left} of ${charge.amount})`,
+            "REFUND_EXCEEDS_CHARGE",
+          );
         }
         call.signal.throwIfAborted();
         const { row, replayed } = await record(tx, call, {
-          kind: "refund", payment_id: req.paymentId, charge_reference: req.charge, amount: req.amount, currency: req.currency,
+          kind: "refund",
+          payment_id: req.paymentId,
+          charge_reference: req.charge,
+          amount: req.amount,
+          currency: req.currency,
           details: req.reason ? { reason: req.reason } : {},
         });
         return result(row, replayed);
@@ -154,14 +205,28 @@ export function sandboxProvider(pool: Pool, schema: string, latencyMs: number): 
 
     async mint(req: MintRequest, call: MoneyCall) {
       const result = (row: LedgerRow, replayed: boolean): ProviderResult => ({
-        tokenId: row.reference, txHash: row.details.txHash, recipientWallet: row.details.recipientWallet, provider: "sandbox", replayed, createdAt: row.created_at.toISOString(),
+        tokenId: row.reference,
+        txHash: row.details.txHash,
+        recipientWallet: row.details.recipientWallet,
+        provider: "sandbox",
+        replayed,
+        createdAt: row.created_at.toISOString(),
       });
       const done = await earlier(call);
       if (done) return result(done, true);
       await wait(call);
       const { row, replayed } = await record(undefined, call, {
-        kind: "mint", payment_id: null, amount: null, currency: null,
-        details: { ticketId: req.ticketId, orderId: req.orderId, recipientWallet: req.recipientWallet, metadataUri: req.metadataUri, txHash: `0x${createHash("sha256").update(`tx:${call.idempotencyKey}`).digest("hex")}` },
+        kind: "mint",
+        payment_id: null,
+        amount: null,
+        currency: null,
+        details: {
+          ticketId: req.ticketId,
+          orderId: req.orderId,
+          recipientWallet: req.recipientWallet,
+          metadataUri: req.metadataUri,
+          txHash: `0x${createHash("sha256").update(`tx:${call.idempotencyKey}`).digest("hex")}`,
+        },
       });
       return result(row, replayed);
     },

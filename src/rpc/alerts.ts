@@ -7,14 +7,12 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { z } from "zod";
-import {
-  AlertMetric, AlertRuleSchema, AlertSchema, AlertState, type AlertRule, type MonitoringService,
-} from "../../gen/jobs/v1/monitoring_service_pb.js";
-import { webhookAllowed } from "../engine/webhooks.js";
+import { AlertMetric, type AlertRule, AlertRuleSchema, AlertSchema, AlertState, type MonitoringService } from "../../gen/jobs/v1/monitoring_service_pb.js";
 import type { Engine } from "../engine/engine.js";
-import { AlreadyExistsError, FailedPreconditionError, NotFoundError, ValidationError, type FieldViolation } from "../engine/errors.js";
+import { AlreadyExistsError, FailedPreconditionError, type FieldViolation, NotFoundError, ValidationError } from "../engine/errors.js";
 import type { AlertMetricName, AlertRow, AlertRuleRow, AlertStateName, AlertTarget, RuleFields } from "../engine/queries/alert-queries.js";
 import type { JobRegistry } from "../engine/registry.js";
+import { webhookAllowed } from "../engine/webhooks.js";
 import { principalOf } from "../server/context.js";
 import { pageSizeOf, requireUuid } from "./job-service.js";
 import { textProblem } from "./validation/json-limits.js";
@@ -55,9 +53,11 @@ function toRule(r: AlertRuleRow, reveal = true): AlertRule {
     threshold: r.threshold,
     window: durationFromMs(r.window_seconds * 1000),
     percentile: r.percentile ?? 0,
-    targets: r.targets.map((t) => ("webhook" in t
-      ? { target: { case: "webhook" as const, value: { url: reveal ? t.webhook.url : "" } } }
-      : { target: { case: "email" as const, value: { to: reveal ? t.email.to : [] } } })),
+    targets: r.targets.map((t) =>
+      "webhook" in t
+        ? { target: { case: "webhook" as const, value: { url: reveal ? t.webhook.url : "" } } }
+        : { target: { case: "email" as const, value: { to: reveal ? t.email.to : [] } } },
+    ),
     enabled: r.enabled,
     description: r.description,
     createdAt: timestampFromDate(r.created_at),
@@ -92,7 +92,10 @@ function validateRule(r: AlertRule, registry: JobRegistry, allowedHosts: readonl
   const at = (f: string) => `rule.${f}`;
   if (!r.name || r.name.length > 100) v.push({ field: at("name"), description: "is required, 1 to 100 characters", reason: r.name ? "TOO_LONG" : "REQUIRED" });
   if (r.description.length > 2000) v.push({ field: at("description"), description: "must be at most 2000 characters", reason: "TOO_LONG" });
-  for (const [field, text] of [["name", r.name], ["description", r.description]] as const) {
+  for (const [field, text] of [
+    ["name", r.name],
+    ["description", r.description],
+  ] as const) {
     const problem = textProblem(text);
     if (problem) v.push({ field: at(field), ...problem });
   }
@@ -101,24 +104,34 @@ function validateRule(r: AlertRule, registry: JobRegistry, allowedHosts: readonl
   const queue = registry.queue(r.queue);
   if (!r.queue) v.push({ field: at("queue"), description: "is required", reason: "REQUIRED" });
   else if (!queue) v.push({ field: at("queue"), description: "is not a queue", reason: "UNKNOWN_QUEUE" });
-  if (r.jobType && registry.type(r.jobType)?.queue !== r.queue) v.push({ field: at("job_type"), description: `is not a job type of queue ${r.queue}`, reason: "INVALID_VALUE" });
-  if (!Number.isFinite(r.threshold) || r.threshold < 0) v.push({ field: at("threshold"), description: "must be a finite number, 0 or more", reason: "OUT_OF_RANGE" });
+  if (r.jobType && registry.type(r.jobType)?.queue !== r.queue)
+    v.push({ field: at("job_type"), description: `is not a job type of queue ${r.queue}`, reason: "INVALID_VALUE" });
+  if (!Number.isFinite(r.threshold) || r.threshold < 0)
+    v.push({ field: at("threshold"), description: "must be a finite number, 0 or more", reason: "OUT_OF_RANGE" });
   if (metric === "failure_rate" && r.threshold > 1) v.push({ field: at("threshold"), description: "is a rate: must be from 0 to 1", reason: "OUT_OF_RANGE" });
   const windowMs = r.window ? Number(r.window.seconds) * 1000 + r.window.nanos / 1e6 : DEFAULT_WINDOW_SECONDS * 1000;
-  if (windowMs < 60_000 || windowMs > 86_400_000 || windowMs % 1000 !== 0) v.push({ field: at("window"), description: "must be whole seconds from 1 minute to 1 day", reason: "OUT_OF_RANGE" });
-  if (metric === "run_time_percentile" && !(r.percentile > 0 && r.percentile <= 100)) v.push({ field: at("percentile"), description: "is required for RUN_TIME_PERCENTILE: above 0 and at most 100", reason: "OUT_OF_RANGE" });
+  if (windowMs < 60_000 || windowMs > 86_400_000 || windowMs % 1000 !== 0)
+    v.push({ field: at("window"), description: "must be whole seconds from 1 minute to 1 day", reason: "OUT_OF_RANGE" });
+  if (metric === "run_time_percentile" && !(r.percentile > 0 && r.percentile <= 100))
+    v.push({ field: at("percentile"), description: "is required for RUN_TIME_PERCENTILE: above 0 and at most 100", reason: "OUT_OF_RANGE" });
   if (r.targets.length > MAX_TARGETS) v.push({ field: at("targets"), description: `must be at most ${MAX_TARGETS}`, reason: "TOO_MANY" });
   const targets: AlertTarget[] = [];
   r.targets.forEach((t, i) => {
     if (t.target.case === "webhook") {
       if (!webhookAllowed(t.target.value.url, allowedHosts)) {
-        v.push({ field: at(`targets[${i}].webhook.url`), description: `must be an http(s) URL whose host and port are in ALERT_WEBHOOK_ALLOWED_HOSTS (${allowedHosts.join(", ") || "none configured"})`, reason: "HOST_NOT_ALLOWED" });
+        v.push({
+          field: at(`targets[${i}].webhook.url`),
+          description: `must be an http(s) URL whose host and port are in ALERT_WEBHOOK_ALLOWED_HOSTS (${allowedHosts.join(", ") || "none configured"})`,
+          reason: "HOST_NOT_ALLOWED",
+        });
       } else targets.push({ webhook: { url: t.target.value.url } });
     } else if (t.target.case === "email") {
       const to = t.target.value.to;
-      if (to.length === 0 || to.length > MAX_ALERT_RECIPIENTS) v.push({ field: at(`targets[${i}].email.to`), description: `must list 1 to ${MAX_ALERT_RECIPIENTS} addresses`, reason: "OUT_OF_RANGE" });
+      if (to.length === 0 || to.length > MAX_ALERT_RECIPIENTS)
+        v.push({ field: at(`targets[${i}].email.to`), description: `must list 1 to ${MAX_ALERT_RECIPIENTS} addresses`, reason: "OUT_OF_RANGE" });
       to.forEach((addr, j) => {
-        if (!email.safeParse(addr).success) v.push({ field: at(`targets[${i}].email.to[${j}]`), description: "must be an email address", reason: "INVALID_FORMAT" });
+        if (!email.safeParse(addr).success)
+          v.push({ field: at(`targets[${i}].email.to[${j}]`), description: "must be an email address", reason: "INVALID_FORMAT" });
       });
       targets.push({ email: { to } });
     } else v.push({ field: at(`targets[${i}]`), description: "must be a webhook or an email", reason: "REQUIRED" });
@@ -139,12 +152,18 @@ function validateRule(r: AlertRule, registry: JobRegistry, allowedHosts: readonl
 }
 
 const uniqueName = (err: unknown, name: string) => {
-  if ((err as { code?: string }).code === "23505") throw new AlreadyExistsError(`an alert rule named ${JSON.stringify(name)} exists already`, "ALERT_RULE_EXISTS");
+  if ((err as { code?: string }).code === "23505")
+    throw new AlreadyExistsError(`an alert rule named ${JSON.stringify(name)} exists already`, "ALERT_RULE_EXISTS");
   throw err;
 };
 
 /** The alert RPC implementations. */
-export function alertRpcs(deps: AlertDeps): Pick<ServiceImpl<typeof MonitoringService>, "listAlertRules" | "createAlertRule" | "updateAlertRule" | "deleteAlertRule" | "listAlerts" | "acknowledgeAlert"> {
+export function alertRpcs(
+  deps: AlertDeps,
+): Pick<
+  ServiceImpl<typeof MonitoringService>,
+  "listAlertRules" | "createAlertRule" | "updateAlertRule" | "deleteAlertRule" | "listAlerts" | "acknowledgeAlert"
+> {
   const { engine, registry } = deps;
   const store = () => engine().alerts.queries;
   const pool = () => engine().pool;
@@ -156,13 +175,18 @@ export function alertRpcs(deps: AlertDeps): Pick<ServiceImpl<typeof MonitoringSe
       const rows = await store().rules(pool(), after, pageSize + 1);
       const page = rows.slice(0, pageSize);
       const admin = principalOf(ctx).role === "admin";
-      return { rules: page.map((r) => toRule(r, admin)), nextPageToken: rows.length > pageSize ? e.pageTokens.sign("alert-rules", {}, { n: page[page.length - 1]!.name }) : "" };
+      return {
+        rules: page.map((r) => toRule(r, admin)),
+        nextPageToken: rows.length > pageSize ? e.pageTokens.sign("alert-rules", {}, { n: page[page.length - 1]!.name }) : "",
+      };
     },
 
     async createAlertRule(req) {
       if (!req.rule) throw new ValidationError([{ field: "rule", description: "is required", reason: "REQUIRED" }]);
       const fields = validateRule(req.rule, registry, engine().alerts.webhooks.allowedHosts);
-      const row = await store().createRule(pool(), fields).catch((err) => uniqueName(err, fields.name));
+      const row = await store()
+        .createRule(pool(), fields)
+        .catch((err) => uniqueName(err, fields.name));
       return { rule: toRule(row) };
     },
 
@@ -173,7 +197,14 @@ export function alertRpcs(deps: AlertDeps): Pick<ServiceImpl<typeof MonitoringSe
       if (!existing) throw new NotFoundError(`alert rule ${id} not found`);
       const paths = req.updateMask?.paths.length ? req.updateMask.paths : [...EDITABLE];
       const unknown = paths.filter((p) => !(EDITABLE as readonly string[]).includes(p));
-      if (unknown.length > 0) throw new ValidationError(unknown.map((p) => ({ field: "update_mask", description: `${p} is not a field that can be changed (${EDITABLE.join(", ")})`, reason: "INVALID_VALUE" })));
+      if (unknown.length > 0)
+        throw new ValidationError(
+          unknown.map((p) => ({
+            field: "update_mask",
+            description: `${p} is not a field that can be changed (${EDITABLE.join(", ")})`,
+            reason: "INVALID_VALUE",
+          })),
+        );
       const merged = toRule(existing);
       const r = req.rule;
       for (const p of paths) {
@@ -189,7 +220,9 @@ export function alertRpcs(deps: AlertDeps): Pick<ServiceImpl<typeof MonitoringSe
         if (p === "enabled") merged.enabled = r.enabled ?? true;
       }
       const fields = validateRule(merged, registry, engine().alerts.webhooks.allowedHosts);
-      const row = await store().updateRule(pool(), id, fields).catch((err) => uniqueName(err, fields.name));
+      const row = await store()
+        .updateRule(pool(), id, fields)
+        .catch((err) => uniqueName(err, fields.name));
       if (!row) throw new NotFoundError(`alert rule ${id} not found`);
       return { rule: toRule(row) };
     },
@@ -203,14 +236,18 @@ export function alertRpcs(deps: AlertDeps): Pick<ServiceImpl<typeof MonitoringSe
     async listAlerts(req) {
       const e = engine();
       const state = req.state === AlertState.UNSPECIFIED ? undefined : stateName(req.state);
-      if (req.state !== AlertState.UNSPECIFIED && !state) throw new ValidationError([{ field: "state", description: "must be an alert state", reason: "INVALID_VALUE" }]);
+      if (req.state !== AlertState.UNSPECIFIED && !state)
+        throw new ValidationError([{ field: "state", description: "must be an alert state", reason: "INVALID_VALUE" }]);
       const pageSize = pageSizeOf(req.pageSize);
       const scope = { state: state ?? null };
       const after = req.pageToken ? e.pageTokens.verify<{ f: string; i: string }>("alerts", scope, req.pageToken) : undefined;
       const rows = await store().alerts(pool(), state, after ? { firedAt: new Date(after.f), id: after.i } : undefined, pageSize + 1);
       const page = rows.slice(0, pageSize);
       const last = page[page.length - 1];
-      return { alerts: page.map(toAlert), nextPageToken: rows.length > pageSize && last ? e.pageTokens.sign("alerts", scope, { f: last.fired_at.toISOString(), i: last.id }) : "" };
+      return {
+        alerts: page.map(toAlert),
+        nextPageToken: rows.length > pageSize && last ? e.pageTokens.sign("alerts", scope, { f: last.fired_at.toISOString(), i: last.id }) : "",
+      };
     },
 
     async acknowledgeAlert(req, ctx: HandlerContext) {

@@ -7,6 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
+import { isDatabaseUnavailable } from "../db/errors.js";
 import {
   AlreadyExistsError,
   FailedPreconditionError,
@@ -18,7 +19,6 @@ import {
   ValidationError,
 } from "../engine/errors.js";
 import type { Logger } from "../logger.js";
-import { isDatabaseUnavailable } from "../db/errors.js";
 
 /** The ErrorInfo domain of this service's errors. */
 export const ERROR_DOMAIN = "queue-service";
@@ -47,7 +47,10 @@ export function toConnectError(err: unknown, logger: Logger, requestId?: string)
     ]);
   }
   if (err instanceof ResourceExhaustedError) {
-    const details = err.retryAfterMs === undefined ? [] : [{ desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: durationFromMs(Math.max(1, Math.ceil(err.retryAfterMs))) }) }];
+    const details =
+      err.retryAfterMs === undefined
+        ? []
+        : [{ desc: RetryInfoSchema, value: create(RetryInfoSchema, { retryDelay: durationFromMs(Math.max(1, Math.ceil(err.retryAfterMs))) }) }];
     return new ConnectError(err.message, Code.ResourceExhausted, undefined, details);
   }
   if (err instanceof InternalError) return internal(err, logger, requestId);

@@ -3,12 +3,12 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { JobEventSchema, JobEventType, JobSchema, JobState, type JobEvent } from "../../gen/jobs/v1/job_pb.js";
+import { type JobEvent, JobEventSchema, JobEventType, JobSchema, JobState } from "../../gen/jobs/v1/job_pb.js";
 import { encodeCursor } from "../engine/event-cursor.js";
 import type { FeedEvent } from "../engine/event-feed.js";
-import type { BossState, JobRecord } from "../engine/job-record.js";
-import type { EventPosition } from "../engine/queries/event-queries.js";
 import type { JobRegistry } from "../engine/registry.js";
+import type { EventPosition } from "../engine/store/event-queries.js";
+import type { BossState, JobRecord } from "../engine/store/job-record.js";
 import { jobStateOf, toJob } from "./job-mapper.js";
 
 const types: Record<string, JobEventType> = {
@@ -25,7 +25,8 @@ const types: Record<string, JobEventType> = {
   purged: JobEventType.PURGED,
 };
 
-const stateOf = (s: string | null | undefined): JobState => (s && s in { created: 1, retry: 1, active: 1, completed: 1, cancelled: 1, failed: 1 } ? jobStateOf(s as BossState) : JobState.UNSPECIFIED);
+const stateOf = (s: string | null | undefined): JobState =>
+  s && s in { created: 1, retry: 1, active: 1, completed: 1, cancelled: 1, failed: 1 } ? jobStateOf(s as BossState) : JobState.UNSPECIFIED;
 
 /** The JobEvent of a feed event, and its encoded size (cached on the feed event). */
 export function encodeEvent(e: FeedEvent, registry: JobRegistry): { message: JobEvent; bytes: number } {
@@ -33,7 +34,13 @@ export function encodeEvent(e: FeedEvent, registry: JobRegistry): { message: Job
   const found = registry.byBossQueue(e.row.queue_name);
   const job = e.record
     ? toJob(e.record)
-    : create(JobSchema, { id: e.row.job_id, type: found?.type.type ?? "", queue: found?.type.queue ?? "", state: stateOf(e.row.state), retryCount: e.row.retry_count });
+    : create(JobSchema, {
+        id: e.row.job_id,
+        type: found?.type.type ?? "",
+        queue: found?.type.queue ?? "",
+        state: stateOf(e.row.state),
+        retryCount: e.row.retry_count,
+      });
   const message = create(JobEventSchema, {
     type: types[e.row.type] ?? JobEventType.UNSPECIFIED,
     job,

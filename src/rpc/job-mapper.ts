@@ -3,8 +3,8 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { JobErrorSchema, JobSchema, JobState, type Job } from "../../gen/jobs/v1/job_pb.js";
-import type { BossState, JobRecord } from "../engine/job-record.js";
+import { type Job, JobErrorSchema, JobSchema, JobState } from "../../gen/jobs/v1/job_pb.js";
+import type { BossState, JobRecord } from "../engine/store/job-record.js";
 
 const states: Record<BossState, JobState> = {
   created: JobState.CREATED,

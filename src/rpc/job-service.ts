@@ -5,18 +5,18 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "../../gen/jobs/v1/job_service_pb.js";
-import { BatchEntryError } from "../engine/enqueue.js";
 import type { Engine } from "../engine/engine.js";
-import { AlreadyExistsError, ValidationError, type FieldViolation } from "../engine/errors.js";
-import type { BossState } from "../engine/job-record.js";
+import { BatchEntryError } from "../engine/enqueue.js";
+import { AlreadyExistsError, type FieldViolation, ValidationError } from "../engine/errors.js";
 import type { JobRegistry } from "../engine/registry.js";
+import type { BossState } from "../engine/store/job-record.js";
 import type { Viewer } from "../engine/viewer.js";
 import { principalOf } from "../server/context.js";
-import { bossStateOf, toJob } from "./job-mapper.js";
-import { IDEMPOTENCY_KEY_MAX, isIdempotencyKey, validateAddJob } from "./validation/add-job.js";
-import { jobStreams, type JobStreamDeps } from "./job-streams.js";
-import { jobAttributes, type Instruments } from "../telemetry/instruments.js";
+import { type Instruments, jobAttributes } from "../telemetry/instruments.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
+import { bossStateOf, toJob } from "./job-mapper.js";
+import { type JobStreamDeps, jobStreams } from "./job-streams.js";
+import { IDEMPOTENCY_KEY_MAX, isIdempotencyKey, validateAddJob } from "./validation/add-job.js";
 
 export interface JobServiceDeps {
   /** The engine (UNAVAILABLE until it has started). */
@@ -55,14 +55,17 @@ export function viewerOf(ctx: HandlerContext): Viewer {
   return { name: p.name, admin: p.role === "admin" };
 }
 
-
 /** The JobService implementation (unary RPCs). */
 export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
   const { engine, registry } = deps;
   // The AddJob's trace (its RPC span) is stored with the job, so that every attempt joins it.
   const context = (ctx: HandlerContext) => ({
-    registry, maxPayloadBytes: deps.maxPayloadBytes, now: new Date(), admin: principalOf(ctx).role === "admin",
-    eventRetentionSeconds: deps.eventRetentionSeconds, traceparent: currentTraceparent(ctx.requestHeader.get("traceparent")),
+    registry,
+    maxPayloadBytes: deps.maxPayloadBytes,
+    now: new Date(),
+    admin: principalOf(ctx).role === "admin",
+    eventRetentionSeconds: deps.eventRetentionSeconds,
+    traceparent: currentTraceparent(ctx.requestHeader.get("traceparent")),
   });
   const countAdded = (outcomes: { ok: boolean; deduplicated?: boolean; record?: { jobType: { queue: string; type: string } } }[]) => {
     if (!deps.instruments) return;
@@ -82,7 +85,12 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       const principal = principalOf(ctx);
       const validated = validateAddJob(req, context(ctx));
       if (validated.violations) throw new ValidationError(validated.violations);
-      const outcome = await engine().groupCommit.add({ principal: principal.name, admin: principal.role === "admin", exemptFromQuotas: principal.role === "admin", job: validated.job });
+      const outcome = await engine().groupCommit.add({
+        principal: principal.name,
+        admin: principal.role === "admin",
+        exemptFromQuotas: principal.role === "admin",
+        job: validated.job,
+      });
       if (!outcome.ok) throw outcome.error;
       countAdded([outcome]);
       return { job: toJob(outcome.record), deduplicated: outcome.deduplicated };
@@ -101,7 +109,12 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
         return v.job;
       });
       if (violations.length > 0) throw new ValidationError(violations.slice(0, 100));
-      const outcomes = await engine().enqueuer.add(jobs.map((job) => ({ principal: principal.name, admin: principal.role === "admin", exemptFromQuotas: principal.role === "admin", job: job! })), true).catch(unwrapBatchError);
+      const outcomes = await engine()
+        .enqueuer.add(
+          jobs.map((job) => ({ principal: principal.name, admin: principal.role === "admin", exemptFromQuotas: principal.role === "admin", job: job! })),
+          true,
+        )
+        .catch(unwrapBatchError);
       countAdded(outcomes);
       return {
         results: outcomes.map((o) => {
@@ -119,10 +132,12 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
     async listJobs(req, ctx) {
       const violations: FieldViolation[] = [];
       const queue = req.queue ? registry.queue(req.queue) : undefined;
-      if (req.queue && !queue) violations.push({ field: "queue", description: `is not a queue (one of: ${registry.queues.map((q) => q.name).join(", ")})`, reason: "UNKNOWN_QUEUE" });
+      if (req.queue && !queue)
+        violations.push({ field: "queue", description: `is not a queue (one of: ${registry.queues.map((q) => q.name).join(", ")})`, reason: "UNKNOWN_QUEUE" });
       const type = req.type ? registry.type(req.type) : undefined;
       if (req.type && !type) violations.push({ field: "type", description: "is not a registered job type", reason: "UNKNOWN_JOB_TYPE" });
-      if (type && queue && type.queue !== queue.name) violations.push({ field: "type", description: `does not belong to queue ${queue.name}`, reason: "INVALID_VALUE" });
+      if (type && queue && type.queue !== queue.name)
+        violations.push({ field: "type", description: `does not belong to queue ${queue.name}`, reason: "INVALID_VALUE" });
       if (req.idempotencyKey && !isIdempotencyKey(req.idempotencyKey)) {
         violations.push({ field: "idempotency_key", description: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters`, reason: "INVALID_FORMAT" });
       }
@@ -145,7 +160,10 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
         pageSize,
         pageToken: req.pageToken || undefined,
         tokenScope: {
-          queue: req.queue, type: req.type, states: req.states, idempotencyKey: req.idempotencyKey,
+          queue: req.queue,
+          type: req.type,
+          states: req.states,
+          idempotencyKey: req.idempotencyKey,
           createdAfter: req.createdAfter ? timestampDate(req.createdAfter).toISOString() : null,
           createdBefore: req.createdBefore ? timestampDate(req.createdBefore).toISOString() : null,
           includeDeadLetters: req.includeDeadLetters,

@@ -12,13 +12,13 @@
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { JobService } from "../../gen/jobs/v1/job_service_pb.js";
+import type { Engine } from "../engine/engine.js";
+import { type FieldViolation, OutOfRangeError, ValidationError } from "../engine/errors.js";
 import { decodeCursor } from "../engine/event-cursor.js";
 import type { FeedEvent } from "../engine/event-feed.js";
-import type { Engine } from "../engine/engine.js";
-import { OutOfRangeError, ValidationError, type FieldViolation } from "../engine/errors.js";
-import type { JobRecord } from "../engine/job-record.js";
-import type { EventPosition } from "../engine/queries/event-queries.js";
 import type { JobRegistry } from "../engine/registry.js";
+import type { EventPosition } from "../engine/store/event-queries.js";
+import type { JobRecord } from "../engine/store/job-record.js";
 import { transportKey } from "../server/context.js";
 import type { StreamLimits } from "../server/stream-limits.js";
 import { encodeEvent, snapshotEvent } from "./event-mapper.js";
@@ -48,7 +48,10 @@ export function visibleIn(snapshot: string, xid: string): boolean {
   const x = BigInt(xid);
   if (x < BigInt(xmin!)) return true;
   if (x >= BigInt(xmax!)) return false;
-  return !(xip ?? "").split(",").filter(Boolean).some((v) => BigInt(v) === x);
+  return !(xip ?? "")
+    .split(",")
+    .filter(Boolean)
+    .some((v) => BigInt(v) === x);
 }
 
 /** A job in a final state (nothing more will happen to it unless an admin retries or redrives it). */
@@ -99,7 +102,8 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
       req.types.forEach((t, i) => {
         const type = registry.type(t);
         if (!type) violations.push({ field: `types[${i}]`, description: "is not a registered job type", reason: "UNKNOWN_JOB_TYPE" });
-        else if (queue && type.queue !== queue.name) violations.push({ field: `types[${i}]`, description: `does not belong to queue ${queue.name}`, reason: "INVALID_VALUE" });
+        else if (queue && type.queue !== queue.name)
+          violations.push({ field: `types[${i}]`, description: `does not belong to queue ${queue.name}`, reason: "INVALID_VALUE" });
       });
       const states = new Set<string>();
       req.states.forEach((s, i) => {
@@ -122,10 +126,14 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
       const lease = limits.open(viewer.name, ctx.signal);
       try {
         const out = queueFor(ctx, deps.maxStreamBytes);
-        const sub = await e.feed.subscribe({ needsRecords: true, wants, deliver: (events) => {
-          const mine = events.filter(visible);
-          if (mine.length > 0) out.push(mine, bytesOf(mine));
-        } });
+        const sub = await e.feed.subscribe({
+          needsRecords: true,
+          wants,
+          deliver: (events) => {
+            const mine = events.filter(visible);
+            if (mine.length > 0) out.push(mine, bytesOf(mine));
+          },
+        });
         lease.also(() => sub.unsubscribe());
         let last: EventPosition = sub.position;
         if (from && comparePositions(from, sub.position) < 0) {

@@ -2,9 +2,9 @@
  * Metrics snapshots as protobuf messages.
  */
 import { create } from "@bufbuild/protobuf";
-import { DurationSchema, durationFromMs, timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
-import { LatencySummarySchema, MetricsSnapshotSchema, type LatencySummary, type MetricsSnapshot } from "../../gen/jobs/v1/monitoring_service_pb.js";
-import { percentile, type Activity } from "../engine/analytics.js";
+import { type Duration, DurationSchema, durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { type LatencySummary, LatencySummarySchema, type MetricsSnapshot, MetricsSnapshotSchema } from "../../gen/jobs/v1/monitoring_service_pb.js";
+import { type Activity, percentile } from "../engine/analytics.js";
 import type { MetricsView } from "../engine/metrics.js";
 import type { Counts } from "../engine/queue-stats.js";
 

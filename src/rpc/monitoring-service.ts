@@ -5,20 +5,26 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
-import { HealthStatus, MetricsSnapshotSchema, MonitoringService, RateLimitSchema, RateLimitScope, type MetricsSnapshot } from "../../gen/jobs/v1/monitoring_service_pb.js";
-import { SAMPLER_TICK_MS } from "../engine/metrics-sampler.js";
-import { transportKey } from "../server/context.js";
-import type { StreamLimits } from "../server/stream-limits.js";
-import { StreamQueue } from "./stream-queue.js";
-import { alertRpcs } from "./alerts.js";
+import {
+  HealthStatus,
+  type MetricsSnapshot,
+  MetricsSnapshotSchema,
+  MonitoringService,
+  RateLimitSchema,
+  RateLimitScope,
+} from "../../gen/jobs/v1/monitoring_service_pb.js";
 import type { Engine } from "../engine/engine.js";
-import { NotFoundError, ValidationError, type FieldViolation } from "../engine/errors.js";
+import { type FieldViolation, NotFoundError, ValidationError } from "../engine/errors.js";
+import { SAMPLER_TICK_MS } from "../engine/metrics-sampler.js";
 import type { RateLimitRow } from "../engine/queries/control-queries.js";
 import type { JobRegistry } from "../engine/registry.js";
-import { principalOf } from "../server/context.js";
+import { principalOf, transportKey } from "../server/context.js";
+import type { StreamLimits } from "../server/stream-limits.js";
+import { alertRpcs } from "./alerts.js";
 import { pageSizeOf } from "./job-service.js";
 import { toMetricsSnapshot } from "./metrics-mapper.js";
 import { windowSecondsOf } from "./queue-service.js";
+import { StreamQueue } from "./stream-queue.js";
 
 /** Default and bounds of GetMetrics' window. */
 export const DEFAULT_METRICS_WINDOW_SECONDS = 5 * 60;
@@ -26,6 +32,7 @@ export const MAX_METRICS_WINDOW_SECONDS = 7 * 24 * 60 * 60;
 
 /** Largest `limit` of a rate limit. */
 export const MAX_RATE_LIMIT = 1_000_000;
+
 import type { ComponentStatus, HealthMonitor } from "../health.js";
 
 export interface MonitoringServiceDeps {
@@ -59,14 +66,21 @@ function toRateLimit(r: RateLimitRow) {
 }
 
 /** Validates a rate limit's scope and key against the registry; returns the stored scope name. */
-function checkScopeKey(registry: JobRegistry, scope: RateLimitScope, key: string, prefix: string): { scope?: RateLimitRow["scope"]; violations: FieldViolation[] } {
+function checkScopeKey(
+  registry: JobRegistry,
+  scope: RateLimitScope,
+  key: string,
+  prefix: string,
+): { scope?: RateLimitRow["scope"]; violations: FieldViolation[] } {
   const violations: FieldViolation[] = [];
   const stored = scopeOf(scope);
   if (!stored) violations.push({ field: `${prefix}scope`, description: "is required (JOB_TYPE, QUEUE or API_PRINCIPAL)", reason: "REQUIRED" });
   if (!key) violations.push({ field: `${prefix}key`, description: "is required", reason: "REQUIRED" });
-  else if (stored === "job_type" && !registry.type(key)) violations.push({ field: `${prefix}key`, description: "is not a registered job type", reason: "UNKNOWN_JOB_TYPE" });
+  else if (stored === "job_type" && !registry.type(key))
+    violations.push({ field: `${prefix}key`, description: "is not a registered job type", reason: "UNKNOWN_JOB_TYPE" });
   else if (stored === "queue" && !registry.queue(key)) violations.push({ field: `${prefix}key`, description: "is not a queue", reason: "UNKNOWN_QUEUE" });
-  else if (stored === "api_principal" && !/^[A-Za-z0-9_.-]{1,64}$/.test(key)) violations.push({ field: `${prefix}key`, description: "is not a principal name (1-64 of A-Z a-z 0-9 _ . -)", reason: "INVALID_FORMAT" });
+  else if (stored === "api_principal" && !/^[A-Za-z0-9_.-]{1,64}$/.test(key))
+    violations.push({ field: `${prefix}key`, description: "is not a principal name (1-64 of A-Z a-z 0-9 _ . -)", reason: "INVALID_FORMAT" });
   return { scope: stored, violations };
 }
 
@@ -89,11 +103,17 @@ export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceI
       }
       const lease = deps.limits.open(principalOf(ctx).name, ctx.signal);
       try {
-        const out = new StreamQueue<MetricsSnapshot>({ maxBytes: deps.maxStreamBytes, signal: ctx.signal, onOverflow: () => setTimeout(() => ctx.values.get(transportKey)?.cut(), 2000).unref() });
-        lease.also(engine().sampler.subscribe(intervalMs, (view) => {
-          const snapshot = toMetricsSnapshot(view, req.queue || undefined);
-          out.push(snapshot, toBinary(MetricsSnapshotSchema, snapshot).length);
-        }));
+        const out = new StreamQueue<MetricsSnapshot>({
+          maxBytes: deps.maxStreamBytes,
+          signal: ctx.signal,
+          onOverflow: () => setTimeout(() => ctx.values.get(transportKey)?.cut(), 2000).unref(),
+        });
+        lease.also(
+          engine().sampler.subscribe(intervalMs, (view) => {
+            const snapshot = toMetricsSnapshot(view, req.queue || undefined);
+            out.push(snapshot, toBinary(MetricsSnapshotSchema, snapshot).length);
+          }),
+        );
         for await (const snapshot of out) yield { snapshot };
       } finally {
         lease.release();
@@ -128,9 +148,16 @@ export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceI
       }
       const intervalMs = r.interval ? Number(r.interval.seconds) * 1000 + Math.round(r.interval.nanos / 1e6) : 0;
       if (!r.interval) violations.push({ field: "rate_limit.interval", description: "is required", reason: "REQUIRED" });
-      else if (intervalMs < 1000 || intervalMs > 86_400_000) violations.push({ field: "rate_limit.interval", description: "must be from 1 s to 1 day", reason: "OUT_OF_RANGE" });
+      else if (intervalMs < 1000 || intervalMs > 86_400_000)
+        violations.push({ field: "rate_limit.interval", description: "must be from 1 s to 1 day", reason: "OUT_OF_RANGE" });
       if (violations.length > 0) throw new ValidationError(violations);
-      const stored = await engine().control.setLimit({ scope: scope!, key: r.key, max_events: r.limit, interval_ms: intervalMs, updated_by: principalOf(ctx).name });
+      const stored = await engine().control.setLimit({
+        scope: scope!,
+        key: r.key,
+        max_events: r.limit,
+        interval_ms: intervalMs,
+        updated_by: principalOf(ctx).name,
+      });
       return { rateLimit: toRateLimit(stored) };
     },
 
@@ -144,7 +171,9 @@ export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceI
     getHealth() {
       return {
         status: statusOf[deps.health.overall()],
-        components: deps.health.components().map((c) => ({ name: c.name, status: statusOf[c.status], detail: c.detail, checkedAt: timestampFromDate(c.checkedAt) })),
+        components: deps.health
+          .components()
+          .map((c) => ({ name: c.name, status: statusOf[c.status], detail: c.detail, checkedAt: timestampFromDate(c.checkedAt) })),
       };
     },
   };

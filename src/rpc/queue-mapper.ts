@@ -3,7 +3,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { QueueSchema, QueueStatsSchema, type Queue, type QueueStats } from "../../gen/jobs/v1/queue_service_pb.js";
+import { type Queue, QueueSchema, type QueueStats, QueueStatsSchema } from "../../gen/jobs/v1/queue_service_pb.js";
 import type { PauseRow } from "../engine/queries/control-queries.js";
 import type { Counts, QueueStatistics } from "../engine/queue-stats.js";
 import type { JobRegistry, QueueDefinition } from "../engine/registry.js";
@@ -35,7 +35,13 @@ export function toQueueStats(s: QueueStatistics): QueueStats {
 }
 
 /** A queue with its policy, pause and statistics. */
-export function toQueue(q: QueueDefinition, registry: JobRegistry, concurrency: number, pause: PauseRow | undefined, stats: QueueStatistics | undefined): Queue {
+export function toQueue(
+  q: QueueDefinition,
+  registry: JobRegistry,
+  concurrency: number,
+  pause: PauseRow | undefined,
+  stats: QueueStatistics | undefined,
+): Queue {
   const p = q.policy;
   const types = registry.typesOf(q.name);
   return create(QueueSchema, {

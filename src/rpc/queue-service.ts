@@ -1,17 +1,18 @@
 /**
  * jobs.v1.QueueService handlers.
  */
+
+import { type Duration, timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { QueueService } from "../../gen/jobs/v1/queue_service_pb.js";
 import type { Engine } from "../engine/engine.js";
-import { timestampDate, type Duration } from "@bufbuild/protobuf/wkt";
 import { NotFoundError, ValidationError } from "../engine/errors.js";
-import { principalOf } from "../server/context.js";
-import { toQueue, toQueueStats } from "./queue-mapper.js";
 import type { PauseRow } from "../engine/queries/control-queries.js";
 import type { JobRegistry, QueueDefinition } from "../engine/registry.js";
+import { principalOf } from "../server/context.js";
 import { toJob } from "./job-mapper.js";
 import { pageSizeOf, requireUuid, viewerOf } from "./job-service.js";
+import { toQueue, toQueueStats } from "./queue-mapper.js";
 
 export interface QueueServiceDeps {
   engine: () => Engine;
@@ -25,7 +26,13 @@ export const DEFAULT_STATS_WINDOW_SECONDS = 24 * 60 * 60;
 export const MAX_STATS_WINDOW_SECONDS = 30 * 24 * 60 * 60;
 
 /** The window of a stats request, in whole seconds. */
-export function windowSecondsOf(window: Duration | undefined, field = "window", defaultSeconds = DEFAULT_STATS_WINDOW_SECONDS, min = 1, max = MAX_STATS_WINDOW_SECONDS): number {
+export function windowSecondsOf(
+  window: Duration | undefined,
+  field = "window",
+  defaultSeconds = DEFAULT_STATS_WINDOW_SECONDS,
+  min = 1,
+  max = MAX_STATS_WINDOW_SECONDS,
+): number {
   if (!window) return defaultSeconds;
   const seconds = Number(window.seconds) + window.nanos / 1e9;
   if (!(seconds >= min && seconds <= max)) {
@@ -41,7 +48,8 @@ export const MAX_REDRIVE = 1000;
 export function requireQueue(registry: JobRegistry, name: string, field = "queue"): QueueDefinition {
   if (!name) throw new ValidationError([{ field, description: "is required", reason: "REQUIRED" }]);
   const queue = registry.queue(name);
-  if (!queue) throw new ValidationError([{ field, description: `is not a queue (one of: ${registry.queues.map((q) => q.name).join(", ")})`, reason: "UNKNOWN_QUEUE" }]);
+  if (!queue)
+    throw new ValidationError([{ field, description: `is not a queue (one of: ${registry.queues.map((q) => q.name).join(", ")})`, reason: "UNKNOWN_QUEUE" }]);
   return queue;
 }
 
@@ -58,11 +66,22 @@ export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof
       const e = engine();
       const pageSize = pageSizeOf(req.pageSize, "page_size", 100, 100);
       const after = req.pageToken ? e.pageTokens.verify<{ n: string }>("queues", {}, req.pageToken).n : undefined;
-      const names = registry.queues.map((q) => q.name).sort().filter((n) => after === undefined || n > after);
+      const names = registry.queues
+        .map((q) => q.name)
+        .sort()
+        .filter((n) => after === undefined || n > after);
       const page = names.slice(0, pageSize);
       const stats = await e.stats.all(DEFAULT_STATS_WINDOW_SECONDS);
       return {
-        queues: page.map((name) => toQueue(registry.queue(name)!, registry, deps.concurrency(name), e.control.paused(name), stats.find((s) => s.queue === name))),
+        queues: page.map((name) =>
+          toQueue(
+            registry.queue(name)!,
+            registry,
+            deps.concurrency(name),
+            e.control.paused(name),
+            stats.find((s) => s.queue === name),
+          ),
+        ),
         nextPageToken: names.length > page.length ? e.pageTokens.sign("queues", {}, { n: page[page.length - 1] }) : "",
       };
     },
@@ -96,23 +115,37 @@ export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof
 
     async redriveDeadLetters(req) {
       const queue = requireQueue(registry, req.queue);
-      if (req.jobIds.length > MAX_REDRIVE) throw new ValidationError([{ field: "job_ids", description: `must list at most ${MAX_REDRIVE} ids`, reason: "OUT_OF_RANGE" }]);
+      if (req.jobIds.length > MAX_REDRIVE)
+        throw new ValidationError([{ field: "job_ids", description: `must list at most ${MAX_REDRIVE} ids`, reason: "OUT_OF_RANGE" }]);
       const ids = req.jobIds.map((id, i) => requireUuid(id, `job_ids[${i}]`));
-      if (ids.length > 0 && req.limit !== 0) throw new ValidationError([{ field: "limit", description: "must be unset when job_ids are given", reason: "INVALID_VALUE" }]);
+      if (ids.length > 0 && req.limit !== 0)
+        throw new ValidationError([{ field: "limit", description: "must be unset when job_ids are given", reason: "INVALID_VALUE" }]);
       // Neither is not "the oldest 100": a request that selects nothing by mistake moves nothing.
-      if (ids.length === 0 && req.limit === 0) throw new ValidationError([{ field: "job_ids", description: `give the dead letters' ids, or a limit (1 to ${MAX_REDRIVE}) to redrive the oldest`, reason: "REQUIRED" }]);
-      if (req.limit < 0 || req.limit > MAX_REDRIVE) throw new ValidationError([{ field: "limit", description: `must be from 1 to ${MAX_REDRIVE}`, reason: "OUT_OF_RANGE" }]);
+      if (ids.length === 0 && req.limit === 0)
+        throw new ValidationError([
+          { field: "job_ids", description: `give the dead letters' ids, or a limit (1 to ${MAX_REDRIVE}) to redrive the oldest`, reason: "REQUIRED" },
+        ]);
+      if (req.limit < 0 || req.limit > MAX_REDRIVE)
+        throw new ValidationError([{ field: "limit", description: `must be from 1 to ${MAX_REDRIVE}`, reason: "OUT_OF_RANGE" }]);
       const records = await engine().deadLetters.redrive(queue, ids.length > 0 ? ids : undefined, req.limit);
       return { redrivenCount: records.length, jobs: records.map(toJob) };
     },
 
     async purgeDeadLetters(req) {
       const queue = requireQueue(registry, req.queue);
-      if (req.jobIds.length > MAX_REDRIVE) throw new ValidationError([{ field: "job_ids", description: `must list at most ${MAX_REDRIVE} ids`, reason: "OUT_OF_RANGE" }]);
+      if (req.jobIds.length > MAX_REDRIVE)
+        throw new ValidationError([{ field: "job_ids", description: `must list at most ${MAX_REDRIVE} ids`, reason: "OUT_OF_RANGE" }]);
       const ids = req.jobIds.map((id, i) => requireUuid(id, `job_ids[${i}]`));
-      if (ids.length > 0 && req.before) throw new ValidationError([{ field: "before", description: "must be unset when job_ids are given", reason: "INVALID_VALUE" }]);
-      if (ids.length === 0 && !req.before) throw new ValidationError([{ field: "job_ids", description: "give the dead letters' ids, or `before` to discard those dead-lettered before then", reason: "REQUIRED" }]);
-      if (req.before && (req.before.nanos < 0 || req.before.nanos > 999_999_999 || Number(req.before.seconds) < 0 || Number(req.before.seconds) > 253402300799)) {
+      if (ids.length > 0 && req.before)
+        throw new ValidationError([{ field: "before", description: "must be unset when job_ids are given", reason: "INVALID_VALUE" }]);
+      if (ids.length === 0 && !req.before)
+        throw new ValidationError([
+          { field: "job_ids", description: "give the dead letters' ids, or `before` to discard those dead-lettered before then", reason: "REQUIRED" },
+        ]);
+      if (
+        req.before &&
+        (req.before.nanos < 0 || req.before.nanos > 999_999_999 || Number(req.before.seconds) < 0 || Number(req.before.seconds) > 253402300799)
+      ) {
         throw new ValidationError([{ field: "before", description: "must be a valid timestamp", reason: "INVALID_VALUE" }]);
       }
       const purged = await engine().deadLetters.purge(queue, ids.length > 0 ? ids : undefined, req.before ? timestampDate(req.before) : undefined);

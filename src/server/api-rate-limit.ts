@@ -44,7 +44,10 @@ export function apiRateLimitInterceptor(engine: () => Engine | undefined): Inter
     b.at = now;
     if (b.tokens < 1) {
       const retryAfterMs = Math.ceil((1 - b.tokens) / b.perMs);
-      throw new ResourceExhaustedError(`${principal.name} is over its API rate limit of ${limit.max_events} call${limit.max_events === 1 ? "" : "s"} per ${Number(limit.interval_ms) / 1000} s; retry in ${retryAfterMs} ms`, retryAfterMs);
+      throw new ResourceExhaustedError(
+        `${principal.name} is over its API rate limit of ${limit.max_events} call${limit.max_events === 1 ? "" : "s"} per ${Number(limit.interval_ms) / 1000} s; retry in ${retryAfterMs} ms`,
+        retryAfterMs,
+      );
     }
     b.tokens -= 1;
     return next(req);

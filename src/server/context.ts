@@ -3,7 +3,6 @@
  */
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { UnavailableError } from "../engine/errors.js";
-import type { Logger } from "../logger.js";
 import type { Principal } from "./tokens.js";
 
 /** The authenticated caller; undefined on public RPCs called without a token. */

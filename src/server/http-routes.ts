@@ -38,7 +38,10 @@ export function httpRoutes(health: HealthMonitor, extra: RouteTable = {}): (req:
     if (path === "/healthz") return send(res, 200, { status: "alive" });
     if (path === "/readyz") {
       const ready = health.ready();
-      return send(res, ready ? 200 : 503, { status: ready ? "ready" : "not ready", components: health.components().map(({ name, status, detail }) => ({ name, status, detail })) });
+      return send(res, ready ? 200 : 503, {
+        status: ready ? "ready" : "not ready",
+        components: health.components().map(({ name, status, detail }) => ({ name, status, detail })),
+      });
     }
     const route = extra[path];
     if (route) {

@@ -5,11 +5,11 @@
 import { randomUUID } from "node:crypto";
 import { Code, ConnectError, type Interceptor, type StreamResponse, type UnaryResponse } from "@connectrpc/connect";
 import { trace } from "@opentelemetry/api";
+import { isDatabaseUnavailable } from "../db/errors.js";
 import type { HealthMonitor } from "../health.js";
-import { traceIdOf } from "../telemetry/trace-context.js";
 import type { Logger } from "../logger.js";
 import { toConnectError } from "../rpc/errors.js";
-import { isDatabaseUnavailable } from "../db/errors.js";
+import { traceIdOf } from "../telemetry/trace-context.js";
 import { accessFor, allows } from "./access-policy.js";
 import { principalKey, requestIdKey } from "./context.js";
 import type { TokenStore } from "./tokens.js";
@@ -39,7 +39,8 @@ export function requestContextInterceptor(logger: Logger): Interceptor {
       const code = err === undefined ? "ok" : Code[(err as ConnectError).code]?.toString();
       log()[level]({ principal, code, durationMs }, "rpc");
     };
-    const translate = (err: unknown) => (hungUp(err, req.signal) ? new ConnectError("the client closed the call", Code.Canceled) : toConnectError(err, log(), requestId));
+    const translate = (err: unknown) =>
+      hungUp(err, req.signal) ? new ConnectError("the client closed the call", Code.Canceled) : toConnectError(err, log(), requestId);
     let res: UnaryResponse | StreamResponse;
     try {
       res = await next(req);
@@ -85,7 +86,10 @@ async function* guardStream<T>(messages: AsyncIterable<T>, translate: (err: unkn
 export function readinessInterceptor(health: HealthMonitor): Interceptor {
   return (next) => async (req) => {
     if (!health.ready() && accessFor(req.service.typeName, req.method.name) !== "public") {
-      const why = health.components().filter((c) => c.status === "unhealthy").map((c) => `${c.name}: ${c.detail}`);
+      const why = health
+        .components()
+        .filter((c) => c.status === "unhealthy")
+        .map((c) => `${c.name}: ${c.detail}`);
       throw new ConnectError(`the service is not ready (${why.length > 0 ? why.join("; ") : "stopping"}); retry shortly`, Code.Unavailable);
     }
     return next(req);

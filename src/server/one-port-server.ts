@@ -147,7 +147,11 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
     });
     outer = secure;
   } else {
-    const h1Server = (h1 = http.createServer({ headersTimeout: firstByteTimeoutMs, requestTimeout, connectionsCheckingInterval: checkEveryMs, keepAliveTimeout: 5000 }, handler));
+    const h1Server = http.createServer(
+      { headersTimeout: firstByteTimeoutMs, requestTimeout, connectionsCheckingInterval: checkEveryMs, keepAliveTimeout: 5000 },
+      handler,
+    );
+    h1 = h1Server;
     // Node enforces headersTimeout and requestTimeout only on a server that emitted "listening"
     // (which starts its connection tracking); this one never listens, it is handed connections.
     h1Server.emit("listening");
@@ -157,7 +161,11 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
       // Answer only when no response is under way on the connection (as Node itself does).
       const inFlight = (socket as Socket & { _httpMessage?: http.ServerResponse })._httpMessage;
       if (socket.writable && !socket.destroyed && !inFlight?.headersSent) {
-        socket.write(err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n" : "HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n");
+        socket.write(
+          err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+            ? "HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n"
+            : "HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n",
+        );
       }
       // Closed once the answer is out, whether or not the client ever closes its side.
       (socket as Socket).destroySoon();

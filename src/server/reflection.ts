@@ -3,7 +3,7 @@
  * without a local schema. Served from the descriptors protoc-gen-es embedded in gen/: the file that
  * declares a symbol is returned with all its transitive imports.
  */
-import { create, toBinary, type DescFile, type DescMessage, type DescService } from "@bufbuild/protobuf";
+import { create, type DescFile, type DescMessage, type DescService, toBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter } from "@connectrpc/connect";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
@@ -27,34 +27,37 @@ function indexOf(services: readonly DescService[]): Index {
   const extensions = new Map<string, Map<number, DescFile>>();
   const addMessage = (file: DescFile, m: DescMessage) => {
     symbols.set(m.typeName, file);
-    m.nestedMessages.forEach((n) => addMessage(file, n));
-    m.nestedEnums.forEach((e) => symbols.set(e.typeName, file));
-    m.nestedExtensions.forEach((x) => {
+    for (const n of m.nestedMessages) addMessage(file, n);
+    for (const e of m.nestedEnums) symbols.set(e.typeName, file);
+    for (const x of m.nestedExtensions) {
       symbols.set(x.typeName, file);
       addExtension(file, x.extendee.typeName, x.number);
-    });
+    }
   };
   const addExtension = (file: DescFile, extendee: string, number: number) => {
     let byNumber = extensions.get(extendee);
-    if (!byNumber) extensions.set(extendee, (byNumber = new Map()));
+    if (!byNumber) {
+      byNumber = new Map();
+      extensions.set(extendee, byNumber);
+    }
     byNumber.set(number, file);
   };
   const addFile = (file: DescFile) => {
     if (files.has(file.name + ".proto")) return;
     files.set(file.name + ".proto", file);
-    file.messages.forEach((m) => addMessage(file, m));
-    file.enums.forEach((e) => symbols.set(e.typeName, file));
-    file.extensions.forEach((x) => {
+    for (const m of file.messages) addMessage(file, m);
+    for (const e of file.enums) symbols.set(e.typeName, file);
+    for (const x of file.extensions) {
       symbols.set(x.typeName, file);
       addExtension(file, x.extendee.typeName, x.number);
-    });
-    file.services.forEach((s) => {
+    }
+    for (const s of file.services) {
       symbols.set(s.typeName, file);
-      s.methods.forEach((m) => symbols.set(`${s.typeName}.${m.name}`, file));
-    });
-    file.dependencies.forEach(addFile);
+      for (const m of s.methods) symbols.set(`${s.typeName}.${m.name}`, file);
+    }
+    for (const d of file.dependencies) addFile(d);
   };
-  services.forEach((s) => addFile(s.file));
+  for (const s of services) addFile(s.file);
   return { files, symbols, extensions, services: services.map((s) => s.typeName) };
 }
 
@@ -97,7 +100,9 @@ function answer(index: Index, req: Request): Answer {
     }
     case "fileContainingExtension": {
       const file = index.extensions.get(m.value.containingType)?.get(m.value.extensionNumber);
-      return file ? { case: "fileDescriptorResponse", value: { fileDescriptorProto: withDependencies(file) } } : notFound(`extension ${m.value.extensionNumber} of ${m.value.containingType}`);
+      return file
+        ? { case: "fileDescriptorResponse", value: { fileDescriptorProto: withDependencies(file) } }
+        : notFound(`extension ${m.value.extensionNumber} of ${m.value.containingType}`);
     }
     case "allExtensionNumbersOfType": {
       if (!index.symbols.has(m.value)) return notFound(`type ${m.value}`);

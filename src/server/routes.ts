@@ -3,20 +3,20 @@
  */
 import type { DescService } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
+import { Health } from "../../gen/health/v1/health_pb.js";
 import { JobService } from "../../gen/jobs/v1/job_service_pb.js";
 import { MonitoringService } from "../../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../../gen/jobs/v1/queue_service_pb.js";
-import { Health } from "../../gen/health/v1/health_pb.js";
 import type { Engine } from "../engine/engine.js";
 import type { JobRegistry } from "../engine/registry.js";
 import type { HealthMonitor } from "../health.js";
 import { registerJobService } from "../rpc/job-service.js";
-import { registerQueueService } from "../rpc/queue-service.js";
 import { registerMonitoringService } from "../rpc/monitoring-service.js";
+import { registerQueueService } from "../rpc/queue-service.js";
+import type { Instruments } from "../telemetry/instruments.js";
 import { registerGrpcHealth } from "./grpc-health.js";
 import { registerReflection } from "./reflection.js";
 import type { StreamLimits } from "./stream-limits.js";
-import type { Instruments } from "../telemetry/instruments.js";
 
 /** The API's services. */
 export const apiServices: readonly DescService[] = [JobService, QueueService, MonitoringService];
@@ -38,9 +38,23 @@ export interface RouteDeps {
 /** Builds the routes function for the Connect adapter. */
 export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
   return (router) => {
-    registerJobService(router, { engine: deps.engine, registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes, eventRetentionSeconds: deps.eventRetentionSeconds, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes, instruments: deps.instruments });
+    registerJobService(router, {
+      engine: deps.engine,
+      registry: deps.registry,
+      maxPayloadBytes: deps.maxPayloadBytes,
+      eventRetentionSeconds: deps.eventRetentionSeconds,
+      limits: deps.streams,
+      maxStreamBytes: deps.maxStreamBytes,
+      instruments: deps.instruments,
+    });
     registerQueueService(router, { engine: deps.engine, registry: deps.registry, concurrency: deps.concurrency });
-    registerMonitoringService(router, { health: deps.health, engine: deps.engine, registry: deps.registry, limits: deps.streams, maxStreamBytes: deps.maxStreamBytes });
+    registerMonitoringService(router, {
+      health: deps.health,
+      engine: deps.engine,
+      registry: deps.registry,
+      limits: deps.streams,
+      maxStreamBytes: deps.maxStreamBytes,
+    });
     registerGrpcHealth(router, { health: deps.health, services: apiServices.map((s) => s.typeName), maxWatches: deps.maxHealthWatches });
     registerReflection(router, [...apiServices, Health]);
   };

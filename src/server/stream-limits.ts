@@ -16,7 +16,10 @@ export interface StreamLease {
 export class StreamLimits {
   #total = 0;
   readonly #byPrincipal = new Map<string, number>();
-  constructor(readonly maxTotal: number, readonly maxPerPrincipal: number) {}
+  constructor(
+    readonly maxTotal: number,
+    readonly maxPerPrincipal: number,
+  ) {}
 
   /**
    * Takes a place for a stream of `principal`, or throws RESOURCE_EXHAUSTED. With `signal` (the
@@ -27,7 +30,8 @@ export class StreamLimits {
    */
   open(principal: string, signal?: AbortSignal): StreamLease {
     const mine = this.#byPrincipal.get(principal) ?? 0;
-    if (this.#total >= this.maxTotal) throw new ResourceExhaustedError(`the server has its maximum of ${this.maxTotal} open streams; retry later or on another replica`, 1000);
+    if (this.#total >= this.maxTotal)
+      throw new ResourceExhaustedError(`the server has its maximum of ${this.maxTotal} open streams; retry later or on another replica`, 1000);
     if (mine >= this.maxPerPrincipal) throw new ResourceExhaustedError(`${principal} has its maximum of ${this.maxPerPrincipal} open streams`, 1000);
     this.#total++;
     this.#byPrincipal.set(principal, mine + 1);

@@ -4,8 +4,9 @@
  * when the stream ends. Also records `rpc.server.call.duration_seconds`. Outermost, so it sees the status the
  * client gets.
  */
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes } from "@opentelemetry/api";
+
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { type Attributes, context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { Instruments } from "../telemetry/instruments.js";
 
 const tracer = () => trace.getTracer("queue-service");
@@ -14,7 +15,9 @@ const tracer = () => trace.getTracer("queue-service");
 export function telemetryInterceptor(instruments?: Instruments): Interceptor {
   return (next) => async (req) => {
     const carrier: Record<string, string> = {};
-    req.header.forEach((value, key) => (carrier[key] = value));
+    req.header.forEach((value, key) => {
+      carrier[key] = value;
+    });
     const parent = propagation.extract(ROOT_CONTEXT, carrier);
     const contentType = req.header.get("content-type") ?? "";
     const attributes: Attributes = {
@@ -35,7 +38,7 @@ export function telemetryInterceptor(instruments?: Instruments): Interceptor {
       span.end();
       instruments?.rpcDuration.record((performance.now() - started) / 1000, { ...attributes, "rpc.grpc.status_code": code });
     };
-    let res;
+    let res: Awaited<ReturnType<typeof next>>;
     try {
       res = await context.with(active, () => next(req));
     } catch (err) {

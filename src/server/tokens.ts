@@ -4,7 +4,7 @@
  * admin token is generated into DATA_DIR/admin-token (mode 0600); only its path is ever printed.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 /** What a principal may do: `service` adds and reads its own jobs; `admin` does everything. */
@@ -39,32 +39,36 @@ const sha256 = (s: string) => createHash("sha256").update(s, "utf8").digest();
 export function parseTokens(spec: string): TokenStore {
   const entries: TokenEntry[] = [];
   const roles = new Map<string, string>();
-  spec.split(",").map((s) => s.trim()).filter(Boolean).forEach((item, index) => {
-    const first = item.indexOf(":");
-    const second = item.indexOf(":", first + 1);
-    if (first < 0 || second < 0) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} must be name:role:token`);
-    const name = item.slice(0, first);
-    const role = item.slice(first + 1, second);
-    const token = item.slice(second + 1);
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1}: the name must be 1-64 of A-Z a-z 0-9 _ . -`);
-    if (role !== "service" && role !== "admin") throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): role must be service or admin`);
-    // A name may have several tokens (to rotate one: add the new token under the same name, move
-    // the clients over, remove the old one), all with one role.
-    const earlier = roles.get(name);
-    if (earlier !== undefined && earlier !== role) throw new TokenConfigError(`AUTH_TOKENS: the name ${name} has two roles (${earlier} and ${role})`);
-    roles.set(name, role);
-    let digest: Buffer;
-    if (token.startsWith("sha256:")) {
-      const hex = token.slice("sha256:".length);
-      if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): sha256: must be followed by 64 hex digits`);
-      digest = Buffer.from(hex, "hex");
-    } else {
-      if (token.length < 16) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): the token must be at least 16 characters`);
-      digest = sha256(token);
-    }
-    if (entries.some((e) => e.digest.equals(digest))) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): the same token is listed twice`);
-    entries.push({ name, role, digest });
-  });
+  spec
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .forEach((item, index) => {
+      const first = item.indexOf(":");
+      const second = item.indexOf(":", first + 1);
+      if (first < 0 || second < 0) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} must be name:role:token`);
+      const name = item.slice(0, first);
+      const role = item.slice(first + 1, second);
+      const token = item.slice(second + 1);
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1}: the name must be 1-64 of A-Z a-z 0-9 _ . -`);
+      if (role !== "service" && role !== "admin") throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): role must be service or admin`);
+      // A name may have several tokens (to rotate one: add the new token under the same name, move
+      // the clients over, remove the old one), all with one role.
+      const earlier = roles.get(name);
+      if (earlier !== undefined && earlier !== role) throw new TokenConfigError(`AUTH_TOKENS: the name ${name} has two roles (${earlier} and ${role})`);
+      roles.set(name, role);
+      let digest: Buffer;
+      if (token.startsWith("sha256:")) {
+        const hex = token.slice("sha256:".length);
+        if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): sha256: must be followed by 64 hex digits`);
+        digest = Buffer.from(hex, "hex");
+      } else {
+        if (token.length < 16) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): the token must be at least 16 characters`);
+        digest = sha256(token);
+      }
+      if (entries.some((e) => e.digest.equals(digest))) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): the same token is listed twice`);
+      entries.push({ name, role, digest });
+    });
   if (entries.length === 0) throw new TokenConfigError("AUTH_TOKENS: no token given");
   return tokenStore(entries);
 }

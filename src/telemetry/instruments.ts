@@ -30,7 +30,13 @@ interface MetricSpec {
   readonly labels: readonly string[];
 }
 
-const spec = <K extends MetricSpec["kind"]>(name: string, kind: K, unit: string, description: string, labels: readonly string[] = []): MetricSpec & { readonly kind: K } => ({ name, kind, unit, description, labels });
+const spec = <K extends MetricSpec["kind"]>(
+  name: string,
+  kind: K,
+  unit: string,
+  description: string,
+  labels: readonly string[] = [],
+): MetricSpec & { readonly kind: K } => ({ name, kind, unit, description, labels });
 
 /** Every metric of the service, keyed by its field in {@link Instruments}. */
 export const METRICS = {
@@ -53,7 +59,11 @@ export const METRICS = {
 
 /** The instruments. */
 export type Instruments = {
-  [K in keyof typeof METRICS]: (typeof METRICS)[K]["kind"] extends "counter" ? Counter : (typeof METRICS)[K]["kind"] extends "histogram" ? Histogram : ObservableGauge;
+  [K in keyof typeof METRICS]: (typeof METRICS)[K]["kind"] extends "counter"
+    ? Counter
+    : (typeof METRICS)[K]["kind"] extends "histogram"
+      ? Histogram
+      : ObservableGauge;
 };
 
 /** Attributes of a job's metrics (and spans); Prometheus shows them as `job_queue`, `job_type`. */
@@ -67,9 +77,11 @@ export function createInstruments(meter: Meter): Instruments {
   for (const [key, m] of Object.entries(METRICS) as [string, MetricSpec][]) {
     const options = { description: m.description, unit: m.unit };
     out[key] =
-      m.kind === "counter" ? meter.createCounter(m.name, options)
-      : m.kind === "histogram" ? meter.createHistogram(m.name, { ...options, advice: { explicitBucketBoundaries: seconds } })
-      : meter.createObservableGauge(m.name, options);
+      m.kind === "counter"
+        ? meter.createCounter(m.name, options)
+        : m.kind === "histogram"
+          ? meter.createHistogram(m.name, { ...options, advice: { explicitBucketBoundaries: seconds } })
+          : meter.createObservableGauge(m.name, options);
   }
   return out as Instruments;
 }

@@ -2,7 +2,7 @@
  * A span around a provider call, child of the job attempt's span, so one trace shows
  * AddJob -> each attempt -> the provider call. No payload in attributes.
  */
-import { SpanKind, SpanStatusCode, trace, type Attributes } from "@opentelemetry/api";
+import { type Attributes, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 
 const tracer = trace.getTracer("queue-service");
 

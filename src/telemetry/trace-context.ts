@@ -2,7 +2,7 @@
  * Trace context across the boundaries the service crosses: incoming RPC headers, the envelope of a
  * job (so that each attempt's span belongs to the AddJob's trace), and log lines.
  */
-import { context, propagation, ROOT_CONTEXT, trace, type Context, type Span } from "@opentelemetry/api";
+import { type Context, context, propagation, ROOT_CONTEXT, type Span, trace } from "@opentelemetry/api";
 
 const traceparentPattern = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 

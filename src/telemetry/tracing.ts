@@ -28,7 +28,13 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
   if (!traceExportConfigured(env) || env.OTEL_SDK_DISABLED === "true") return { exporting: false, shutdown: async () => {} };
   // ESM modules (and the CommonJS ones they import) are hooked through the loader.
   register("@opentelemetry/instrumentation/hook.mjs", import.meta.url);
-  const [{ NodeSDK: SDK }, { PgInstrumentation }, { UndiciInstrumentation }, { BatchSpanProcessor }, { W3CTraceContextPropagator, W3CBaggagePropagator, CompositePropagator }] = await Promise.all([
+  const [
+    { NodeSDK: SDK },
+    { PgInstrumentation },
+    { UndiciInstrumentation },
+    { BatchSpanProcessor },
+    { W3CTraceContextPropagator, W3CBaggagePropagator, CompositePropagator },
+  ] = await Promise.all([
     import("@opentelemetry/sdk-node"),
     import("@opentelemetry/instrumentation-pg"),
     import("@opentelemetry/instrumentation-undici"),

@@ -2,7 +2,7 @@
  * Real clients for tests: Connect-ES over each protocol and HTTP version, and @grpc/grpc-js.
  */
 import type { DescService } from "@bufbuild/protobuf";
-import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
+import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 
 export type Protocol = "connect" | "grpc" | "grpc-web";
@@ -17,10 +17,12 @@ export interface ClientOptions {
 
 function bearer(token: string | undefined): Interceptor[] {
   if (!token) return [];
-  return [(next) => (req) => {
-    req.header.set("authorization", `Bearer ${token}`);
-    return next(req);
-  }];
+  return [
+    (next) => (req) => {
+      req.header.set("authorization", `Bearer ${token}`);
+      return next(req);
+    },
+  ];
 }
 
 /** A Connect transport to `baseUrl`. gRPC always uses HTTP/2. */

@@ -2,8 +2,8 @@
  * An isolated pair of schemas (the service's and pg-boss's) per test file, dropped afterwards.
  */
 import { randomBytes } from "node:crypto";
-import { inject } from "vitest";
 import pg from "pg";
+import { inject } from "vitest";
 
 /** A test file's database: the run's PostgreSQL with schemas of its own. */
 export interface TestDatabase {

@@ -2,7 +2,7 @@
  * Reading gRPC errors in tests: the code, and the google.rpc details.
  */
 import { Code, ConnectError } from "@connectrpc/connect";
-import { BadRequestSchema, ErrorInfoSchema, type BadRequest_FieldViolation, type ErrorInfo } from "../../gen/google/rpc/error_details_pb.js";
+import { type BadRequest_FieldViolation, BadRequestSchema, type ErrorInfo, ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.js";
 
 /** Awaits `p`, expecting it to fail; returns the ConnectError. */
 export async function failure(p: Promise<unknown>): Promise<ConnectError> {

@@ -83,10 +83,13 @@ export async function startFakeGateway(): Promise<FakeGateway> {
     const params = JSON.stringify(body);
     const replay = stored.get(key);
     if (replay && replay.body !== params) {
-      return send(res, 400, { error: { type: "idempotency_error", message: "Keys for idempotent requests can only be used with the same parameters they were first used with." } });
+      return send(res, 400, {
+        error: { type: "idempotency_error", message: "Keys for idempotent requests can only be used with the same parameters they were first used with." },
+      });
     }
     if (replay) return send(res, replay.status, replay.response, { "idempotent-replayed": "true" });
-    if (running.has(key)) return send(res, 409, { error: { type: "idempotency_error", message: "There is currently another in-progress request using this Idempotent Key." } });
+    if (running.has(key))
+      return send(res, 409, { error: { type: "idempotency_error", message: "There is currently another in-progress request using this Idempotent Key." } });
     if (failing.n > 0) {
       failing.n--;
       return send(res, failing.status, { error: { message: `scripted ${failing.status}` } });
@@ -98,9 +101,13 @@ export async function startFakeGateway(): Promise<FakeGateway> {
     if (body.payment_method === "pm_card_declined") return decide(402, { error: { message: "Your card was declined.", code: "card_declined" } });
     if (kind === "refund") {
       const charge = effects.find((e) => e.kind === "charge" && e.id === body.charge);
-      if (!charge) return decide(404, { error: { type: "invalid_request_error", code: "resource_missing", message: `No such charge: '${String(body.charge)}'` } });
+      if (!charge)
+        return decide(404, { error: { type: "invalid_request_error", code: "resource_missing", message: `No such charge: '${String(body.charge)}'` } });
       const left = Number(charge.body.amount) - (refunded.get(charge.id) ?? 0);
-      if (Number(body.amount) > left) return decide(400, { error: { type: "invalid_request_error", message: `Refund amount (${Number(body.amount)}) is greater than unrefunded amount on charge (${left})` } });
+      if (Number(body.amount) > left)
+        return decide(400, {
+          error: { type: "invalid_request_error", message: `Refund amount (${Number(body.amount)}) is greater than unrefunded amount on charge (${left})` },
+        });
       refunded.set(charge.id, (refunded.get(charge.id) ?? 0) + Number(body.amount));
     }
     const id = `${kind === "charge" ? "ch" : kind === "refund" ? "re" : "mint"}_fake_${++counter}`;
@@ -129,9 +136,10 @@ export async function startFakeGateway(): Promise<FakeGateway> {
     failNext: (n, status) => (failing = { n, status }),
     delayNext: (n, ms) => (delaying = { n, ms }),
     loseAnswerNext: (n) => (losing = n),
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

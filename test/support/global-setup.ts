@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { removeDataDir, startEmbeddedPostgres, type EmbeddedPostgres } from "../../src/db/embedded-postgres.js";
+import { type EmbeddedPostgres, removeDataDir, startEmbeddedPostgres } from "../../src/db/embedded-postgres.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -2,9 +2,10 @@
  * A plain @grpc/grpc-js client built with @grpc/proto-loader from proto/, as another service without
  * Connect would build it. Struct fields arrive as `{fields: {...}}` and Timestamps as `{seconds, nanos}`.
  */
+
+import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { fileURLToPath } from "node:url";
 
 const protoRoot = fileURLToPath(new URL("../../proto/", import.meta.url));
 

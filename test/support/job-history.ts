@@ -65,7 +65,10 @@ export function historyProblems(events: readonly JobEventRow[], completions = 1)
  * The problems of every job whose history has any, keyed by job id (empty: all histories are sound).
  * `completions` says how many completions a job should have (default: one each).
  */
-export function unsoundHistories(histories: ReadonlyMap<string, readonly JobEventRow[]>, completions: (id: string) => number = () => 1): Record<string, string[]> {
+export function unsoundHistories(
+  histories: ReadonlyMap<string, readonly JobEventRow[]>,
+  completions: (id: string) => number = () => 1,
+): Record<string, string[]> {
   const bad: Record<string, string[]> = {};
   for (const [id, events] of histories) {
     const problems = historyProblems(events, completions(id));

@@ -2,9 +2,10 @@
  * Puts a job into any state the way pg-boss's workers and supervisor would: fetched (active),
  * completed, failed with a retry scheduled, failed for good (with its dead letter copy).
  */
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { Client } from "@connectrpc/connect";
 import type { PgBoss } from "pg-boss";
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { AddJobRequestSchema, JobService } from "../../gen/jobs/v1/job_service_pb.js";
 import { bossQueueName } from "../../src/engine/registry.js";
 import type { TestDatabase } from "./database.js";
@@ -13,7 +14,13 @@ type Jobs = Client<typeof JobService>;
 type Options = NonNullable<Exclude<MessageInitShape<typeof AddJobRequestSchema>, { $typeName: string }>["options"]>;
 type Request = { type: string; payload: Record<string, unknown>; options?: Options & { retryLimit?: number } };
 
-const queueOf: Record<string, string> = { "payment:process": "money", "refund:process": "money", "nft:mint": "money", "email:send": "communication", "analytics:aggregate": "background" };
+const queueOf: Record<string, string> = {
+  "payment:process": "money",
+  "refund:process": "money",
+  "nft:mint": "money",
+  "email:send": "communication",
+  "analytics:aggregate": "background",
+};
 
 /** The pg-boss queue of a job type. */
 export const bossQueueOf = (type: string) => bossQueueName(queueOf[type]!, type);

@@ -4,7 +4,17 @@
  */
 import { afterAll } from "vitest";
 
-const leakable = new Set(["TCPServerWrap", "TCPSocketWrap", "TCPWRAP", "TCPSERVERWRAP", "ProcessWrap", "PROCESSWRAP", "Http2Session", "HTTP2SESSION", "PipeServerWrap"]);
+const leakable = new Set([
+  "TCPServerWrap",
+  "TCPSocketWrap",
+  "TCPWRAP",
+  "TCPSERVERWRAP",
+  "ProcessWrap",
+  "PROCESSWRAP",
+  "Http2Session",
+  "HTTP2SESSION",
+  "PipeServerWrap",
+]);
 
 function openHandles(): string[] {
   return process.getActiveResourcesInfo().filter((r) => leakable.has(r));
@@ -15,7 +25,8 @@ afterAll(async () => {
   while (openHandles().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const left = openHandles();
   if (left.length > 0) {
-    const counts = left.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r]: (acc[r] ?? 0) + 1 }), {});
+    const counts: Record<string, number> = {};
+    for (const r of left) counts[r] = (counts[r] ?? 0) + 1;
     throw new Error(`test file leaked open handles: ${JSON.stringify(counts)} (close servers, pools, clients and child processes in afterAll)`);
   }
 });

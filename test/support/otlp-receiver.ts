@@ -4,8 +4,8 @@
  * @opentelemetry/otlp-grpc-exporter-base@0.38).
  */
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
 import { dirname, join } from "node:path";
 import * as protoLoader from "@grpc/proto-loader";
 
@@ -39,7 +39,7 @@ export interface OtlpReceiver {
 }
 
 type KeyValue = { key: string; value: Record<string, unknown> };
-const valueOf = (v: Record<string, unknown>) => v.stringValue ?? v.intValue ?? v.doubleValue ?? v.boolValue ?? v.value;
+const attributeValue = (v: Record<string, unknown>) => v.stringValue ?? v.intValue ?? v.doubleValue ?? v.boolValue ?? v.value;
 const hex = (b: Buffer) => Buffer.from(b).toString("hex");
 
 /** Starts the receiver on a loopback port. */
@@ -54,9 +54,11 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       contentTypes.add(String(req.headers["content-type"]));
       const body = Buffer.concat(chunks);
       if (req.url === "/v1/traces") {
-        const decoded = traceExport.requestDeserialize(body) as { resourceSpans: { resource: { attributes: KeyValue[] }; scopeSpans: { spans: Record<string, unknown>[] }[] }[] };
+        const decoded = traceExport.requestDeserialize(body) as {
+          resourceSpans: { resource: { attributes: KeyValue[] }; scopeSpans: { spans: Record<string, unknown>[] }[] }[];
+        };
         for (const rs of decoded.resourceSpans) {
-          const service = String(valueOf(rs.resource.attributes.find((a) => a.key === "service.name")?.value ?? {}) ?? "");
+          const service = String(attributeValue(rs.resource.attributes.find((a) => a.key === "service.name")?.value ?? {}) ?? "");
           for (const ss of rs.scopeSpans) {
             for (const s of ss.spans) {
               spans.push({
@@ -65,7 +67,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
                 parentSpanId: hex(s.parentSpanId as Buffer),
                 name: s.name as string,
                 kind: s.kind as string,
-                attributes: Object.fromEntries((s.attributes as KeyValue[]).map((a) => [a.key, valueOf(a.value)])),
+                attributes: Object.fromEntries((s.attributes as KeyValue[]).map((a) => [a.key, attributeValue(a.value)])),
                 service,
               });
             }
@@ -85,9 +87,10 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     spans,
     metricNames,
     contentTypes,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -10,7 +10,7 @@
  * crash keeps what was written to the kernel) but `synchronous_commit` stays on, so a commit that was
  * acknowledged has reached the WAL and survives a crash of every PostgreSQL process.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { chmodSync, closeSync, mkdtempSync, openSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -111,14 +111,24 @@ export async function createOwnCluster(database = "queue_service"): Promise<OwnC
     async start() {
       if (child) throw new Error("PostgreSQL is already running");
       const out = openSync(logFile, "a");
-      const started = spawn(join(binaries(), "postgres"), [
-        "-D", dataDir,
-        "-p", String(port),
-        "-c", "listen_addresses=127.0.0.1",
-        "-c", "unix_socket_directories=",
-        "-c", "max_connections=100",
-        "-c", "fsync=off",
-      ], { detached: true, stdio: ["ignore", out, out], ...asOwner, env: { ...process.env, LC_ALL: "C" } });
+      const started = spawn(
+        join(binaries(), "postgres"),
+        [
+          "-D",
+          dataDir,
+          "-p",
+          String(port),
+          "-c",
+          "listen_addresses=127.0.0.1",
+          "-c",
+          "unix_socket_directories=",
+          "-c",
+          "max_connections=100",
+          "-c",
+          "fsync=off",
+        ],
+        { detached: true, stdio: ["ignore", out, out], ...asOwner, env: { ...process.env, LC_ALL: "C" } },
+      );
       closeSync(out);
       child = started;
       exited = new Promise((resolve) => started.once("exit", () => resolve()));

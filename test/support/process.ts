@@ -1,7 +1,7 @@
 /**
  * The service as a real process (`node dist/src/main.js`), for start, signal and crash tests.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { TestDatabase } from "./database.js";
 import { testEnv } from "./service.js";
@@ -81,7 +81,12 @@ export async function freePort(): Promise<number> {
  * says which), added to `processes` (the file's afterAll stops them), and ready. One that does not
  * become ready fails with its output.
  */
-export async function startReplica(db: TestDatabase, processes: ServiceProcess[], env: Record<string, string> = {}, readyTimeoutMs = 30_000): Promise<ServiceProcess> {
+export async function startReplica(
+  db: TestDatabase,
+  processes: ServiceProcess[],
+  env: Record<string, string> = {},
+  readyTimeoutMs = 30_000,
+): Promise<ServiceProcess> {
   const p = spawnService(testEnv(db, { PORT: String(await freePort()), ...env }));
   processes.push(p);
   await waitForHttp(`${p.baseUrl}/readyz`, (s) => s === 200, readyTimeoutMs).catch((err: Error) => {

@@ -4,8 +4,8 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startService, type Service } from "../../src/app.js";
-import { loadConfig, type Config } from "../../src/config.js";
+import { type Service, startService } from "../../src/app.js";
+import { type Config, loadConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
 import type { TestDatabase } from "./database.js";
 

@@ -46,7 +46,11 @@ export async function startSmtp(port = 0): Promise<TestSmtp> {
           defer--;
           return callback(Object.assign(new Error("try again later"), { responseCode: 451 }));
         }
-        received.push({ from: session.envelope.mailFrom ? (session.envelope.mailFrom as { address: string }).address : "", to: session.envelope.rcptTo.map((r) => r.address), raw });
+        received.push({
+          from: session.envelope.mailFrom ? (session.envelope.mailFrom as { address: string }).address : "",
+          to: session.envelope.rcptTo.map((r) => r.address),
+          raw,
+        });
         callback();
       });
     },

@@ -18,8 +18,12 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
 
 /** Waits until the job satisfies `done` (GetJob polling) and returns it. */
 export function waitForJob(jobs: Client<typeof JobService>, id: string, done: (job: Job) => boolean, what: string, timeoutMs = 20_000): Promise<Job> {
-  return eventually(async () => {
-    const { job } = await jobs.getJob({ id });
-    return job && done(job) ? job : undefined;
-  }, `job ${id} ${what}`, timeoutMs);
+  return eventually(
+    async () => {
+      const { job } = await jobs.getJob({ id });
+      return job && done(job) ? job : undefined;
+    },
+    `job ${id} ${what}`,
+    timeoutMs,
+  );
 }

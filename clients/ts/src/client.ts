@@ -5,14 +5,14 @@
  */
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { createClient, type Client, type Interceptor, type Transport } from "@connectrpc/connect";
-import { JobOptionsSchema, type Job, type JobEvent, type JobOptions } from "./gen/jobs/v1/job_pb.js";
+import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
+import { type Job, type JobEvent, type JobOptions, JobOptionsSchema } from "./gen/jobs/v1/job_pb.js";
 import { JobService, type WatchJobsRequest } from "./gen/jobs/v1/job_service_pb.js";
-import { MonitoringService, type MetricsSnapshot } from "./gen/jobs/v1/monitoring_service_pb.js";
+import { type MetricsSnapshot, MonitoringService } from "./gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "./gen/jobs/v1/queue_service_pb.js";
-import { backoffOf, bearer, idempotencyKeys, retryUnavailable, type RetryOptions } from "./interceptors.js";
+import { backoffOf, bearer, idempotencyKeys, type RetryOptions, retryUnavailable } from "./interceptors.js";
 import type { AnalyticsAggregatePayload, EmailPayload, JobPayloads, JobType, NftMintPayload, PaymentPayload, RefundPayload } from "./payloads.js";
-import { waitForJob, watchJobs, watchMetrics, type WaitOptions, type WatchOptions } from "./watch.js";
+import { type WaitOptions, type WatchOptions, waitForJob, watchJobs, watchMetrics } from "./watch.js";
 
 /** Options of every client. */
 export interface ClientOptions {
@@ -62,9 +62,11 @@ export function jobOptions(o: AddOptions = {}): JobOptions {
     retryDelay: o.retryDelayMs === undefined ? undefined : durationFromMs(o.retryDelayMs),
     expireIn: o.expireInMs === undefined ? undefined : durationFromMs(o.expireInMs),
     schedule:
-      o.startAfter !== undefined ? { case: "startAfter", value: timestampFromDate(o.startAfter) }
-      : o.delayMs !== undefined ? { case: "delay", value: durationFromMs(o.delayMs) }
-      : { case: undefined },
+      o.startAfter !== undefined
+        ? { case: "startAfter", value: timestampFromDate(o.startAfter) }
+        : o.delayMs !== undefined
+          ? { case: "delay", value: durationFromMs(o.delayMs) }
+          : { case: undefined },
   });
 }
 
@@ -144,7 +146,10 @@ export class QueueClient {
    * disconnect it reconnects with the cursor of the last event it yielded, so nothing is missed or
    * repeated (within the service's event retention). Ends quietly when `signal` aborts.
    */
-  watchJobs(filter: Partial<Pick<WatchJobsRequest, "queue" | "types" | "states" | "cursor">> = {}, options?: WatchOptions): AsyncGenerator<JobEvent, void, undefined> {
+  watchJobs(
+    filter: Partial<Pick<WatchJobsRequest, "queue" | "types" | "states" | "cursor">> = {},
+    options?: WatchOptions,
+  ): AsyncGenerator<JobEvent, void, undefined> {
     return watchJobs(this.jobs, this.#backoff, filter, options);
   }
 

@@ -1,9 +1,19 @@
 /**
  * The generated types and enums a caller needs, re-exported so that users import one package.
  */
-export { JobEventType, JobState, type Job, type JobEvent, type JobOptions } from "./gen/jobs/v1/job_pb.js";
-export { JobService } from "./gen/jobs/v1/job_service_pb.js";
-export { QueueService } from "./gen/jobs/v1/queue_service_pb.js";
-export { AlertMetric, AlertState, HealthStatus, MonitoringService, RateLimitScope, type LatencySummary, type MetricsSnapshot, type QueueMetrics } from "./gen/jobs/v1/monitoring_service_pb.js";
-export { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+
 export { Code, ConnectError } from "@connectrpc/connect";
+export { BadRequestSchema, ErrorInfoSchema, RetryInfoSchema } from "./gen/google/rpc/error_details_pb.js";
+export { type Job, type JobEvent, JobEventType, type JobOptions, JobState } from "./gen/jobs/v1/job_pb.js";
+export { JobService } from "./gen/jobs/v1/job_service_pb.js";
+export {
+  AlertMetric,
+  AlertState,
+  HealthStatus,
+  type LatencySummary,
+  type MetricsSnapshot,
+  MonitoringService,
+  type QueueMetrics,
+  RateLimitScope,
+} from "./gen/jobs/v1/monitoring_service_pb.js";
+export { QueueService } from "./gen/jobs/v1/queue_service_pb.js";

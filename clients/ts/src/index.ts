@@ -5,8 +5,8 @@
  *   const { job } = await client.addPayment({ paymentId, orderId, customerId, amount: 1299, currency: "USD", paymentMethod });
  *   const done = await client.waitForJob(job.id, { timeoutMs: 30_000 });
  */
-import { Http2SessionManager, createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { QueueClient, clientInterceptors, type ClientOptions } from "./client.js";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
+import { type ClientOptions, clientInterceptors, QueueClient } from "./client.js";
 
 export interface NodeClientOptions extends ClientOptions {
   /** Default `grpc`. */
@@ -25,9 +25,15 @@ export class NodeQueueClient extends QueueClient {
     const sessions = httpVersion === "2" ? new Http2SessionManager(options.baseUrl) : undefined;
     const common = { baseUrl: options.baseUrl, interceptors: clientInterceptors(options) };
     const transport =
-      protocol === "grpc" ? createGrpcTransport({ ...common, sessionManager: sessions })
-      : protocol === "grpc-web" ? (httpVersion === "2" ? createGrpcWebTransport({ ...common, httpVersion, sessionManager: sessions }) : createGrpcWebTransport({ ...common, httpVersion }))
-      : httpVersion === "2" ? createConnectTransport({ ...common, httpVersion, sessionManager: sessions }) : createConnectTransport({ ...common, httpVersion });
+      protocol === "grpc"
+        ? createGrpcTransport({ ...common, sessionManager: sessions })
+        : protocol === "grpc-web"
+          ? httpVersion === "2"
+            ? createGrpcWebTransport({ ...common, httpVersion, sessionManager: sessions })
+            : createGrpcWebTransport({ ...common, httpVersion })
+          : httpVersion === "2"
+            ? createConnectTransport({ ...common, httpVersion, sessionManager: sessions })
+            : createConnectTransport({ ...common, httpVersion });
     super(transport, options.retry);
     this.#sessions = sessions;
   }
@@ -44,9 +50,9 @@ export function createQueueClient(options: NodeClientOptions): NodeQueueClient {
   return new NodeQueueClient(options);
 }
 
-export { QueueClient, jobOptions, type AddOptions, type AddedJob, type ClientOptions } from "./client.js";
-export type { RetryOptions } from "./interceptors.js";
-export { isFinal, type WaitOptions, type WatchOptions } from "./watch.js";
-export * from "./payloads.js";
-export * from "./generated.js";
+export { type AddedJob, type AddOptions, type ClientOptions, jobOptions, QueueClient } from "./client.js";
 export * from "./errors.js";
+export * from "./generated.js";
+export type { RetryOptions } from "./interceptors.js";
+export * from "./payloads.js";
+export { isFinal, type WaitOptions, type WatchOptions } from "./watch.js";

@@ -3,11 +3,11 @@
  * WatchJobs that resumes from its last cursor, and metrics snapshots on WatchMetrics.
  */
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, type Client } from "@connectrpc/connect";
-import { JobState, type Job, type JobEvent } from "./gen/jobs/v1/job_pb.js";
+import { type Client, Code, ConnectError } from "@connectrpc/connect";
+import { type Job, type JobEvent, JobState } from "./gen/jobs/v1/job_pb.js";
 import type { JobService, WatchJobsRequest } from "./gen/jobs/v1/job_service_pb.js";
 import type { MetricsSnapshot, MonitoringService } from "./gen/jobs/v1/monitoring_service_pb.js";
-import { normalized, pause, retryable, type Backoff } from "./interceptors.js";
+import { type Backoff, normalized, pause, retryable } from "./interceptors.js";
 
 export interface WaitOptions {
   /** Give up after this long (DEADLINE_EXCEEDED). Default: no limit. */
@@ -56,7 +56,11 @@ export async function waitForJob(jobs: Client<typeof JobService>, backoff: Backo
 }
 
 /** Yields what `open` streams, opening it again after UNAVAILABLE, until `signal` aborts. */
-async function* reconnecting<T>(open: (signal: AbortSignal | undefined) => AsyncIterable<T>, backoff: Backoff, signal: AbortSignal | undefined): AsyncGenerator<T, void, undefined> {
+async function* reconnecting<T>(
+  open: (signal: AbortSignal | undefined) => AsyncIterable<T>,
+  backoff: Backoff,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<T, void, undefined> {
   for (let attempt = 0; !signal?.aborted; attempt++) {
     try {
       for await (const item of open(signal)) {

@@ -3,7 +3,7 @@
  * Plain gRPC needs HTTP/2 trailers, which browsers do not expose.
  */
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
-import { QueueClient, clientInterceptors, type ClientOptions } from "./client.js";
+import { type ClientOptions, clientInterceptors, QueueClient } from "./client.js";
 
 export interface WebClientOptions extends ClientOptions {
   /** Default `connect`. */
@@ -19,9 +19,9 @@ export function createQueueClient(options: WebClientOptions): QueueClient {
   return new QueueClient(transport, options.retry);
 }
 
-export { QueueClient, jobOptions, type AddOptions, type AddedJob, type ClientOptions } from "./client.js";
-export type { RetryOptions } from "./interceptors.js";
-export { isFinal, type WaitOptions, type WatchOptions } from "./watch.js";
-export * from "./payloads.js";
-export * from "./generated.js";
+export { type AddedJob, type AddOptions, type ClientOptions, jobOptions, QueueClient } from "./client.js";
 export * from "./errors.js";
+export * from "./generated.js";
+export type { RetryOptions } from "./interceptors.js";
+export * from "./payloads.js";
+export { isFinal, type WaitOptions, type WatchOptions } from "./watch.js";

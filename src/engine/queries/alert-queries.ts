@@ -48,7 +48,8 @@ export interface AlertRow {
 export type RuleFields = Omit<AlertRuleRow, "id" | "created_at" | "updated_at">;
 
 const RULE = "id, name, description, metric, queue, job_type, threshold, window_seconds, percentile, targets, enabled, created_at, updated_at";
-const ALERT = "id, rule_id, rule_name, state, value, threshold, last_value, summary, fired_at, acknowledged_at, acknowledged_by, resolved_at, notified_at, notify_attempts, notify_error";
+const ALERT =
+  "id, rule_id, rule_name, state, value, threshold, last_value, summary, fired_at, acknowledged_at, acknowledged_by, resolved_at, notified_at, notify_attempts, notify_error";
 
 /** The alert queries of one installation. */
 export function alertQueries(schema: string) {
@@ -56,7 +57,9 @@ export function alertQueries(schema: string) {
   const alerts = qualified(schema, "alert");
   return {
     async rules(db: Queryable, afterName?: string, limit = 1000): Promise<AlertRuleRow[]> {
-      return (await db.query<AlertRuleRow>(`SELECT ${RULE} FROM ${rules} WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2`, [afterName ?? null, limit])).rows;
+      return (
+        await db.query<AlertRuleRow>(`SELECT ${RULE} FROM ${rules} WHERE ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2`, [afterName ?? null, limit])
+      ).rows;
     },
     async rule(db: Queryable, id: string, lock = false): Promise<AlertRuleRow | undefined> {
       return (await db.query<AlertRuleRow>(`SELECT ${RULE} FROM ${rules} WHERE id = $1 ${lock ? "FOR UPDATE" : ""}`, [id])).rows[0];
@@ -114,7 +117,10 @@ export function alertQueries(schema: string) {
       await db.query(`UPDATE ${alerts} SET last_value = $2 WHERE id = $1`, [id, value]);
     },
     async resolve(db: Queryable, id: string, value: number): Promise<void> {
-      await db.query(`UPDATE ${alerts} SET state = 'resolved', resolved_at = now(), last_value = $2 WHERE id = $1 AND state IN ('firing', 'acknowledged')`, [id, value]);
+      await db.query(`UPDATE ${alerts} SET state = 'resolved', resolved_at = now(), last_value = $2 WHERE id = $1 AND state IN ('firing', 'acknowledged')`, [
+        id,
+        value,
+      ]);
     },
     /** Acknowledges a firing alert; returns the alert after (unchanged when already acknowledged or resolved). */
     async acknowledge(db: Queryable, id: string, by: string): Promise<AlertRow | undefined> {
@@ -123,7 +129,12 @@ export function alertQueries(schema: string) {
     },
     /** Firing alerts whose notification has not gone out yet (after `maxAttempts` tries it is given up). */
     async unnotified(db: Queryable, maxAttempts: number): Promise<AlertRow[]> {
-      return (await db.query<AlertRow>(`SELECT ${ALERT} FROM ${alerts} WHERE notified_at IS NULL AND notify_attempts < $1 AND state <> 'resolved' ORDER BY fired_at`, [maxAttempts])).rows;
+      return (
+        await db.query<AlertRow>(
+          `SELECT ${ALERT} FROM ${alerts} WHERE notified_at IS NULL AND notify_attempts < $1 AND state <> 'resolved' ORDER BY fired_at`,
+          [maxAttempts],
+        )
+      ).rows;
     },
     async notified(db: Queryable, id: string, error: string | undefined): Promise<void> {
       await db.query(

@@ -59,7 +59,10 @@ export function idempotencyQueries(schema: string) {
     /** Moves a key to a new job (its old job no longer exists). */
     async reassign(db: Queryable, principal: string, claim: KeyClaim): Promise<void> {
       await db.query(`UPDATE ${table} SET request_hash = $3, job_id = $4, created_at = now() WHERE principal = $1 AND key = $2`, [
-        principal, claim.key, claim.requestHash, claim.jobId,
+        principal,
+        claim.key,
+        claim.requestHash,
+        claim.jobId,
       ]);
     },
 

@@ -102,7 +102,10 @@ export function rollupQueries(schema: string) {
 
     /** Rolled-up minutes of [from, to). */
     async minutes(db: Queryable, from: Date, to: Date, queueNames: string[]): Promise<ActivityRow[]> {
-      const { rows } = await db.query<ActivityRow>(`SELECT queue_name, ${counts}, wait_ms, run_ms FROM ${minutes} WHERE minute >= $1 AND minute < $2 AND queue_name = ANY($3::text[])`, [from, to, queueNames]);
+      const { rows } = await db.query<ActivityRow>(
+        `SELECT queue_name, ${counts}, wait_ms, run_ms FROM ${minutes} WHERE minute >= $1 AND minute < $2 AND queue_name = ANY($3::text[])`,
+        [from, to, queueNames],
+      );
       return rows;
     },
 

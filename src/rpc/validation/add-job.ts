@@ -5,8 +5,8 @@
  * request.
  */
 import { toJson } from "@bufbuild/protobuf";
-import { timestampDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { JobOptionsSchema, type JobOptions } from "../../../gen/jobs/v1/job_pb.js";
+import { type Duration, type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
+import { type JobOptions, JobOptionsSchema } from "../../../gen/jobs/v1/job_pb.js";
 import type { AddJobRequest } from "../../../gen/jobs/v1/job_service_pb.js";
 import type { FieldViolation } from "../../engine/errors.js";
 import { fingerprint } from "../../engine/fingerprint.js";
@@ -66,13 +66,21 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
   const type = req.type ? ctx.registry.type(req.type) : undefined;
   if (!req.type) violations.push({ field: at("type"), description: "is required", reason: "REQUIRED" });
   else if (!type) {
-    violations.push({ field: at("type"), description: `is not a registered job type (one of: ${ctx.registry.types.map((t) => t.type).join(", ")})`, reason: "UNKNOWN_JOB_TYPE" });
+    violations.push({
+      field: at("type"),
+      description: `is not a registered job type (one of: ${ctx.registry.types.map((t) => t.type).join(", ")})`,
+      reason: "UNKNOWN_JOB_TYPE",
+    });
   }
 
   let payload: Record<string, unknown> | undefined;
   if (req.payload === undefined) violations.push({ field: at("payload"), description: "is required (a JSON object)", reason: "REQUIRED" });
   else {
-    const limits = checkJsonLimits(req.payload, { maxBytes: ctx.maxPayloadBytes, maxDepth: PAYLOAD_MAX_DEPTH, maxStringBytes: PAYLOAD_MAX_STRING_BYTES }, at("payload"));
+    const limits = checkJsonLimits(
+      req.payload,
+      { maxBytes: ctx.maxPayloadBytes, maxDepth: PAYLOAD_MAX_DEPTH, maxStringBytes: PAYLOAD_MAX_STRING_BYTES },
+      at("payload"),
+    );
     if (limits.length > 0) violations.push(...limits);
     else if (type) {
       const parsed = type.payload.safeParse(req.payload, { reportInput: true });
@@ -115,12 +123,17 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
     if (o.retryLimit !== undefined) {
       const max = policy?.maxRetryLimit ?? 0;
       if (o.retryLimit < 0 || o.retryLimit > max) {
-        violations.push({ field: at("options.retry_limit"), description: `must be from 0 to ${max}${type ? ` for queue ${type.queue}` : ""}`, reason: "OUT_OF_RANGE" });
+        violations.push({
+          field: at("options.retry_limit"),
+          description: `must be from 0 to ${max}${type ? ` for queue ${type.queue}` : ""}`,
+          reason: "OUT_OF_RANGE",
+        });
       } else retryLimit = o.retryLimit;
     }
     if (o.retryDelay && checkDuration(o.retryDelay, at("options.retry_delay"), violations)) {
       if (o.retryDelay.nanos !== 0) violations.push({ field: at("options.retry_delay"), description: "must be whole seconds", reason: "INVALID_VALUE" });
-      else if (Number(o.retryDelay.seconds) > MAX_RETRY_DELAY_SECONDS) violations.push({ field: at("options.retry_delay"), description: "must be at most 1 day", reason: "OUT_OF_RANGE" });
+      else if (Number(o.retryDelay.seconds) > MAX_RETRY_DELAY_SECONDS)
+        violations.push({ field: at("options.retry_delay"), description: "must be at most 1 day", reason: "OUT_OF_RANGE" });
       else retryDelaySeconds = Number(o.retryDelay.seconds);
     }
     if (o.retryBackoff !== undefined) retryBackoff = o.retryBackoff;
@@ -129,19 +142,28 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
       const seconds = Number(o.expireIn.seconds);
       if (o.expireIn.nanos !== 0) violations.push({ field: at("options.expire_in"), description: "must be whole seconds", reason: "INVALID_VALUE" });
       else if (seconds < 1 || seconds > max) {
-        violations.push({ field: at("options.expire_in"), description: `must be from 1 s to ${max} s${type ? ` for queue ${type.queue}` : ""}`, reason: "OUT_OF_RANGE" });
+        violations.push({
+          field: at("options.expire_in"),
+          description: `must be from 1 s to ${max} s${type ? ` for queue ${type.queue}` : ""}`,
+          reason: "OUT_OF_RANGE",
+        });
       } else expireInSeconds = seconds;
     }
     if (o.idempotencyKey !== undefined) {
       if (!isIdempotencyKey(o.idempotencyKey)) {
-        violations.push({ field: at("options.idempotency_key"), description: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters`, reason: "INVALID_FORMAT" });
+        violations.push({
+          field: at("options.idempotency_key"),
+          description: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters`,
+          reason: "INVALID_FORMAT",
+        });
       } else idempotencyKey = o.idempotencyKey;
     }
   }
 
   if (violations.length > 0 || !type || !payload) return { violations };
   // Only a key's repeat is compared with its first request.
-  const requestHash = idempotencyKey === undefined ? undefined : fingerprint({ type: req.type, payload: req.payload, options: o ? toJson(JobOptionsSchema, o) : {} });
+  const requestHash =
+    idempotencyKey === undefined ? undefined : fingerprint({ type: req.type, payload: req.payload, options: o ? toJson(JobOptionsSchema, o) : {} });
   const job: NewJob = { type, payload, priority, startAt, delayMs, retryLimit, retryDelaySeconds, retryBackoff, expireInSeconds, idempotencyKey, requestHash };
   if (ctx.traceparent) job.traceparent = ctx.traceparent;
   return { job };

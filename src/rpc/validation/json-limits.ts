@@ -45,7 +45,8 @@ export function checkJsonLimits(value: unknown, limits: JsonLimits, field: strin
       return false;
     }
     if (typeof v === "string") {
-      if (longerThan(v, limits.maxStringBytes)) violations.push({ field: path(), description: `is longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
+      if (longerThan(v, limits.maxStringBytes))
+        violations.push({ field: path(), description: `is longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
       else {
         const problem = textProblem(v);
         if (problem) violations.push({ field: path(), ...problem });
@@ -62,7 +63,8 @@ export function checkJsonLimits(value: unknown, limits: JsonLimits, field: strin
     } else if (v !== null && typeof v === "object") {
       const o = v as Record<string, unknown>;
       for (const k of Object.keys(o)) {
-        if (longerThan(k, limits.maxStringBytes)) violations.push({ field: path(), description: `has a key longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
+        if (longerThan(k, limits.maxStringBytes))
+          violations.push({ field: path(), description: `has a key longer than ${limits.maxStringBytes} bytes`, reason: "TOO_LONG" });
         else {
           const problem = textProblem(k);
           if (problem) violations.push({ field: path(), description: `has a key that ${problem.description}`, reason: problem.reason });

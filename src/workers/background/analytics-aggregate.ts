@@ -4,9 +4,9 @@
  * principals and cut to what is kept for admins, so nobody can replace rollups with emptiness.
  */
 import { z } from "zod";
-import { rollupHorizon, type Analytics } from "../../engine/analytics.js";
+import { type Analytics, rollupHorizon } from "../../engine/analytics.js";
+import type { Processor } from "../../engine/processor.js";
 import type { JobTypeDefinition } from "../../engine/registry.js";
-import type { Processor } from "../processor.js";
 import { rfc3339 } from "../payload-fields.js";
 
 /** The payload of `analytics:aggregate`. */
@@ -30,7 +30,13 @@ export const analyticsAggregate: JobTypeDefinition<AnalyticsPayload> = {
     const horizon = rollupHorizon(payload.bucket ?? "minute", caller.now, caller.eventRetentionSeconds);
     if (Date.parse(payload.from) >= horizon.getTime()) return [];
     const kept = payload.bucket === "hour" ? "minute rollups" : "job events";
-    return [{ path: ["from"], description: `must not be before ${horizon.toISOString()}: older ${payload.bucket ?? "minute"}s cannot be recomputed (the ${kept} they come from are no longer kept)`, reason: "OUT_OF_RANGE" }];
+    return [
+      {
+        path: ["from"],
+        description: `must not be before ${horizon.toISOString()}: older ${payload.bucket ?? "minute"}s cannot be recomputed (the ${kept} they come from are no longer kept)`,
+        reason: "OUT_OF_RANGE",
+      },
+    ];
   },
 };
 
@@ -41,7 +47,13 @@ export function analyticsProcessor(analytics: Analytics): Processor<AnalyticsPay
     async process(ctx) {
       const p = ctx.payload;
       const done = await analytics.rollup({ from: p.from ? new Date(p.from) : undefined, to: p.to ? new Date(p.to) : undefined, bucket: p.bucket });
-      return { from: done.from.toISOString(), to: done.to.toISOString(), minutes: done.minutes, hours: done.hours, rolledThrough: done.rolledThrough?.toISOString() ?? null };
+      return {
+        from: done.from.toISOString(),
+        to: done.to.toISOString(),
+        minutes: done.minutes,
+        hours: done.hours,
+        rolledThrough: done.rolledThrough?.toISOString() ?? null,
+      };
     },
   };
 }

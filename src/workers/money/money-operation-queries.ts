@@ -50,7 +50,11 @@ export function moneyOperationQueries(schema: string) {
   return {
     /** The operation, locked for this transaction. */
     async lock(db: Queryable, k: OperationKey): Promise<OperationRow | undefined> {
-      const { rows } = await db.query<OperationRow>(`SELECT ${COLUMNS} FROM ${table} WHERE kind = $1 AND principal = $2 AND business_key = $3 FOR UPDATE`, [k.kind, k.principal, k.key]);
+      const { rows } = await db.query<OperationRow>(`SELECT ${COLUMNS} FROM ${table} WHERE kind = $1 AND principal = $2 AND business_key = $3 FOR UPDATE`, [
+        k.kind,
+        k.principal,
+        k.key,
+      ]);
       return rows[0];
     },
 
@@ -66,23 +70,52 @@ export function moneyOperationQueries(schema: string) {
            payer text, payment_id text, amount bigint, currency text)
          ON CONFLICT (kind, principal, business_key) DO NOTHING
          RETURNING kind, principal, business_key, job_id`,
-        [JSON.stringify(items.map((i) => ({
-          kind: i.key.kind, principal: i.key.principal, business_key: i.key.key, terms: i.terms, job_id: i.holder.jobId, retry_count: i.holder.retryCount,
-          payer: i.payment?.payer ?? null, payment_id: i.payment?.paymentId ?? null, amount: i.payment?.amount ?? null, currency: i.payment?.currency ?? null,
-        })))],
+        [
+          JSON.stringify(
+            items.map((i) => ({
+              kind: i.key.kind,
+              principal: i.key.principal,
+              business_key: i.key.key,
+              terms: i.terms,
+              job_id: i.holder.jobId,
+              retry_count: i.holder.retryCount,
+              payer: i.payment?.payer ?? null,
+              payment_id: i.payment?.paymentId ?? null,
+              amount: i.payment?.amount ?? null,
+              currency: i.payment?.currency ?? null,
+            })),
+          ),
+        ],
       );
       const created = new Set(rows.map((r) => `${r.kind}\n${r.principal}\n${r.business_key}\n${r.job_id}`));
       return items.map((i) => created.has(`${i.key.kind}\n${i.key.principal}\n${i.key.key}\n${i.holder.jobId}`));
     },
 
     /** Creates the operation, held by `holder`; undefined when it exists already. */
-    async create(db: Queryable, k: OperationKey, terms: Record<string, unknown>, holder: Holder, payment?: { payer: string; paymentId: string; amount: number; currency: string }): Promise<OperationRow | undefined> {
+    async create(
+      db: Queryable,
+      k: OperationKey,
+      terms: Record<string, unknown>,
+      holder: Holder,
+      payment?: { payer: string; paymentId: string; amount: number; currency: string },
+    ): Promise<OperationRow | undefined> {
       const { rows } = await db.query<OperationRow>(
         `INSERT INTO ${table} (kind, principal, business_key, terms, state, job_id, retry_count, payer, payment_id, amount, currency)
          VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8, $9, $10)
          ON CONFLICT (kind, principal, business_key) DO NOTHING
          RETURNING ${COLUMNS}`,
-        [k.kind, k.principal, k.key, terms, holder.jobId, holder.retryCount, payment?.payer ?? null, payment?.paymentId ?? null, payment?.amount ?? null, payment?.currency ?? null],
+        [
+          k.kind,
+          k.principal,
+          k.key,
+          terms,
+          holder.jobId,
+          holder.retryCount,
+          payment?.payer ?? null,
+          payment?.paymentId ?? null,
+          payment?.amount ?? null,
+          payment?.currency ?? null,
+        ],
       );
       return rows[0];
     },
@@ -105,7 +138,18 @@ export function moneyOperationQueries(schema: string) {
         `UPDATE ${table} m SET state = 'succeeded', result = r.result, job_id = r.job_id, retry_count = r.retry_count, error = NULL, updated_at = now()
          FROM jsonb_to_recordset($1::jsonb) AS r(kind text, principal text, business_key text, job_id uuid, retry_count int, result jsonb)
          WHERE m.kind = r.kind AND m.principal = r.principal AND m.business_key = r.business_key AND m.state <> 'succeeded'`,
-        [JSON.stringify(done.map((d) => ({ kind: d.key.kind, principal: d.key.principal, business_key: d.key.key, job_id: d.holder.jobId, retry_count: d.holder.retryCount, result: d.result })))],
+        [
+          JSON.stringify(
+            done.map((d) => ({
+              kind: d.key.kind,
+              principal: d.key.principal,
+              business_key: d.key.key,
+              job_id: d.holder.jobId,
+              retry_count: d.holder.retryCount,
+              result: d.result,
+            })),
+          ),
+        ],
       );
     },
 

@@ -19,9 +19,9 @@
  */
 import type { Pool, PoolClient, Queryable } from "../../db/pool.js";
 import { inTransaction } from "../../db/pool.js";
-import { idempotencyKeyFor, lineIdempotencyKey, type MoneyCall, type MoneyKind, type ProviderResult } from "../../providers/money-providers.js";
-import { PermanentJobError, RetryableJobError, type JobContext } from "../processor.js";
 import { createBatcher } from "../../db/statement-batcher.js";
+import { type JobContext, PermanentJobError, RetryableJobError } from "../../engine/processor.js";
+import { idempotencyKeyFor, lineIdempotencyKey, type MoneyCall, type MoneyKind, type ProviderResult } from "../../providers/money-providers.js";
 import type { Holder, MoneyOperationQueries, NewOperation, OperationKey, OperationRow } from "./money-operation-queries.js";
 
 /** An operation a job asks for. */
@@ -85,15 +85,22 @@ export function createMoneyOperations(deps: MoneyOperationDeps) {
     const charges = await queries.charges(tx, r.paymentId, ctx.principal, ctx.admin);
     const charge = charges[0]?.principal === ctx.principal || charges.length === 1 ? charges[0] : undefined;
     if (!charge && charges.length > 1) {
-      throw new PermanentJobError(`payment ${r.paymentId} was charged by several principals (${charges.map((c) => c.principal).join(", ")}, ...); refund it as its payer`, "PAYMENT_AMBIGUOUS");
+      throw new PermanentJobError(
+        `payment ${r.paymentId} was charged by several principals (${charges.map((c) => c.principal).join(", ")}, ...); refund it as its payer`,
+        "PAYMENT_AMBIGUOUS",
+      );
     }
     // Someone else's payment does not exist for a service principal: the same answer as none at all.
     if (!charge || charge.state === "failed") throw new PermanentJobError(`payment ${r.paymentId} has no charge to refund`, "PAYMENT_NOT_FOUND");
     if (charge.state === "pending") throw new RetryableJobError(`payment ${r.paymentId} has no completed charge yet; retrying`, "PAYMENT_NOT_SETTLED");
-    if (charge.currency !== r.currency) throw new PermanentJobError(`payment ${r.paymentId} was charged in ${charge.currency}, not ${r.currency}`, "CURRENCY_MISMATCH");
+    if (charge.currency !== r.currency)
+      throw new PermanentJobError(`payment ${r.paymentId} was charged in ${charge.currency}, not ${r.currency}`, "CURRENCY_MISMATCH");
     const left = Number(charge.amount) - (await queries.refunded(tx, charge.principal, r.paymentId));
     if (r.amount > left) {
-      throw new PermanentJobError(`refund of ${r.amount} exceeds what is left to refund on payment ${r.paymentId} (${left} of ${charge.amount})`, "REFUND_EXCEEDS_CHARGE");
+      throw new PermanentJobError(
+        `refund of ${r.amount} exceeds what is left to refund on payment ${r.paymentId} (${left} of ${charge.amount})`,
+        "REFUND_EXCEEDS_CHARGE",
+      );
     }
     return { charge };
   }
@@ -111,7 +118,10 @@ export function createMoneyOperations(deps: MoneyOperationDeps) {
     }
     const diff = differences(existing.terms, op.terms);
     if (diff.length > 0) {
-      throw new PermanentJobError(`${op.label} was first requested with other terms (${diff.join("; ")}); nothing was done`, `${codes[op.kind]}_TERMS_CONFLICT`);
+      throw new PermanentJobError(
+        `${op.label} was first requested with other terms (${diff.join("; ")}); nothing was done`,
+        `${codes[op.kind]}_TERMS_CONFLICT`,
+      );
     }
     if (existing.state === "succeeded") return { outcome: "replay", result: { ...existing.result, replayed: true, originalJobId: existing.job_id } };
     const mine = existing.job_id === me.jobId && existing.retry_count === me.retryCount;
@@ -121,7 +131,10 @@ export function createMoneyOperations(deps: MoneyOperationDeps) {
     // A failed refund no longer counts against its payment: it is checked again before it is retried.
     let charge: OperationRow | undefined;
     if (op.kind === "refund") {
-      charge = existing.state === "failed" ? (await chargeToRefund(tx, ctx, op)).charge : (await queries.charges(tx, op.payment!.paymentId, existing.payer ?? ctx.principal, false))[0];
+      charge =
+        existing.state === "failed"
+          ? (await chargeToRefund(tx, ctx, op)).charge
+          : (await queries.charges(tx, op.payment!.paymentId, existing.payer ?? ctx.principal, false))[0];
     }
     await queries.takeOver(tx, k, me);
     return { outcome: "send", fresh: false, charge };
@@ -133,13 +146,18 @@ export function createMoneyOperations(deps: MoneyOperationDeps) {
      * idempotency key, unless an earlier job already did it (its result is returned, marked
      * `replayed` with `originalJobId`).
      */
-    async perform(ctx: JobContext<unknown>, op: MoneyOperation, send: (call: MoneyCall, held: HeldOperation) => Promise<ProviderResult>): Promise<ProviderResult> {
+    async perform(
+      ctx: JobContext<unknown>,
+      op: MoneyOperation,
+      send: (call: MoneyCall, held: HeldOperation) => Promise<ProviderResult>,
+    ): Promise<ProviderResult> {
       const k: OperationKey = { kind: op.kind, principal: ctx.principal, key: op.key };
       const me: Holder = { jobId: ctx.id, retryCount: ctx.attempt - 1 };
       ctx.signal.throwIfAborted();
       // The common case first: nobody asked for this charge or mint before, and one statement claims
       // it. Refunds, and keys that exist, are decided in a transaction.
-      const created = op.kind !== "refund" && (await claimFresh({ key: k, terms: op.terms, holder: me, payment: op.payment && { payer: ctx.principal, ...op.payment } }));
+      const created =
+        op.kind !== "refund" && (await claimFresh({ key: k, terms: op.terms, holder: me, payment: op.payment && { payer: ctx.principal, ...op.payment } }));
       const decided: Claim = created ? { outcome: "send", fresh: true } : await inTransaction(pool, (tx) => claim(tx, ctx, op, k, me));
       if (decided.outcome === "replay") return decided.result;
       // An earlier attempt may have sent it (its answer unknown): this attempt must find out, not be

@@ -3,9 +3,9 @@
  * `ticketId`), whatever the number of jobs, attempts and redrives.
  */
 import { z } from "zod";
+import type { Processor } from "../../engine/processor.js";
 import type { JobTypeDefinition } from "../../engine/registry.js";
 import type { MintProvider } from "../../providers/money-providers.js";
-import type { Processor } from "../processor.js";
 import { providerSpan } from "../../telemetry/spans.js";
 import { externalId } from "../payload-fields.js";
 import type { MoneyOperations } from "./money-operations.js";
@@ -46,13 +46,18 @@ export function nftMintProcessor(provider: MintProvider, operations: MoneyOperat
     process: (ctx) => {
       const p = ctx.payload;
       return providerSpan(`${provider.name}.mint`, { "provider.name": provider.name, "job.root_id": ctx.rootJobId }, () =>
-        operations.perform(ctx, {
-          kind: "mint",
-          key: p.ticketId,
-          label: `ticket ${p.ticketId}`,
-          // A wallet address is the same in any letter case (EIP-55 only adds a checksum).
-          terms: { orderId: p.orderId, recipientWallet: p.recipientWallet.toLowerCase(), metadataUri: p.metadataUri },
-        }, (call) => provider.mint(p, call)));
+        operations.perform(
+          ctx,
+          {
+            kind: "mint",
+            key: p.ticketId,
+            label: `ticket ${p.ticketId}`,
+            // A wallet address is the same in any letter case (EIP-55 only adds a checksum).
+            terms: { orderId: p.orderId, recipientWallet: p.recipientWallet.toLowerCase(), metadataUri: p.metadataUri },
+          },
+          (call) => provider.mint(p, call),
+        ),
+      );
     },
   };
 }

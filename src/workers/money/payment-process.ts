@@ -3,9 +3,9 @@
  * (principal, `paymentId`), whatever the number of jobs, attempts and redrives.
  */
 import { z } from "zod";
+import type { Processor } from "../../engine/processor.js";
 import type { JobTypeDefinition } from "../../engine/registry.js";
 import type { PaymentProvider } from "../../providers/money-providers.js";
-import type { Processor } from "../processor.js";
 import { providerSpan } from "../../telemetry/spans.js";
 import { currencyCode, externalId, minorUnits } from "../payload-fields.js";
 import type { MoneyOperations } from "./money-operations.js";
@@ -37,13 +37,18 @@ export function paymentProcessor(provider: PaymentProvider, operations: MoneyOpe
     process: (ctx) => {
       const p = ctx.payload;
       return providerSpan(`${provider.name}.charge`, { "provider.name": provider.name, "job.root_id": ctx.rootJobId }, () =>
-        operations.perform(ctx, {
-          kind: "charge",
-          key: p.paymentId,
-          label: `payment ${p.paymentId}`,
-          terms: { amount: p.amount, currency: p.currency, customerId: p.customerId, paymentMethod: p.paymentMethod, orderId: p.orderId },
-          payment: { paymentId: p.paymentId, amount: p.amount, currency: p.currency },
-        }, (call) => provider.charge(p, call)));
+        operations.perform(
+          ctx,
+          {
+            kind: "charge",
+            key: p.paymentId,
+            label: `payment ${p.paymentId}`,
+            terms: { amount: p.amount, currency: p.currency, customerId: p.customerId, paymentMethod: p.paymentMethod, orderId: p.orderId },
+            payment: { paymentId: p.paymentId, amount: p.amount, currency: p.currency },
+          },
+          (call) => provider.charge(p, call),
+        ),
+      );
     },
   };
 }

@@ -3,7 +3,7 @@
  */
 import type { Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
-import { JOB_COLUMNS, type JobRow } from "../job-record.js";
+import { JOB_COLUMNS, type JobRow } from "./job-record.js";
 
 /** A dead letter row with its creation time in microseconds (keyset paging). */
 export type DeadLetterRow = JobRow & { created_micros: number };
@@ -16,7 +16,13 @@ export function deadLetterQueries(schema: string, bossSchema: string) {
   const eventChannel = `${qualified(schema, "event_channel")}()`;
   return {
     /** One page of dead letters of the given dead letter queues, oldest first (limit + 1 rows). */
-    async list(db: Queryable, deadLetterQueues: string[], principal: string | undefined, after: { createdMicros: number; id: string } | undefined, limit: number): Promise<DeadLetterRow[]> {
+    async list(
+      db: Queryable,
+      deadLetterQueues: string[],
+      principal: string | undefined,
+      after: { createdMicros: number; id: string } | undefined,
+      limit: number,
+    ): Promise<DeadLetterRow[]> {
       const values: unknown[] = [principal ?? null, after?.createdMicros ?? null, after?.id ?? null, limit + 1];
       const branches = deadLetterQueues.map((name) => {
         values.push(name);
@@ -36,7 +42,10 @@ export function deadLetterQueries(schema: string, bossSchema: string) {
 
     /** The given ids that are waiting in these dead letter queues. */
     async existing(db: Queryable, deadLetterQueues: string[], ids: string[]): Promise<string[]> {
-      const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${job} WHERE name = ANY($1::text[]) AND id = ANY($2::uuid[]) AND state < 'active'`, [deadLetterQueues, ids]);
+      const { rows } = await db.query<{ id: string }>(`SELECT id FROM ${job} WHERE name = ANY($1::text[]) AND id = ANY($2::uuid[]) AND state < 'active'`, [
+        deadLetterQueues,
+        ids,
+      ]);
       return rows.map((r) => r.id);
     },
 

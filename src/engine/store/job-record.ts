@@ -2,7 +2,7 @@
  * A job as the engine sees it: one row of pg-boss's job table, with the service's envelope (kept in
  * the row's `data`) unpacked. The RPC layer maps it to the protobuf `Job` in one place.
  */
-import type { JobRegistry, RegisteredJobType } from "./registry.js";
+import type { JobRegistry, RegisteredJobType } from "../registry.js";
 
 /** pg-boss's job states. */
 export type BossState = "created" | "retry" | "active" | "completed" | "cancelled" | "failed";
@@ -124,7 +124,7 @@ export function recordFromRow(row: JobRow, registry: JobRegistry): JobRecord | u
   const found = registry.byBossQueue(row.name);
   if (!found || !row.data) return undefined;
   const deadLetter = found.deadLetter;
-  const attempt = (deadLetter ? row.source_retry_count ?? 0 : row.retry_count) + 1;
+  const attempt = (deadLetter ? (row.source_retry_count ?? 0) : row.retry_count) + 1;
   const failureSource = deadLetter ? row.source_output : row.output;
   const isFailureState = deadLetter || row.state === "retry" || row.state === "failed" || row.state === "active" || row.state === "cancelled";
   return {
@@ -136,7 +136,7 @@ export function recordFromRow(row: JobRow, registry: JobRegistry): JobRecord | u
     // Jobs sent by pg-boss's cron carry the service's envelope without a root: the job is its own.
     envelope: row.data.rootJobId ? row.data : { ...row.data, rootJobId: row.source_root_id ?? row.id, principal: row.data.principal ?? "scheduler" },
     priority: row.priority,
-    retryCount: deadLetter ? row.source_retry_count ?? 0 : row.retry_count,
+    retryCount: deadLetter ? (row.source_retry_count ?? 0) : row.retry_count,
     retryLimit: row.retry_limit,
     retryDelaySeconds: row.retry_delay,
     retryBackoff: row.retry_backoff,
@@ -144,7 +144,7 @@ export function recordFromRow(row: JobRow, registry: JobRegistry): JobRecord | u
     createdAt: row.created_on,
     startAfter: row.start_after,
     startedAt: row.started_on ?? undefined,
-    completedAt: deadLetter ? row.created_on : row.completed_on ?? undefined,
+    completedAt: deadLetter ? row.created_on : (row.completed_on ?? undefined),
     result: !deadLetter && row.state === "completed" && row.output && typeof row.output === "object" ? (row.output as Record<string, unknown>) : undefined,
     lastError: isFailureState ? failureFromOutput(failureSource, deadLetter ? attempt : row.state === "active" ? attempt - 1 : attempt) : undefined,
     sourceJobId: row.source_id ?? undefined,

@@ -1,10 +1,14 @@
 /**
- * The workers' SQL beside pg-boss's fetch: completions in batches, heartbeats that also say whether a
- * job was asked to cancel, and the outcomes pg-boss has no call for. Every statement is fenced to the
- * attempt (`retry_count` as fetched, state `active`): a worker that lost its lease changes nothing.
+ * The workers' side of the job store: claims through pg-boss's own fetch, completions in batches,
+ * heartbeats that also say whether a job was asked to cancel, failures through pg-boss's fail (its
+ * retry, backoff and dead letter rules), and the outcomes pg-boss has no call for. Every statement is
+ * fenced to the attempt (`retry_count` as fetched, state `active`): a worker that lost its lease
+ * changes nothing.
  */
-import type { Queryable } from "../../db/pool.js";
+import type { JobWithMetadata, PgBoss } from "pg-boss";
+import { inTransaction, type Pool, type PoolClient, type Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
+import type { Envelope } from "./job-record.js";
 
 /** One attempt of a job: its id and the retry count it was fetched with. */
 export interface Attempt {
@@ -12,10 +16,34 @@ export interface Attempt {
   retryCount: number;
 }
 
+/** A claimed attempt, as pg-boss's fetch returns it. */
+export type ClaimedJob = JobWithMetadata<Envelope>;
+
+/** pg-boss's commands on a connection of the caller's (its `db` option). */
+const onClient = (client: PoolClient) => ({
+  executeSql: (text: string, values?: unknown[]) => client.query(text, values) as Promise<{ rows: any[] }>,
+});
+
 /** The work queries of one installation. */
-export function workQueries(bossSchema: string) {
+export function workQueries(bossSchema: string, boss: PgBoss) {
   const job = qualified(bossSchema, "job");
   return {
+    /** Claims up to `max` runnable jobs of a pg-boss queue (pg-boss's `FOR UPDATE SKIP LOCKED` fetch). */
+    claim(bossQueue: string, max: number): Promise<ClaimedJob[]> {
+      return boss.fetch<Envelope>(bossQueue, { batchSize: max, includeMetadata: true });
+    },
+
+    /**
+     * Fails an attempt by pg-boss's rules (a retry by the policy, or failed and dead-lettered); a
+     * permanent failure first leaves the attempt no retries. In one transaction; fenced to the attempt.
+     */
+    async fail(pool: Pool, bossQueue: string, attempt: Attempt, output: object, permanent: boolean): Promise<void> {
+      await inTransaction(pool, async (client) => {
+        if (permanent) await this.exhaustRetries(client, bossQueue, attempt);
+        await boss.fail(bossQueue, { id: attempt.id, retryCount: attempt.retryCount }, output, { db: onClient(client) });
+      });
+    },
+
     /** Completes attempts with their own outputs; returns the ids that were still theirs. */
     async complete(db: Queryable, bossQueue: string, done: (Attempt & { output: unknown })[]): Promise<string[]> {
       const { rows } = await db.query<{ id: string }>(
@@ -61,10 +89,11 @@ export function workQueries(bossSchema: string) {
 
     /** Leaves an attempt no retries, so that failing it fails the job for good (and dead-letters it). */
     async exhaustRetries(db: Queryable, bossQueue: string, attempt: Attempt): Promise<boolean> {
-      const { rowCount } = await db.query(
-        `UPDATE ${job} SET retry_limit = retry_count WHERE name = $1 AND id = $2 AND retry_count = $3 AND state = 'active'`,
-        [bossQueue, attempt.id, attempt.retryCount],
-      );
+      const { rowCount } = await db.query(`UPDATE ${job} SET retry_limit = retry_count WHERE name = $1 AND id = $2 AND retry_count = $3 AND state = 'active'`, [
+        bossQueue,
+        attempt.id,
+        attempt.retryCount,
+      ]);
       return (rowCount ?? 0) > 0;
     },
   };

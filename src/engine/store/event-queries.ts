@@ -41,7 +41,13 @@ export function eventQueries(schema: string, bossSchema: string) {
      * (transactions still running), so the caller reads again soon even without a wake-up. With
      * `principal`, only events of that principal's jobs (jobs still kept) are read.
      */
-    async read(db: Queryable, after: EventPosition, limit: number, queueNames?: string[], principal?: string): Promise<{ events: EventRow[]; pending: boolean; full: boolean }> {
+    async read(
+      db: Queryable,
+      after: EventPosition,
+      limit: number,
+      queueNames?: string[],
+      principal?: string,
+    ): Promise<{ events: EventRow[]; pending: boolean; full: boolean }> {
       const ofPrincipal = `($5::text IS NULL OR EXISTS (SELECT 1 FROM ${jobs} j WHERE j.name = e.queue_name AND j.id = e.job_id AND j.data ->> 'principal' = $5))`;
       const { rows } = await db.query<EventRow>(
         `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS horizon)
@@ -62,10 +68,12 @@ export function eventQueries(schema: string, bossSchema: string) {
         if (whole.length > 0) events = whole;
         else {
           // One transaction larger than the limit: read it whole.
-          events = (await db.query<EventRow>(
-            `SELECT ${columns} FROM ${table} e WHERE xid = $1::xid8 AND (xid, seq) > ($2::xid8, $3::bigint) AND ($4::text[] IS NULL OR queue_name = ANY($4::text[])) AND ${ofPrincipal} ORDER BY seq`,
-            [lastXid, after.xid, after.seq, queueNames ?? null, principal ?? null],
-          )).rows;
+          events = (
+            await db.query<EventRow>(
+              `SELECT ${columns} FROM ${table} e WHERE xid = $1::xid8 AND (xid, seq) > ($2::xid8, $3::bigint) AND ($4::text[] IS NULL OR queue_name = ANY($4::text[])) AND ${ofPrincipal} ORDER BY seq`,
+              [lastXid, after.xid, after.seq, queueNames ?? null, principal ?? null],
+            )
+          ).rows;
         }
         return { events, pending: true, full: true };
       }

@@ -7,8 +7,8 @@
  * is partitioned into its own table so counts and fetches of one queue never scan another.
  */
 import { PgBoss, type Queue } from "pg-boss";
-import type { Logger } from "../logger.js";
-import type { JobRegistry, RegisteredJobType } from "./registry.js";
+import type { Logger } from "../../logger.js";
+import type { JobRegistry, RegisteredJobType } from "../registry.js";
 
 /** How often the supervisor looks for expired attempts and lost heartbeats. */
 export const SUPERVISE_INTERVAL_SECONDS = 5;
@@ -98,6 +98,15 @@ export function deadLetterQueueOptions(type: RegisteredJobType): Omit<Queue, "na
     expireInSeconds: p.expireInSeconds,
     notify: false,
   };
+}
+
+/**
+ * Sets (or with an empty cron, removes) a job type's schedule: one job per occurrence across every
+ * replica (pg-boss files each occurrence in a slot of its own), with `data` as its envelope.
+ */
+export async function applySchedule(boss: PgBoss, type: RegisteredJobType, cron: string, data: object): Promise<void> {
+  if (cron) await boss.schedule(type.bossQueue, cron, data, { key: "default", tz: "UTC" });
+  else await boss.unschedule(type.bossQueue, "default");
 }
 
 /** Creates the queues that are missing and brings the others' policies up to date. */

@@ -2,8 +2,9 @@
  * The processor contract: one small module per job type (its payload schema and `process`), and
  * the errors a processor throws to say whether a failure is worth retrying.
  */
-import type { JobTypeDefinition } from "../engine/registry.js";
+
 import type { Logger } from "../logger.js";
+import type { JobTypeDefinition } from "./registry.js";
 
 /** Why a running job's signal fired. */
 export type StopReason = "cancel-requested" | "lease-lost" | "expired" | "shutting-down";
@@ -27,7 +28,11 @@ export class JobStopped extends Error {
 export class PermanentJobError extends Error {
   override name = "PermanentJobError";
   /** `reason` is a stable UPPER_SNAKE_CASE code clients can act on, e.g. `CARD_DECLINED`. */
-  constructor(message: string, readonly reason: string, readonly details?: Record<string, unknown>) {
+  constructor(
+    message: string,
+    readonly reason: string,
+    readonly details?: Record<string, unknown>,
+  ) {
     super(message);
   }
 }
@@ -35,7 +40,10 @@ export class PermanentJobError extends Error {
 /** A failure worth retrying (a timeout, a 5xx); any other error thrown is treated the same way. */
 export class RetryableJobError extends Error {
   override name = "RetryableJobError";
-  constructor(message: string, readonly reason: string) {
+  constructor(
+    message: string,
+    readonly reason: string,
+  ) {
     super(message);
   }
 }

@@ -5,7 +5,7 @@
 import pg, { type CustomTypesConfig } from "pg";
 import type { Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
-import { JOB_COLUMNS, type BossState, type JobRow } from "../job-record.js";
+import { type BossState, JOB_COLUMNS, type JobRow } from "./job-record.js";
 
 /** One row to insert, with every policy value resolved. */
 export interface JobInsertRow {
@@ -74,7 +74,10 @@ const textArray = (values: (string | null)[]) => {
   const element = (v: string | null) => {
     if (v === null) return "NULL";
     let q = quoted.get(v);
-    if (q === undefined) quoted.set(v, (q = quoteElement(v)));
+    if (q === undefined) {
+      q = quoteElement(v);
+      quoted.set(v, q);
+    }
     return q;
   };
   return `{${values.map(element).join(",")}}`;
@@ -130,11 +133,21 @@ export function jobQueries(bossSchema: string) {
          CROSS JOIN LATERAL (SELECT COALESCE(r.start_at, now() + r.delay_ms * interval '1 millisecond') AS start_after) s
          RETURNING id, created_on, start_after`,
         values: [
-          uuidArray(column((r) => r.id)), textArray(column((r) => r.bossQueue)), JSON.stringify(column((r) => r.data)),
-          intArray(column((r) => r.priority)), timestampArray(column((r) => r.startAt)), intArray(column((r) => r.delayMs)),
-          intArray(column((r) => r.retryLimit)), intArray(column((r) => r.retryDelaySeconds)), boolArray(column((r) => r.retryBackoff)),
-          intArray(column((r) => r.retryDelayMaxSeconds)), intArray(column((r) => r.expireInSeconds)), intArray(column((r) => r.deleteAfterSeconds)),
-          intArray(column((r) => r.retentionSeconds)), textArray(column((r) => r.deadLetter)), intArray(column((r) => r.heartbeatSeconds)),
+          uuidArray(column((r) => r.id)),
+          textArray(column((r) => r.bossQueue)),
+          JSON.stringify(column((r) => r.data)),
+          intArray(column((r) => r.priority)),
+          timestampArray(column((r) => r.startAt)),
+          intArray(column((r) => r.delayMs)),
+          intArray(column((r) => r.retryLimit)),
+          intArray(column((r) => r.retryDelaySeconds)),
+          boolArray(column((r) => r.retryBackoff)),
+          intArray(column((r) => r.retryDelayMaxSeconds)),
+          intArray(column((r) => r.expireInSeconds)),
+          intArray(column((r) => r.deleteAfterSeconds)),
+          intArray(column((r) => r.retentionSeconds)),
+          textArray(column((r) => r.deadLetter)),
+          intArray(column((r) => r.heartbeatSeconds)),
         ],
         // Every row of the statement has the same created_on, and most the same start_after.
         types: repeatedTimestamps(),
@@ -203,8 +216,14 @@ export function jobQueries(bossSchema: string) {
      */
     async list(db: Queryable, f: JobListFilter): Promise<JobListRow[]> {
       const values: unknown[] = [
-        f.principal ?? null, f.states ?? null, f.idempotencyKey ?? null, f.createdAfter ?? null, f.createdBefore ?? null,
-        f.after?.createdMicros ?? null, f.after?.id ?? null, f.limit + 1,
+        f.principal ?? null,
+        f.states ?? null,
+        f.idempotencyKey ?? null,
+        f.createdAfter ?? null,
+        f.createdBefore ?? null,
+        f.after?.createdMicros ?? null,
+        f.after?.id ?? null,
+        f.limit + 1,
       ];
       const branches = f.bossQueues.map((name) => {
         values.push(name);
@@ -224,7 +243,10 @@ export function jobQueries(bossSchema: string) {
           LIMIT $8)`;
       });
       if (branches.length === 0) return [];
-      const { rows } = await db.query<JobListRow>(`SELECT * FROM (${branches.join("\n UNION ALL \n")}) AS page ORDER BY created_on DESC, id DESC LIMIT $8`, values);
+      const { rows } = await db.query<JobListRow>(
+        `SELECT * FROM (${branches.join("\n UNION ALL \n")}) AS page ORDER BY created_on DESC, id DESC LIMIT $8`,
+        values,
+      );
       return rows;
     },
 
