@@ -16,14 +16,14 @@ import { type Engine, startEngine } from "./engine/engine.js";
 import { UnavailableError } from "./engine/errors.js";
 import { HealthMonitor } from "./health.js";
 import type { Logger } from "./logger.js";
+import { type CallTransport, transportKey } from "./rpc/call-context.js";
+import { StreamLimits } from "./rpc/stream-limits.js";
 import { apiRateLimitInterceptor } from "./server/api-rate-limit.js";
-import { type CallTransport, transportKey } from "./server/context.js";
 import { withCors } from "./server/cors.js";
 import { httpRoutes } from "./server/http-routes.js";
 import { authInterceptor, readinessInterceptor, requestContextInterceptor } from "./server/interceptors.js";
 import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
-import { StreamLimits } from "./server/stream-limits.js";
 import { telemetryInterceptor } from "./server/telemetry-interceptor.js";
 import { developmentTokens, parseTokens, type TokenStore } from "./server/tokens.js";
 import { createMetricsTelemetry, jobAttributes, type MetricsTelemetry } from "./telemetry/instruments.js";
@@ -157,28 +157,28 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
     if (stopped) return;
     health.set("database", "healthy", "connected");
     health.set("engine", "healthy", "pg-boss started");
-    const listening = engine.listener;
+    const listening = engine.parts.listener;
     // Without the listener, streams and dispatch fall back to polling: degraded, still serving.
     health.set("event_listener", listening.connected() ? "healthy" : "degraded", listening.connected() ? "listening" : "connecting");
     listening.onStatus(({ connected, detail }) => health.set("event_listener", connected ? "healthy" : "degraded", detail));
     if (config.workersEnabled) {
       processors = createProcessors({
         config,
-        pool: engine.pool,
+        pool: engine.parts.pool,
         schema: config.databaseSchema,
-        analytics: engine.analytics,
-        attemptRunning: engine.work.attemptRunning,
+        analytics: engine.parts.analytics,
+        attemptRunning: engine.parts.work.attemptRunning,
       });
       dispatcher = startDispatcher({
-        pool: engine.pool,
+        pool: engine.parts.pool,
         registry,
         processors: processors.byType,
-        listener: engine.listener,
-        work: engine.work,
+        listener: engine.parts.listener,
+        work: engine.parts.work,
         logger,
         concurrency,
         pollIntervalMs: config.workerPollIntervalMs,
-        gate: engine.control,
+        gate: engine.parts.control,
         instruments: telemetry.instruments,
       });
       const running = dispatcher;
@@ -233,7 +233,7 @@ function observeGauges(telemetry: MetricsTelemetry, engine: Engine, replica: { s
   const { queueDepth, queueActive, leasesHeld, streamsOpen, connectionsOpen } = telemetry.instruments;
   telemetry.provider.getMeter("queue-service").addBatchObservableCallback(
     async (result) => {
-      for (const q of await engine.stats.all(60)) {
+      for (const q of await engine.parts.stats.all(60)) {
         for (const t of q.byType) {
           const attributes = jobAttributes(q.queue, t.type);
           result.observe(queueDepth, t.queued, attributes);
@@ -261,7 +261,7 @@ function transportOf(req: { socket: unknown; stream?: unknown }): CallTransport 
 
 async function probeDatabase(engine: Engine, health: HealthMonitor): Promise<void> {
   try {
-    await engine.pool.query({ text: "SELECT 1", query_timeout: 1500 } as never);
+    await engine.parts.pool.query({ text: "SELECT 1", query_timeout: 1500 } as never);
     health.set("database", "healthy", "connected");
   } catch (err) {
     health.set("database", "unhealthy", `unreachable: ${(err as Error).message}`);

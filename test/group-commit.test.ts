@@ -93,11 +93,11 @@ describe("one batch holding a key twice", () => {
       );
       return { principal: "svc-a", job: v.job! };
     };
-    const [first] = await engine.enqueuer.add([entry(200)], false);
+    const [first] = await engine.parts.enqueuer.add([entry(200)], false);
     expect(first!.ok).toBe(true);
     const holder = (first as { record: { id: string } }).record.id;
     // The leader (amount 100) conflicts with the holder; the follower (amount 200) is the holder's request.
-    const [leader, follower] = await engine.enqueuer.add([entry(100), entry(200)], false);
+    const [leader, follower] = await engine.parts.enqueuer.add([entry(100), entry(200)], false);
     expect(leader!.ok).toBe(false);
     expect((leader as { error: { metadata?: Record<string, string> } }).error.metadata).toEqual({ job_id: holder });
     expect(follower).toMatchObject({ ok: true, deduplicated: true, record: { id: holder } });

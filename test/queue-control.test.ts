@@ -136,7 +136,10 @@ describe("GetQueueStats", () => {
     const counted = async () => {
       const { stats: s } = await queues.getQueueStats({ name: "money" });
       const t = typeStats(s!, type);
-      return { at: timestampDate(s!.capturedAt!), counts: { queued: Number(t.queued), delayed: Number(t.delayed), active: Number(t.active), retrying: Number(t.retrying), dead: Number(t.deadLettered) } };
+      return {
+        at: timestampDate(s!.capturedAt!),
+        counts: { queued: Number(t.queued), delayed: Number(t.delayed), active: Number(t.active), retrying: Number(t.retrying), dead: Number(t.deadLettered) },
+      };
     };
     const agree = async () => {
       const { at, counts } = await counted();
@@ -147,7 +150,9 @@ describe("GetQueueStats", () => {
     expect(first.counts).toMatchObject({ active: 1, dead: 1 });
     expect(first.counts.delayed).toBeGreaterThanOrEqual(2);
     // The job due in 1.5 s moves from delayed to queued, by the clock alone.
-    const { rows: [due] } = await db.query<{ start_after: Date }>(`SELECT start_after FROM "${db.bossSchema}".job WHERE id = $1`, [soon.id]);
+    const {
+      rows: [due],
+    } = await db.query<{ start_after: Date }>(`SELECT start_after FROM "${db.bossSchema}".job WHERE id = $1`, [soon.id]);
     await eventually(async () => (await counted()).at > due!.start_after, "the delayed job to come due");
     expect((await agree()).counts.delayed).toBe(2);
     // Folding moves the deltas into the counts and changes no answer.

@@ -49,7 +49,7 @@ describe("WatchJob", () => {
   it("sends a snapshot, every change, and ends after the final event", async () => {
     const { job } = await a.addJob({ type: "payment:process", payload: payment() });
     const watching = collect(a.watchJob({ id: job!.id }));
-    await eventually(async () => svc.service.engine!.feed.subscribers() > 0, "the watch to subscribe");
+    await eventually(async () => svc.service.engine!.parts.feed.subscribers() > 0, "the watch to subscribe");
     await new Promise((r) => setTimeout(r, 100));
     const claimed = (await db.query(`UPDATE "${db.bossSchema}".job SET state = 'active', started_on = now() WHERE id = $1 RETURNING retry_count`, [job!.id]))
       .rows[0]!;
@@ -71,7 +71,7 @@ describe("WatchJob", () => {
   it("ends after the dead letter of a job that failed for good", async () => {
     const job = await states.add({ type: "payment:process", payload: payment(), options: { retryLimit: 0 } });
     const watching = collect(admin.watchJob({ id: job.id }));
-    await eventually(async () => svc.service.engine!.feed.subscribers() > 0, "the watch to subscribe");
+    await eventually(async () => svc.service.engine!.parts.feed.subscribers() > 0, "the watch to subscribe");
     await new Promise((r) => setTimeout(r, 100));
     const claimed = (await db.query(`UPDATE "${db.bossSchema}".job SET state = 'active', started_on = now() WHERE id = $1 RETURNING retry_count`, [job.id]))
       .rows[0]!;
@@ -100,7 +100,7 @@ describe("WatchJobs", () => {
     const first = (async () => {
       for await (const m of a.watchJobs({ queue: "communication" }, { signal: controller.signal })) seen.push(m.event!);
     })().catch(() => {});
-    await eventually(async () => svc.service.engine!.feed.subscribers() > 0, "the stream to subscribe");
+    await eventually(async () => svc.service.engine!.parts.feed.subscribers() > 0, "the stream to subscribe");
     const mine = (await a.addJob({ type: "email:send", payload: email({ subject: "one" }) })).job!;
     await admin.addJob({ type: "email:send", payload: email({ subject: "not mine" }) });
     await a.addJob({ type: "payment:process", payload: payment() }); // another queue
@@ -137,7 +137,7 @@ describe("WatchJobs", () => {
     const reading = (async () => {
       for await (const m of admin.watchJobs({ types: ["nft:mint"], states: [JobState.CANCELLED] }, { signal: controller.signal })) seen.push(m.event!);
     })().catch(() => {});
-    await eventually(async () => svc.service.engine!.feed.subscribers() > 0, "the stream to subscribe");
+    await eventually(async () => svc.service.engine!.parts.feed.subscribers() > 0, "the stream to subscribe");
     const { job } = await admin.addJob({
       type: "nft:mint",
       payload: { ticketId: "t", orderId: "o", recipientWallet: `0x${"1".repeat(40)}`, metadataUri: "ipfs://x" },
@@ -176,7 +176,7 @@ describe("limits", () => {
       const c = client(JobService, small.baseUrl, { protocol: "grpc", token: tokens.admin });
       const stream = c.watchJobs({})[Symbol.asyncIterator]();
       const firstEvent = stream.next().catch((err: unknown) => err);
-      await eventually(async () => small.service.engine!.feed.subscribers() > 0, "the stream to subscribe");
+      await eventually(async () => small.service.engine!.parts.feed.subscribers() > 0, "the stream to subscribe");
       // Far more than the budget, while the client reads nothing.
       for (let i = 0; i < 6; i++)
         await c.addJobs({ jobs: Array.from({ length: 200 }, () => ({ type: "email:send", payload: email({ text: "x".repeat(2000) }) })) });
@@ -190,7 +190,7 @@ describe("limits", () => {
         }
       }
       expect((await failure(Promise.reject(error))).code).toBe(Code.ResourceExhausted);
-      await eventually(async () => small.service.engine!.feed.subscribers() === 0, "the stream to be released");
+      await eventually(async () => small.service.engine!.parts.feed.subscribers() === 0, "the stream to be released");
     } finally {
       await small.stop();
     }
@@ -206,7 +206,7 @@ describe("limits", () => {
           for await (const _ of c.watchJobs({}, { signal: ctl.signal }));
         })().catch(() => {}),
       );
-      await eventually(async () => capped.service.engine!.feed.subscribers() === 2, "two streams");
+      await eventually(async () => capped.service.engine!.parts.feed.subscribers() === 2, "two streams");
       expect((await failure(collect(c.watchJobs({})))).code).toBe(Code.ResourceExhausted);
       for (const ctl of controllers) ctl.abort();
       await Promise.all(open);
@@ -219,7 +219,7 @@ describe("limits", () => {
     const stopping = await startTestService(db);
     const c = client(JobService, stopping.baseUrl, { protocol: "grpc", token: tokens.serviceA });
     const reading = failure(collect(c.watchJobs({})));
-    await eventually(async () => stopping.service.engine!.feed.subscribers() > 0, "the stream");
+    await eventually(async () => stopping.service.engine!.parts.feed.subscribers() > 0, "the stream");
     await stopping.stop();
     expect((await reading).code).toBe(Code.Unavailable);
   });
@@ -237,7 +237,7 @@ describe("WatchMetrics", () => {
         )
       ).code,
     ).toBe(Code.InvalidArgument);
-    const sampler = svc.service.engine!.sampler;
+    const sampler = svc.service.engine!.parts.sampler;
     const before = sampler.samples();
     const controllers = Array.from({ length: 20 }, () => new AbortController());
     const counts = controllers.map(() => 0);

@@ -42,9 +42,9 @@ import { GetMetricsRequestSchema, HealthStatus, MonitoringService, WatchMetricsR
 import type { Engine } from "../src/engine/engine.js";
 import type { MetricsView } from "../src/engine/metrics.js";
 import { HealthMonitor } from "../src/health.js";
+import { principalKey } from "../src/rpc/call-context.js";
 import { registerMonitoringService } from "../src/rpc/monitoring-service.js";
-import { principalKey } from "../src/server/context.js";
-import { StreamLimits } from "../src/server/stream-limits.js";
+import { StreamLimits } from "../src/rpc/stream-limits.js";
 import { serviceRegistry } from "../src/workers/registry.js";
 import { testDatabase } from "./support/database.js";
 import { payment } from "./support/payloads.js";

@@ -5,11 +5,11 @@
  * the provider's record of the idempotency key) instead of repeating it.
  */
 import { inTransaction, type Pool, type Queryable } from "../db/pool.js";
-import { InternalError, NotFoundError } from "./errors.js";
+import { NotFoundError } from "./errors.js";
 import type { PageTokens } from "./page-token.js";
 import type { JobRegistry, QueueDefinition } from "./registry.js";
 import type { DeadLetterQueries } from "./store/dead-letter-queries.js";
-import { type JobRecord, type JobRow, recordFromRow } from "./store/job-record.js";
+import { type JobRecord, type JobRow, requireRecord } from "./store/job-record.js";
 import { ownerFilter, type Viewer } from "./viewer.js";
 
 interface Position {
@@ -31,11 +31,7 @@ export interface DeadLetterDeps {
 export function createDeadLetters(deps: DeadLetterDeps) {
   const { registry, queries, pageTokens } = deps;
   const dlqsOf = (queue: QueueDefinition) => registry.typesOf(queue.name).map((t) => t.deadLetterBossQueue);
-  const toRecord = (row: JobRow): JobRecord => {
-    const record = recordFromRow(row, registry);
-    if (!record) throw new InternalError(`job ${row.id} is in an unknown queue ${row.name}`);
-    return record;
-  };
+  const toRecord = (row: JobRow): JobRecord => requireRecord(row, registry);
 
   /** Throws NOT_FOUND unless every id is a dead letter waiting in the queue's dead letter queues. */
   async function requireDeadLetters(tx: Queryable, queue: QueueDefinition, ids: string[]): Promise<void> {

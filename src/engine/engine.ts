@@ -17,12 +17,13 @@ import { createEventFeed, type EventFeed } from "./event-feed.js";
 import { createGroupCommit, type GroupCommit, type GroupCommitOptions } from "./group-commit.js";
 import { createJobCommands, type JobCommands } from "./job-commands.js";
 import { createJobReader, type JobReader } from "./job-reader.js";
+import { createJobWatches, type JobWatches } from "./job-watch.js";
 import { type Listener, startListener } from "./listener.js";
 import { type Maintenance, startMaintenance } from "./maintenance.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createMetricsSampler, type MetricsSampler } from "./metrics-sampler.js";
-import { createPageTokens, type PageTokens } from "./page-token.js";
-import { type AlertQueries, alertQueries } from "./queries/alert-queries.js";
+import { createPageTokens } from "./page-token.js";
+import { alertQueries } from "./queries/alert-queries.js";
 import { controlQueries } from "./queries/control-queries.js";
 import { idempotencyQueries } from "./queries/idempotency-queries.js";
 import { rollupQueries } from "./queries/rollup-queries.js";
@@ -38,6 +39,7 @@ import { jobQueries } from "./store/job-queries.js";
 import { quotaQueries } from "./store/quota-queries.js";
 import { statsQueries } from "./store/stats-queries.js";
 import { type WorkQueries, workQueries } from "./store/work-queries.js";
+import { alertUseCases, type EngineApi } from "./use-cases.js";
 import type { WebhookPolicy } from "./webhooks.js";
 
 export interface EngineOptions {
@@ -63,36 +65,39 @@ export interface EngineOptions {
   onBossError?: (err: Error) => void;
 }
 
-/** A started engine. */
-export interface Engine {
+/** The engine's parts: for wiring the workers and health, diagnostics and tests (never the API). */
+export interface EngineParts {
   readonly boss: PgBoss;
   readonly pool: Pool;
-  readonly registry: JobRegistry;
   readonly schema: string;
   readonly bossSchema: string;
   readonly enqueuer: Enqueuer;
   /** Single adds, grouped with concurrent ones into shared transactions. */
   readonly groupCommit: GroupCommit;
   readonly reader: JobReader;
-  readonly pageTokens: PageTokens;
   readonly commands: JobCommands;
   readonly events: EventQueries;
-  /** How long job events are kept. */
-  readonly eventRetentionSeconds: number;
   readonly deadLetters: DeadLetters;
   readonly work: WorkQueries;
   readonly listener: Listener;
   readonly feed: EventFeed;
+  readonly watches: JobWatches;
   readonly control: QueueControl;
-  /** Calls `listener` when a queue resumes (or its limits change): its workers should fetch again. */
-  onResume(listener: (queue: string) => void): void;
   readonly stats: QueueStatsReader;
   readonly analytics: Analytics;
   readonly metrics: Metrics;
   readonly sampler: MetricsSampler;
-  readonly alerts: { queries: AlertQueries; evaluator: AlertEvaluator; webhooks: WebhookPolicy };
+  readonly evaluator: AlertEvaluator;
   readonly replicas: Replicas;
   readonly maintenance: Maintenance;
+}
+
+/** A started engine: its use cases (the API's), and its parts. */
+export interface Engine extends EngineApi {
+  readonly registry: JobRegistry;
+  readonly parts: EngineParts;
+  /** Calls `listener` when a queue resumes (or its limits change): its workers should fetch again. */
+  onResume(listener: (queue: string) => void): void;
   /** Drains pg-boss (running jobs get up to `graceMs`) and closes the pools. */
   stop(graceMs: number): Promise<void>;
 }
@@ -190,32 +195,62 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     eventRetentionSeconds: options.eventRetentionSeconds,
   });
   let stopping: Promise<void> | undefined;
-  return {
+  const parts: EngineParts = {
     boss,
     pool,
-    registry,
     schema: options.schema,
     bossSchema: options.bossSchema,
     enqueuer,
     groupCommit: createGroupCommit(enqueuer, options.groupCommit ?? { concurrency: 2, maxBatch: 500 }),
     reader,
-    pageTokens,
     commands: createJobCommands({ pool, registry, jobs, reader }),
     events,
-    eventRetentionSeconds: options.eventRetentionSeconds,
     deadLetters: createDeadLetters({ pool, registry, queries: deadLetterQueries(options.schema, options.bossSchema), pageTokens }),
     work: workQueries(options.bossSchema, boss),
     listener,
     feed,
+    watches: createJobWatches({ pool, registry, feed, events, reader, eventRetentionSeconds: options.eventRetentionSeconds }),
     control,
-    onResume: (l: (queue: string) => void) => void resumeListeners.add(l),
     stats,
     analytics,
     metrics,
     sampler,
-    alerts: { queries: alertStore, evaluator, webhooks: alertOptions.webhooks },
+    evaluator,
     replicas,
     maintenance,
+  };
+  return {
+    registry,
+    parts,
+    pageTokens,
+    jobs: {
+      add: (entry) => parts.groupCommit.add(entry),
+      addAll: (entries) => enqueuer.add(entries, true),
+      get: (viewer, id) => reader.get(viewer, id),
+      list: (viewer, filter) => reader.list(viewer, filter),
+      retry: (id) => parts.commands.retry(id),
+      cancel: (id) => parts.commands.cancel(id),
+      watchJob: (viewer, id, deliver) => parts.watches.watchJob(viewer, id, deliver),
+      watchChanges: (viewer, filter, from, deliver) => parts.watches.watchChanges(viewer, filter, from, deliver),
+    },
+    queues: {
+      stats: (windowSeconds) => stats.all(windowSeconds),
+      paused: (queue) => control.paused(queue),
+      pause: (queue, by) => control.pause(queue, by),
+      resume: (queue) => control.resume(queue),
+      deadLetters: parts.deadLetters,
+    },
+    limits: {
+      list: () => control.limits(),
+      set: (row) => control.setLimit(row),
+      delete: (scope, key) => control.deleteLimit(scope, key),
+    },
+    metrics: {
+      snapshot: (windowSeconds) => metrics.snapshot(windowSeconds),
+      watch: (intervalMs, deliver) => sampler.subscribe(intervalMs, deliver),
+    },
+    alerts: alertUseCases(pool, alertStore, alertOptions.webhooks),
+    onResume: (l: (queue: string) => void) => void resumeListeners.add(l),
     stop(graceMs) {
       stopping ??= (async () => {
         await evaluator.stop();

@@ -16,7 +16,7 @@ import type { IdempotencyQueries } from "./queries/idempotency-queries.js";
 import type { JobRegistry } from "./registry.js";
 import { LEASE_SECONDS, QUEUED_RETENTION_SECONDS } from "./store/boss.js";
 import type { InsertedJob, JobInsertRow, JobQueries } from "./store/job-queries.js";
-import { type Envelope, type JobRecord, type JobRow, recordFromRow } from "./store/job-record.js";
+import { type Envelope, type JobRecord, type JobRow, requireRecord } from "./store/job-record.js";
 
 /** The reason an idempotency key conflict carries. */
 export const IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED";
@@ -174,11 +174,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
     return plans;
   }
 
-  const toRecord = (row: JobRow): JobRecord => {
-    const record = recordFromRow(row, registry);
-    if (!record) throw new InternalError(`job ${row.id} is in an unknown queue ${row.name}`);
-    return record;
-  };
+  const toRecord = (row: JobRow): JobRecord => requireRecord(row, registry);
 
   /** The row of a job just inserted: what was sent, with what the database decided. */
   const insertedRow = (sent: JobInsertRow, got: InsertedJob): JobRow => ({
@@ -234,15 +230,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
       const toInsert = plans.flatMap((p, i) => (p.kind === "insert" ? [insertRow(p.id, entries[i]!)] : []));
       const inserted = await insertRows(client, toInsert);
       const existingIds = plans.flatMap((p) => (p.kind === "existing" ? [p.jobId] : []));
-      const existing = new Map(
-        (
-          await jobs.byIds(
-            client,
-            existingIds,
-            registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]),
-          )
-        ).map((r) => [r.id, r]),
-      );
+      const existing = new Map((await jobs.byIds(client, existingIds, [...registry.bossQueues])).map((r) => [r.id, r]));
       // A key whose job retention already deleted: the key starts over with a new job.
       const revived: JobInsertRow[] = [];
       for (const [i, p] of plans.entries()) {

@@ -75,7 +75,7 @@ export function recordAt(current: JobRecord, row: EventRow): JobRecord {
 export function createEventFeed(options: EventFeedOptions) {
   const { pool, registry, events, jobs, listener, logger } = options;
   const subscribers = new Set<FeedSubscriber>();
-  const everyQueue = registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
+  const everyQueue = registry.bossQueues;
   let position: EventPosition | undefined;
   let activating: Promise<EventPosition> | undefined;
   let reading = false;

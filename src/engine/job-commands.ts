@@ -14,7 +14,7 @@ import { FailedPreconditionError, InternalError, NotFoundError } from "./errors.
 import type { JobReader } from "./job-reader.js";
 import type { JobRegistry } from "./registry.js";
 import type { JobQueries } from "./store/job-queries.js";
-import { type JobRecord, type JobRow, recordFromRow } from "./store/job-record.js";
+import { type JobRecord, type JobRow, requireRecord } from "./store/job-record.js";
 
 export interface JobCommandDeps {
   pool: Pool;
@@ -28,12 +28,8 @@ const upper = (s: string) => s.toUpperCase();
 /** The job commands. */
 export function createJobCommands(deps: JobCommandDeps) {
   const { registry, jobs } = deps;
-  const everyQueue = registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
-  const toRecord = (row: JobRow): JobRecord => {
-    const record = recordFromRow(row, registry);
-    if (!record) throw new InternalError(`job ${row.id} is in an unknown queue ${row.name}`);
-    return record;
-  };
+  const everyQueue = registry.bossQueues;
+  const toRecord = (row: JobRow): JobRecord => requireRecord(row, registry);
 
   return {
     async retry(id: string): Promise<JobRecord> {

@@ -4,11 +4,11 @@
  */
 import type { Pool, Queryable } from "../db/pool.js";
 import { createBatcher } from "../db/statement-batcher.js";
-import { InternalError, NotFoundError } from "./errors.js";
+import { NotFoundError } from "./errors.js";
 import type { PageTokens } from "./page-token.js";
 import type { JobRegistry } from "./registry.js";
 import type { JobQueries } from "./store/job-queries.js";
-import { type BossState, type JobRecord, type JobRow, recordFromRow } from "./store/job-record.js";
+import { type BossState, type JobRecord, type JobRow, requireRecord } from "./store/job-record.js";
 import { ownerFilter, type Viewer } from "./viewer.js";
 
 /** Filters of ListJobs, resolved to names the registry knows. */
@@ -46,13 +46,9 @@ export interface JobReaderDeps {
 /** The job reader. */
 export function createJobReader(deps: JobReaderDeps) {
   const { registry, jobs, pageTokens } = deps;
-  const everyQueue = registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
+  const everyQueue = registry.bossQueues;
 
-  const toRecord = (row: JobRow): JobRecord => {
-    const record = recordFromRow(row, registry);
-    if (!record) throw new InternalError(`job ${row.id} is in an unknown queue ${row.name}`);
-    return record;
-  };
+  const toRecord = (row: JobRow): JobRecord => requireRecord(row, registry);
 
   /** Fills `deadLetterJobId` of failed jobs that have a dead letter copy. */
   async function withDeadLetterIds(db: Queryable, records: JobRecord[]): Promise<JobRecord[]> {

@@ -56,7 +56,7 @@ export interface QueueStatsDeps {
 /** The statistics reader of a replica. */
 export function createQueueStats(deps: QueueStatsDeps) {
   const { registry, queries, pool } = deps;
-  const every = registry.types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
+  const every = [...registry.bossQueues];
   const byWindow = new Map<number, () => Promise<{ rows: CountsRow[]; capturedAt: Date }>>();
   const read = (windowSeconds: number) => {
     let reader = byWindow.get(windowSeconds);

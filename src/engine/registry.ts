@@ -81,6 +81,8 @@ export interface JobRegistry {
   queue(name: string): QueueDefinition | undefined;
   /** The job types of a queue. */
   typesOf(queue: string): RegisteredJobType[];
+  /** Every pg-boss queue: each job type's, and its dead letter queue. */
+  readonly bossQueues: readonly string[];
   /** The job type whose pg-boss queue (or dead letter queue) is `bossQueue`. */
   byBossQueue(bossQueue: string): { type: RegisteredJobType; deadLetter: boolean } | undefined;
 }
@@ -111,6 +113,7 @@ export function createRegistry(queues: readonly QueueDefinition[], definitions: 
   return {
     queues,
     types,
+    bossQueues: types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]),
     type: (type) => byType.get(type),
     queue: (name) => queueByName.get(name),
     typesOf: (queue) => types.filter((t) => t.queue === queue),

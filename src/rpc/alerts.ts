@@ -8,17 +8,14 @@ import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { z } from "zod";
 import { AlertMetric, type AlertRule, AlertRuleSchema, AlertSchema, AlertState, type MonitoringService } from "../../gen/jobs/v1/monitoring_service_pb.js";
-import type { Engine } from "../engine/engine.js";
-import { AlreadyExistsError, FailedPreconditionError, type FieldViolation, NotFoundError, ValidationError } from "../engine/errors.js";
-import type { AlertMetricName, AlertRow, AlertRuleRow, AlertStateName, AlertTarget, RuleFields } from "../engine/queries/alert-queries.js";
-import type { JobRegistry } from "../engine/registry.js";
-import { webhookAllowed } from "../engine/webhooks.js";
-import { principalOf } from "../server/context.js";
-import { pageSizeOf, requireUuid } from "./job-service.js";
+import type { AlertMetricName, AlertRow, AlertRuleRow, AlertStateName, AlertTarget, EngineApi, JobRegistry, RuleFields } from "../engine/index.js";
+import { FailedPreconditionError, type FieldViolation, NotFoundError, ValidationError, webhookAllowed } from "../engine/index.js";
+import { principalOf } from "./call-context.js";
+import { pageSizeOf, requireUuid } from "./request-fields.js";
 import { textProblem } from "./validation/json-limits.js";
 
 export interface AlertDeps {
-  engine: () => Engine;
+  engine: () => EngineApi;
   registry: JobRegistry;
 }
 
@@ -151,12 +148,6 @@ function validateRule(r: AlertRule, registry: JobRegistry, allowedHosts: readonl
   };
 }
 
-const uniqueName = (err: unknown, name: string) => {
-  if ((err as { code?: string }).code === "23505")
-    throw new AlreadyExistsError(`an alert rule named ${JSON.stringify(name)} exists already`, "ALERT_RULE_EXISTS");
-  throw err;
-};
-
 /** The alert RPC implementations. */
 export function alertRpcs(
   deps: AlertDeps,
@@ -165,14 +156,13 @@ export function alertRpcs(
   "listAlertRules" | "createAlertRule" | "updateAlertRule" | "deleteAlertRule" | "listAlerts" | "acknowledgeAlert"
 > {
   const { engine, registry } = deps;
-  const store = () => engine().alerts.queries;
-  const pool = () => engine().pool;
+  const store = () => engine().alerts;
   return {
     async listAlertRules(req, ctx) {
       const e = engine();
       const pageSize = pageSizeOf(req.pageSize, "page_size", 100, 100);
       const after = req.pageToken ? e.pageTokens.verify<{ n: string }>("alert-rules", {}, req.pageToken).n : undefined;
-      const rows = await store().rules(pool(), after, pageSize + 1);
+      const rows = await store().rules(after, pageSize + 1);
       const page = rows.slice(0, pageSize);
       const admin = principalOf(ctx).role === "admin";
       return {
@@ -184,16 +174,14 @@ export function alertRpcs(
     async createAlertRule(req) {
       if (!req.rule) throw new ValidationError([{ field: "rule", description: "is required", reason: "REQUIRED" }]);
       const fields = validateRule(req.rule, registry, engine().alerts.webhooks.allowedHosts);
-      const row = await store()
-        .createRule(pool(), fields)
-        .catch((err) => uniqueName(err, fields.name));
+      const row = await store().createRule(fields);
       return { rule: toRule(row) };
     },
 
     async updateAlertRule(req) {
       if (!req.rule) throw new ValidationError([{ field: "rule", description: "is required", reason: "REQUIRED" }]);
       const id = requireUuid(req.rule.id, "rule.id");
-      const existing = await store().rule(pool(), id);
+      const existing = await store().rule(id);
       if (!existing) throw new NotFoundError(`alert rule ${id} not found`);
       const paths = req.updateMask?.paths.length ? req.updateMask.paths : [...EDITABLE];
       const unknown = paths.filter((p) => !(EDITABLE as readonly string[]).includes(p));
@@ -220,16 +208,14 @@ export function alertRpcs(
         if (p === "enabled") merged.enabled = r.enabled ?? true;
       }
       const fields = validateRule(merged, registry, engine().alerts.webhooks.allowedHosts);
-      const row = await store()
-        .updateRule(pool(), id, fields)
-        .catch((err) => uniqueName(err, fields.name));
+      const row = await store().updateRule(id, fields);
       if (!row) throw new NotFoundError(`alert rule ${id} not found`);
       return { rule: toRule(row) };
     },
 
     async deleteAlertRule(req) {
       const id = requireUuid(req.id);
-      if (!(await store().deleteRule(pool(), id))) throw new NotFoundError(`alert rule ${id} not found`);
+      if (!(await store().deleteRule(id))) throw new NotFoundError(`alert rule ${id} not found`);
       return {};
     },
 
@@ -241,7 +227,7 @@ export function alertRpcs(
       const pageSize = pageSizeOf(req.pageSize);
       const scope = { state: state ?? null };
       const after = req.pageToken ? e.pageTokens.verify<{ f: string; i: string }>("alerts", scope, req.pageToken) : undefined;
-      const rows = await store().alerts(pool(), state, after ? { firedAt: new Date(after.f), id: after.i } : undefined, pageSize + 1);
+      const rows = await store().alerts(state, after ? { firedAt: new Date(after.f), id: after.i } : undefined, pageSize + 1);
       const page = rows.slice(0, pageSize);
       const last = page[page.length - 1];
       return {
@@ -252,10 +238,10 @@ export function alertRpcs(
 
     async acknowledgeAlert(req, ctx: HandlerContext) {
       const id = requireUuid(req.id);
-      const existing = await store().alert(pool(), id);
+      const existing = await store().alert(id);
       if (!existing) throw new NotFoundError(`alert ${id} not found`);
       if (existing.state === "resolved") throw new FailedPreconditionError(`alert ${id} is resolved; only firing alerts can be acknowledged`);
-      return { alert: toAlert((await store().acknowledge(pool(), id, principalOf(ctx).name))!) };
+      return { alert: toAlert((await store().acknowledge(id, principalOf(ctx).name))!) };
     },
   };
 }

@@ -17,7 +17,7 @@ import {
   ResourceExhaustedError,
   UnavailableError,
   ValidationError,
-} from "../engine/errors.js";
+} from "../engine/index.js";
 import type { Logger } from "../logger.js";
 
 /** The ErrorInfo domain of this service's errors. */

@@ -4,11 +4,8 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type JobEvent, JobEventSchema, JobEventType, JobSchema, JobState } from "../../gen/jobs/v1/job_pb.js";
-import { encodeCursor } from "../engine/event-cursor.js";
-import type { FeedEvent } from "../engine/event-feed.js";
-import type { JobRegistry } from "../engine/registry.js";
-import type { EventPosition } from "../engine/store/event-queries.js";
-import type { BossState, JobRecord } from "../engine/store/job-record.js";
+import type { BossState, EventPosition, FeedEvent, JobRecord, JobRegistry } from "../engine/index.js";
+import { encodeCursor } from "../engine/index.js";
 import { jobStateOf, toJob } from "./job-mapper.js";
 
 const types: Record<string, JobEventType> = {

@@ -4,7 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type Job, JobErrorSchema, JobSchema, JobState } from "../../gen/jobs/v1/job_pb.js";
-import type { BossState, JobRecord } from "../engine/store/job-record.js";
+import type { BossState, JobRecord } from "../engine/index.js";
 
 const states: Record<BossState, JobState> = {
   created: JobState.CREATED,

@@ -5,22 +5,19 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "../../gen/jobs/v1/job_service_pb.js";
-import type { Engine } from "../engine/engine.js";
-import { BatchEntryError } from "../engine/enqueue.js";
-import { AlreadyExistsError, type FieldViolation, ValidationError } from "../engine/errors.js";
-import type { JobRegistry } from "../engine/registry.js";
-import type { BossState } from "../engine/store/job-record.js";
-import type { Viewer } from "../engine/viewer.js";
-import { principalOf } from "../server/context.js";
+import type { BossState, EngineApi, JobRegistry } from "../engine/index.js";
+import { AlreadyExistsError, BatchEntryError, type FieldViolation, ValidationError } from "../engine/index.js";
 import { type Instruments, jobAttributes } from "../telemetry/instruments.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
+import { principalOf } from "./call-context.js";
 import { bossStateOf, toJob } from "./job-mapper.js";
 import { type JobStreamDeps, jobStreams } from "./job-streams.js";
+import { pageSizeOf, requireUuid, viewerOf } from "./request-fields.js";
 import { IDEMPOTENCY_KEY_MAX, isIdempotencyKey, validateAddJob } from "./validation/add-job.js";
 
 export interface JobServiceDeps {
   /** The engine (UNAVAILABLE until it has started). */
-  engine: () => Engine;
+  engine: () => EngineApi;
   registry: JobRegistry;
   maxPayloadBytes: number;
   /** How long job events are kept (some payloads may not reach back further). */
@@ -30,31 +27,6 @@ export interface JobServiceDeps {
 
 /** Most jobs of one AddJobs call. */
 export const MAX_BATCH_JOBS = 1000;
-/** ListJobs page sizes. */
-export const DEFAULT_PAGE_SIZE = 100;
-export const MAX_PAGE_SIZE = 1000;
-
-const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Throws INVALID_ARGUMENT unless `id` is a UUID. */
-export function requireUuid(id: string, field = "id"): string {
-  if (!id) throw new ValidationError([{ field, description: "is required", reason: "REQUIRED" }]);
-  if (!uuidPattern.test(id)) throw new ValidationError([{ field, description: "must be a UUID", reason: "INVALID_FORMAT" }]);
-  return id.toLowerCase();
-}
-
-/** The page size of a request: 0 is the default, more than the maximum is the maximum. */
-export function pageSizeOf(requested: number, field = "page_size", defaultSize = DEFAULT_PAGE_SIZE, max = MAX_PAGE_SIZE): number {
-  if (requested < 0) throw new ValidationError([{ field, description: "must not be negative", reason: "OUT_OF_RANGE" }]);
-  return requested === 0 ? defaultSize : Math.min(requested, max);
-}
-
-/** The viewer of a call. */
-export function viewerOf(ctx: HandlerContext): Viewer {
-  const p = principalOf(ctx);
-  return { name: p.name, admin: p.role === "admin" };
-}
-
 /** The JobService implementation (unary RPCs). */
 export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof JobService>> {
   const { engine, registry } = deps;
@@ -85,7 +57,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       const principal = principalOf(ctx);
       const validated = validateAddJob(req, context(ctx));
       if (validated.violations) throw new ValidationError(validated.violations);
-      const outcome = await engine().groupCommit.add({
+      const outcome = await engine().jobs.add({
         principal: principal.name,
         admin: principal.role === "admin",
         exemptFromQuotas: principal.role === "admin",
@@ -110,9 +82,8 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       });
       if (violations.length > 0) throw new ValidationError(violations.slice(0, 100));
       const outcomes = await engine()
-        .enqueuer.add(
+        .jobs.addAll(
           jobs.map((job) => ({ principal: principal.name, admin: principal.role === "admin", exemptFromQuotas: principal.role === "admin", job: job! })),
-          true,
         )
         .catch(unwrapBatchError);
       countAdded(outcomes);
@@ -125,7 +96,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
     },
 
     async getJob(req, ctx) {
-      const record = await engine().reader.get(viewerOf(ctx), requireUuid(req.id));
+      const record = await engine().jobs.get(viewerOf(ctx), requireUuid(req.id));
       return { job: toJob(record) };
     },
 
@@ -151,7 +122,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       const pageSize = pageSizeOf(req.pageSize);
       const types = type ? [type] : registry.types.filter((t) => !queue || t.queue === queue.name);
       const bossQueues = types.flatMap((t) => (req.includeDeadLetters ? [t.bossQueue, t.deadLetterBossQueue] : [t.bossQueue]));
-      const page = await engine().reader.list(viewerOf(ctx), {
+      const page = await engine().jobs.list(viewerOf(ctx), {
         bossQueues,
         states: states.length > 0 ? states : undefined,
         idempotencyKey: req.idempotencyKey || undefined,
@@ -173,11 +144,11 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
     },
 
     async retryJob(req) {
-      return { job: toJob(await engine().commands.retry(requireUuid(req.id))) };
+      return { job: toJob(await engine().jobs.retry(requireUuid(req.id))) };
     },
 
     async cancelJob(req) {
-      return { job: toJob(await engine().commands.cancel(requireUuid(req.id))) };
+      return { job: toJob(await engine().jobs.cancel(requireUuid(req.id))) };
     },
   };
 }

@@ -12,51 +12,21 @@
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { JobService } from "../../gen/jobs/v1/job_service_pb.js";
-import type { Engine } from "../engine/engine.js";
-import { type FieldViolation, OutOfRangeError, ValidationError } from "../engine/errors.js";
-import { decodeCursor } from "../engine/event-cursor.js";
-import type { FeedEvent } from "../engine/event-feed.js";
-import type { JobRegistry } from "../engine/registry.js";
-import type { EventPosition } from "../engine/store/event-queries.js";
-import type { JobRecord } from "../engine/store/job-record.js";
-import { transportKey } from "../server/context.js";
-import type { StreamLimits } from "../server/stream-limits.js";
+import type { BossState, EngineApi, FeedEvent, JobRegistry } from "../engine/index.js";
+import { decodeCursor, endsWatch, type FieldViolation, isFinalRecord, ValidationError } from "../engine/index.js";
+import { transportKey } from "./call-context.js";
 import { encodeEvent, snapshotEvent } from "./event-mapper.js";
 import { bossStateOf } from "./job-mapper.js";
-import { requireUuid, viewerOf } from "./job-service.js";
+import { requireUuid, viewerOf } from "./request-fields.js";
+import type { StreamLimits } from "./stream-limits.js";
 import { StreamQueue } from "./stream-queue.js";
 
 export interface JobStreamDeps {
-  engine: () => Engine;
+  engine: () => EngineApi;
   registry: JobRegistry;
   limits: StreamLimits;
   /** The byte budget of one stream's queue. */
   maxStreamBytes: number;
-}
-
-/** Compares log positions. */
-export function comparePositions(a: EventPosition, b: EventPosition): number {
-  const ax = BigInt(a.xid);
-  const bx = BigInt(b.xid);
-  if (ax !== bx) return ax < bx ? -1 : 1;
-  return a.seq - b.seq;
-}
-
-/** Whether a transaction is visible in a `pg_current_snapshot()` text (`xmin:xmax:xip,...`). */
-export function visibleIn(snapshot: string, xid: string): boolean {
-  const [xmin, xmax, xip] = snapshot.split(":");
-  const x = BigInt(xid);
-  if (x < BigInt(xmin!)) return true;
-  if (x >= BigInt(xmax!)) return false;
-  return !(xip ?? "")
-    .split(",")
-    .filter(Boolean)
-    .some((v) => BigInt(v) === x);
-}
-
-/** A job in a final state (nothing more will happen to it unless an admin retries or redrives it). */
-function isFinal(r: JobRecord): boolean {
-  return r.deadLetter || r.state === "completed" || r.state === "cancelled" || r.state === "failed";
 }
 
 const queueFor = (ctx: HandlerContext, maxBytes: number) =>
@@ -71,22 +41,18 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
     async *watchJob(req, ctx) {
       const viewer = viewerOf(ctx);
       const id = requireUuid(req.id);
-      const e = engine();
       const lease = limits.open(viewer.name, ctx.signal);
       try {
         const queue = queueFor(ctx, deps.maxStreamBytes);
-        const sub = await e.feed.subscribe({ needsRecords: true, wants: (row) => row.job_id === id, deliver: (events) => queue.push(events, bytesOf(events)) });
-        lease.also(() => sub.unsubscribe());
-        const { record, snapshot } = await e.reader.forWatch(viewer, id);
-        yield { event: snapshotEvent(record, sub.position) };
-        if (isFinal(record)) return;
+        const watch = await engine().jobs.watchJob(viewer, id, (events) => queue.push(events, bytesOf(events)));
+        lease.also(() => watch.close());
+        yield { event: snapshotEvent(watch.record, watch.position) };
+        if (isFinalRecord(watch.record)) return;
         for await (const batch of queue) {
-          const fresh = batch.filter((ev) => !visibleIn(snapshot, ev.row.xid));
+          const fresh = batch.filter(watch.isNew);
           for (const [i, ev] of fresh.entries()) {
             yield { event: encodeEvent(ev, registry).message };
-            const t = ev.row.type;
-            const deadLetterFollows = t === "failed" && fresh.slice(i + 1).some((n) => n.row.type === "dead_lettered" && n.row.xid === ev.row.xid);
-            if (t === "completed" || t === "cancelled" || t === "dead_lettered" || t === "purged" || (t === "failed" && !deadLetterFollows)) return;
+            if (endsWatch(fresh, i)) return;
           }
         }
       } finally {
@@ -105,7 +71,7 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
         else if (queue && type.queue !== queue.name)
           violations.push({ field: `types[${i}]`, description: `does not belong to queue ${queue.name}`, reason: "INVALID_VALUE" });
       });
-      const states = new Set<string>();
+      const states = new Set<BossState>();
       req.states.forEach((s, i) => {
         const state = bossStateOf(s);
         if (state) states.add(state);
@@ -115,50 +81,15 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
       if (violations.length > 0) throw new ValidationError(violations);
       const types = registry.types.filter((t) => (!queue || t.queue === queue.name) && (req.types.length === 0 || req.types.includes(t.type)));
       // A dead letter queue's only events are purges, which belong to the queue's feed too.
-      const names = new Set(types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]));
-      const wants = (row: FeedEvent["row"]) => names.has(row.queue_name) && (states.size === 0 || states.has(row.state));
-      const visible = (ev: FeedEvent) => viewer.admin || ev.record?.envelope.principal === viewer.name;
-
-      const e = engine();
-      if (from && (await e.events.expired(e.pool, from, e.eventRetentionSeconds))) {
-        throw new OutOfRangeError("the cursor is older than the event retention (EVENT_RETENTION_SECONDS); start again without a cursor");
-      }
+      const bossQueues = types.flatMap((t) => [t.bossQueue, t.deadLetterBossQueue]);
+      const out = queueFor(ctx, deps.maxStreamBytes);
       const lease = limits.open(viewer.name, ctx.signal);
       try {
-        const out = queueFor(ctx, deps.maxStreamBytes);
-        const sub = await e.feed.subscribe({
-          needsRecords: true,
-          wants,
-          deliver: (events) => {
-            const mine = events.filter(visible);
-            if (mine.length > 0) out.push(mine, bytesOf(mine));
-          },
-        });
-        lease.also(() => sub.unsubscribe());
-        let last: EventPosition = sub.position;
-        if (from && comparePositions(from, sub.position) < 0) {
-          // Catch up from the cursor to where the live feed took over.
-          let cursor = from;
-          catchUp: for (;;) {
-            ctx.signal.throwIfAborted();
-            const { events: rows, full } = await e.events.read(e.pool, cursor, 500, [...names], viewer.admin ? undefined : viewer.name);
-            const batch = await e.feed.withRecords(rows);
-            for (const ev of batch) {
-              if (comparePositions(ev.position, sub.position) > 0) break catchUp;
-              cursor = ev.position;
-              if (wants(ev.row) && visible(ev)) yield { event: encodeEvent(ev, registry).message };
-            }
-            if (rows.length > 0) cursor = { xid: rows[rows.length - 1]!.xid, seq: Number(rows[rows.length - 1]!.seq) };
-            if (!full) break;
-          }
-          last = comparePositions(cursor, sub.position) > 0 ? cursor : sub.position;
-        }
+        const watch = await engine().jobs.watchChanges(viewer, { bossQueues, states }, from, (events) => out.push(events, bytesOf(events)));
+        lease.also(() => watch.close());
+        for await (const ev of watch.catchUp(ctx.signal)) yield { event: encodeEvent(ev, registry).message };
         for await (const batch of out) {
-          for (const ev of batch) {
-            if (comparePositions(ev.position, last) <= 0) continue;
-            last = ev.position;
-            yield { event: encodeEvent(ev, registry).message };
-          }
+          for (const ev of batch) if (watch.isNew(ev)) yield { event: encodeEvent(ev, registry).message };
         }
       } finally {
         lease.release();

@@ -4,9 +4,8 @@
 import { create } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema, durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type LatencySummary, LatencySummarySchema, type MetricsSnapshot, MetricsSnapshotSchema } from "../../gen/jobs/v1/monitoring_service_pb.js";
-import { type Activity, percentile } from "../engine/analytics.js";
-import type { MetricsView } from "../engine/metrics.js";
-import type { Counts } from "../engine/queue-stats.js";
+import type { Counts, MetricsView } from "../engine/index.js";
+import { type Activity, percentile } from "../engine/index.js";
 
 /** A Duration of `v` milliseconds, to the microsecond (whole nanoseconds, as protobuf requires). */
 export const ms = (v: number | undefined): Duration => {

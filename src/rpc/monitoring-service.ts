@@ -13,17 +13,13 @@ import {
   RateLimitSchema,
   RateLimitScope,
 } from "../../gen/jobs/v1/monitoring_service_pb.js";
-import type { Engine } from "../engine/engine.js";
-import { type FieldViolation, NotFoundError, ValidationError } from "../engine/errors.js";
-import { SAMPLER_TICK_MS } from "../engine/metrics-sampler.js";
-import type { RateLimitRow } from "../engine/queries/control-queries.js";
-import type { JobRegistry } from "../engine/registry.js";
-import { principalOf, transportKey } from "../server/context.js";
-import type { StreamLimits } from "../server/stream-limits.js";
+import type { EngineApi, JobRegistry, RateLimitRow } from "../engine/index.js";
+import { type FieldViolation, NotFoundError, SAMPLER_TICK_MS, ValidationError } from "../engine/index.js";
 import { alertRpcs } from "./alerts.js";
-import { pageSizeOf } from "./job-service.js";
+import { principalOf, transportKey } from "./call-context.js";
 import { toMetricsSnapshot } from "./metrics-mapper.js";
-import { windowSecondsOf } from "./queue-service.js";
+import { durationMsOf, pageSizeOf, windowSecondsOf } from "./request-fields.js";
+import type { StreamLimits } from "./stream-limits.js";
 import { StreamQueue } from "./stream-queue.js";
 
 /** Default and bounds of GetMetrics' window. */
@@ -37,7 +33,7 @@ import type { ComponentStatus, HealthMonitor } from "../health.js";
 
 export interface MonitoringServiceDeps {
   health: HealthMonitor;
-  engine: () => Engine;
+  engine: () => EngineApi;
   registry: JobRegistry;
   limits: StreamLimits;
   maxStreamBytes: number;
@@ -97,7 +93,7 @@ export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceI
     ...alertRpcs({ engine, registry }),
     async *watchMetrics(req, ctx) {
       if (req.queue && !registry.queue(req.queue)) throw new ValidationError([{ field: "queue", description: "is not a queue", reason: "UNKNOWN_QUEUE" }]);
-      const intervalMs = req.interval ? Number(req.interval.seconds) * 1000 + Math.round(req.interval.nanos / 1e6) : DEFAULT_WATCH_INTERVAL_MS;
+      const intervalMs = req.interval ? durationMsOf(req.interval) : DEFAULT_WATCH_INTERVAL_MS;
       if (intervalMs < SAMPLER_TICK_MS || intervalMs > MAX_WATCH_INTERVAL_MS) {
         throw new ValidationError([{ field: "interval", description: `must be from ${SAMPLER_TICK_MS} ms to 1 h`, reason: "OUT_OF_RANGE" }]);
       }
@@ -109,7 +105,7 @@ export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceI
           onOverflow: () => setTimeout(() => ctx.values.get(transportKey)?.cut(), 2000).unref(),
         });
         lease.also(
-          engine().sampler.subscribe(intervalMs, (view) => {
+          engine().metrics.watch(intervalMs, (view) => {
             const snapshot = toMetricsSnapshot(view, req.queue || undefined);
             out.push(snapshot, toBinary(MetricsSnapshotSchema, snapshot).length);
           }),
@@ -130,7 +126,7 @@ export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceI
       const e = engine();
       const pageSize = pageSizeOf(req.pageSize, "page_size", 100, 100);
       const after = req.pageToken ? e.pageTokens.verify<{ k: string }>("rate-limits", {}, req.pageToken).k : undefined;
-      const all = e.control.limits().filter((l) => after === undefined || `${l.scope}\u0000${l.key}` > after);
+      const all = e.limits.list().filter((l) => after === undefined || `${l.scope}\u0000${l.key}` > after);
       const page = all.slice(0, pageSize);
       const last = page[page.length - 1];
       return {
@@ -146,12 +142,12 @@ export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceI
       if (!Number.isInteger(r.limit) || r.limit < 1 || r.limit > MAX_RATE_LIMIT) {
         violations.push({ field: "rate_limit.limit", description: `must be from 1 to ${MAX_RATE_LIMIT}`, reason: "OUT_OF_RANGE" });
       }
-      const intervalMs = r.interval ? Number(r.interval.seconds) * 1000 + Math.round(r.interval.nanos / 1e6) : 0;
+      const intervalMs = r.interval ? durationMsOf(r.interval) : 0;
       if (!r.interval) violations.push({ field: "rate_limit.interval", description: "is required", reason: "REQUIRED" });
       else if (intervalMs < 1000 || intervalMs > 86_400_000)
         violations.push({ field: "rate_limit.interval", description: "must be from 1 s to 1 day", reason: "OUT_OF_RANGE" });
       if (violations.length > 0) throw new ValidationError(violations);
-      const stored = await engine().control.setLimit({
+      const stored = await engine().limits.set({
         scope: scope!,
         key: r.key,
         max_events: r.limit,
@@ -164,7 +160,7 @@ export function monitoringService(deps: MonitoringServiceDeps): Partial<ServiceI
     async deleteRateLimit(req) {
       const { scope, violations } = checkScopeKey(registry, req.scope, req.key, "");
       if (violations.length > 0) throw new ValidationError(violations);
-      if (!(await engine().control.deleteLimit(scope!, req.key))) throw new NotFoundError(`no rate limit for ${scope} ${req.key}`);
+      if (!(await engine().limits.delete(scope!, req.key))) throw new NotFoundError(`no rate limit for ${scope} ${req.key}`);
       return {};
     },
 

@@ -4,9 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type Queue, QueueSchema, type QueueStats, QueueStatsSchema } from "../../gen/jobs/v1/queue_service_pb.js";
-import type { PauseRow } from "../engine/queries/control-queries.js";
-import type { Counts, QueueStatistics } from "../engine/queue-stats.js";
-import type { JobRegistry, QueueDefinition } from "../engine/registry.js";
+import type { Counts, JobRegistry, PauseRow, QueueDefinition, QueueStatistics } from "../engine/index.js";
 
 const age = (since: Date | undefined, at: Date) => durationFromMs(since ? Math.max(0, at.getTime() - since.getTime()) : 0);
 

@@ -2,63 +2,32 @@
  * jobs.v1.QueueService handlers.
  */
 
-import { type Duration, timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { QueueService } from "../../gen/jobs/v1/queue_service_pb.js";
-import type { Engine } from "../engine/engine.js";
-import { NotFoundError, ValidationError } from "../engine/errors.js";
-import type { PauseRow } from "../engine/queries/control-queries.js";
-import type { JobRegistry, QueueDefinition } from "../engine/registry.js";
-import { principalOf } from "../server/context.js";
+import type { EngineApi, JobRegistry, PauseRow, QueueDefinition } from "../engine/index.js";
+import { NotFoundError, ValidationError } from "../engine/index.js";
+import { principalOf } from "./call-context.js";
 import { toJob } from "./job-mapper.js";
-import { pageSizeOf, requireUuid, viewerOf } from "./job-service.js";
 import { toQueue, toQueueStats } from "./queue-mapper.js";
+import { DEFAULT_STATS_WINDOW_SECONDS, pageSizeOf, requireQueue, requireUuid, viewerOf, windowSecondsOf } from "./request-fields.js";
 
 export interface QueueServiceDeps {
-  engine: () => Engine;
+  engine: () => EngineApi;
   registry: JobRegistry;
   /** Jobs of a queue one replica runs at once. */
   concurrency: (queue: string) => number;
 }
 
-/** Default and bounds of GetQueueStats' window. */
-export const DEFAULT_STATS_WINDOW_SECONDS = 24 * 60 * 60;
-export const MAX_STATS_WINDOW_SECONDS = 30 * 24 * 60 * 60;
-
-/** The window of a stats request, in whole seconds. */
-export function windowSecondsOf(
-  window: Duration | undefined,
-  field = "window",
-  defaultSeconds = DEFAULT_STATS_WINDOW_SECONDS,
-  min = 1,
-  max = MAX_STATS_WINDOW_SECONDS,
-): number {
-  if (!window) return defaultSeconds;
-  const seconds = Number(window.seconds) + window.nanos / 1e9;
-  if (!(seconds >= min && seconds <= max)) {
-    throw new ValidationError([{ field, description: `must be from ${min} s to ${max} s`, reason: "OUT_OF_RANGE" }]);
-  }
-  return Math.round(seconds);
-}
-
 /** Most dead letters one redrive moves. */
 export const MAX_REDRIVE = 1000;
-
-/** The queue named by a request field, or INVALID_ARGUMENT. */
-export function requireQueue(registry: JobRegistry, name: string, field = "queue"): QueueDefinition {
-  if (!name) throw new ValidationError([{ field, description: "is required", reason: "REQUIRED" }]);
-  const queue = registry.queue(name);
-  if (!queue)
-    throw new ValidationError([{ field, description: `is not a queue (one of: ${registry.queues.map((q) => q.name).join(", ")})`, reason: "UNKNOWN_QUEUE" }]);
-  return queue;
-}
 
 /** The QueueService implementation. */
 export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof QueueService>> {
   const { engine, registry } = deps;
   // The answer of a pause or resume: the pause as its own transaction left it.
   const queueOf = async (queue: QueueDefinition, pause: PauseRow | undefined) => {
-    const stats = (await engine().stats.all(DEFAULT_STATS_WINDOW_SECONDS)).find((s) => s.queue === queue.name);
+    const stats = (await engine().queues.stats(DEFAULT_STATS_WINDOW_SECONDS)).find((s) => s.queue === queue.name);
     return toQueue(queue, registry, deps.concurrency(queue.name), pause, stats);
   };
   return {
@@ -71,14 +40,14 @@ export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof
         .sort()
         .filter((n) => after === undefined || n > after);
       const page = names.slice(0, pageSize);
-      const stats = await e.stats.all(DEFAULT_STATS_WINDOW_SECONDS);
+      const stats = await e.queues.stats(DEFAULT_STATS_WINDOW_SECONDS);
       return {
         queues: page.map((name) =>
           toQueue(
             registry.queue(name)!,
             registry,
             deps.concurrency(name),
-            e.control.paused(name),
+            e.queues.paused(name),
             stats.find((s) => s.queue === name),
           ),
         ),
@@ -91,25 +60,25 @@ export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof
       if (!req.name) throw new ValidationError([{ field: "name", description: "is required", reason: "REQUIRED" }]);
       if (!queue) throw new NotFoundError(`queue ${req.name} not found (queues: ${registry.queues.map((q) => q.name).join(", ")})`);
       const windowSeconds = windowSecondsOf(req.window);
-      const stats = (await engine().stats.all(windowSeconds)).find((s) => s.queue === queue.name)!;
+      const stats = (await engine().queues.stats(windowSeconds)).find((s) => s.queue === queue.name)!;
       return { stats: toQueueStats(stats) };
     },
 
     async pauseQueue(req, ctx) {
       const queue = requireQueue(registry, req.name, "name");
-      const pause = await engine().control.pause(queue.name, principalOf(ctx).name);
+      const pause = await engine().queues.pause(queue.name, principalOf(ctx).name);
       return { queue: await queueOf(queue, pause) };
     },
 
     async resumeQueue(req) {
       const queue = requireQueue(registry, req.name, "name");
-      await engine().control.resume(queue.name);
+      await engine().queues.resume(queue.name);
       return { queue: await queueOf(queue, undefined) };
     },
 
     async listDeadLetters(req, ctx) {
       const queue = requireQueue(registry, req.queue);
-      const page = await engine().deadLetters.list(viewerOf(ctx), queue, pageSizeOf(req.pageSize), req.pageToken || undefined);
+      const page = await engine().queues.deadLetters.list(viewerOf(ctx), queue, pageSizeOf(req.pageSize), req.pageToken || undefined);
       return { jobs: page.records.map(toJob), nextPageToken: page.nextPageToken };
     },
 
@@ -127,7 +96,7 @@ export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof
         ]);
       if (req.limit < 0 || req.limit > MAX_REDRIVE)
         throw new ValidationError([{ field: "limit", description: `must be from 1 to ${MAX_REDRIVE}`, reason: "OUT_OF_RANGE" }]);
-      const records = await engine().deadLetters.redrive(queue, ids.length > 0 ? ids : undefined, req.limit);
+      const records = await engine().queues.deadLetters.redrive(queue, ids.length > 0 ? ids : undefined, req.limit);
       return { redrivenCount: records.length, jobs: records.map(toJob) };
     },
 
@@ -148,7 +117,7 @@ export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof
       ) {
         throw new ValidationError([{ field: "before", description: "must be a valid timestamp", reason: "INVALID_VALUE" }]);
       }
-      const purged = await engine().deadLetters.purge(queue, ids.length > 0 ? ids : undefined, req.before ? timestampDate(req.before) : undefined);
+      const purged = await engine().queues.deadLetters.purge(queue, ids.length > 0 ? ids : undefined, req.before ? timestampDate(req.before) : undefined);
       return { purgedCount: purged };
     },
   };

@@ -7,8 +7,8 @@
 import type { Interceptor } from "@connectrpc/connect";
 import type { Engine } from "../engine/engine.js";
 import { ResourceExhaustedError } from "../engine/errors.js";
+import { principalKey } from "../rpc/call-context.js";
 import { accessFor } from "./access-policy.js";
-import { principalKey } from "./context.js";
 
 interface Bucket {
   capacity: number;
@@ -25,12 +25,12 @@ export function apiRateLimitInterceptor(engine: () => Engine | undefined): Inter
     const principal = req.contextValues.get(principalKey);
     const e = engine();
     if (!principal || !e || accessFor(req.service.typeName, req.method.name) === "public") return next(req);
-    const limit = e.control.limits().find((l) => l.scope === "api_principal" && l.key === principal.name);
+    const limit = e.limits.list().find((l) => l.scope === "api_principal" && l.key === principal.name);
     if (!limit) {
       buckets.delete(principal.name);
       return next(req);
     }
-    const replicas = e.replicas.count();
+    const replicas = e.parts.replicas.count();
     const signature = `${limit.max_events}/${limit.interval_ms}/${replicas}`;
     const now = performance.now();
     let b = buckets.get(principal.name);

@@ -8,10 +8,10 @@ import { trace } from "@opentelemetry/api";
 import { isDatabaseUnavailable } from "../db/errors.js";
 import type { HealthMonitor } from "../health.js";
 import type { Logger } from "../logger.js";
+import { principalKey, requestIdKey } from "../rpc/call-context.js";
 import { toConnectError } from "../rpc/errors.js";
 import { traceIdOf } from "../telemetry/trace-context.js";
 import { accessFor, allows } from "./access-policy.js";
-import { principalKey, requestIdKey } from "./context.js";
 import type { TokenStore } from "./tokens.js";
 
 const requestIdPattern = /^[A-Za-z0-9._:-]{1,128}$/;

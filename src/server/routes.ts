@@ -13,10 +13,10 @@ import type { HealthMonitor } from "../health.js";
 import { registerJobService } from "../rpc/job-service.js";
 import { registerMonitoringService } from "../rpc/monitoring-service.js";
 import { registerQueueService } from "../rpc/queue-service.js";
+import type { StreamLimits } from "../rpc/stream-limits.js";
 import type { Instruments } from "../telemetry/instruments.js";
 import { registerGrpcHealth } from "./grpc-health.js";
 import { registerReflection } from "./reflection.js";
-import type { StreamLimits } from "./stream-limits.js";
 
 /** The API's services. */
 export const apiServices: readonly DescService[] = [JobService, QueueService, MonitoringService];

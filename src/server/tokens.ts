@@ -7,15 +7,9 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 
-/** What a principal may do: `service` adds and reads its own jobs; `admin` does everything. */
-export type Role = "service" | "admin";
+import type { Principal, Role } from "../rpc/call-context.js";
 
-/** An authenticated caller. */
-export interface Principal {
-  /** The token's name, recorded as `created_by` and used for ownership and rate limits. */
-  readonly name: string;
-  readonly role: Role;
-}
+export type { Principal, Role };
 
 interface TokenEntry extends Principal {
   readonly digest: Buffer;

@@ -36,7 +36,7 @@ export interface InsertedJob {
 
 /** Filters of a job list. */
 export interface JobListFilter {
-  bossQueues: string[];
+  bossQueues: readonly string[];
   /** Those of `bossQueues` that are dead letter queues. */
   deadLetterQueues?: string[];
   principal?: string;
@@ -156,7 +156,7 @@ export function jobQueries(bossSchema: string) {
     },
 
     /** Jobs by id, of the given pg-boss queues, optionally only a principal's. */
-    async byIds(db: Queryable, ids: string[], bossQueues: string[], principal?: string): Promise<JobRow[]> {
+    async byIds(db: Queryable, ids: string[], bossQueues: readonly string[], principal?: string): Promise<JobRow[]> {
       if (ids.length === 0) return [];
       const { rows } = await db.query<JobRow>(
         `SELECT ${JOB_COLUMNS} FROM ${job}
@@ -170,7 +170,7 @@ export function jobQueries(bossSchema: string) {
      * Jobs with the database snapshot they were read in (`pg_current_snapshot()`), so that a watcher
      * can tell which later events a job already reflects.
      */
-    async byIdsWithSnapshot(db: Queryable, ids: string[], bossQueues: string[]): Promise<{ rows: JobRow[]; snapshot: string }> {
+    async byIdsWithSnapshot(db: Queryable, ids: string[], bossQueues: readonly string[]): Promise<{ rows: JobRow[]; snapshot: string }> {
       const { rows } = await db.query<JobRow & { snapshot: string }>(
         `SELECT ${JOB_COLUMNS}, s.snapshot FROM (SELECT pg_current_snapshot()::text AS snapshot) s
          LEFT JOIN ${job} ON id = ANY($1::uuid[]) AND name = ANY($2::text[])`,
@@ -180,7 +180,7 @@ export function jobQueries(bossSchema: string) {
     },
 
     /** Locks one job row for a state change in this transaction. */
-    async lockById(db: Queryable, id: string, bossQueues: string[]): Promise<JobRow | undefined> {
+    async lockById(db: Queryable, id: string, bossQueues: readonly string[]): Promise<JobRow | undefined> {
       const { rows } = await db.query<JobRow>(`SELECT ${JOB_COLUMNS} FROM ${job} WHERE id = $1 AND name = ANY($2::text[]) FOR UPDATE`, [id, bossQueues]);
       return rows[0];
     },

@@ -2,6 +2,7 @@
  * A job as the engine sees it: one row of pg-boss's job table, with the service's envelope (kept in
  * the row's `data`) unpacked. The RPC layer maps it to the protobuf `Job` in one place.
  */
+import { InternalError } from "../errors.js";
 import type { JobRegistry, RegisteredJobType } from "../registry.js";
 
 /** pg-boss's job states. */
@@ -117,6 +118,13 @@ export function failureFromOutput(output: unknown, attempt: number): JobFailure 
     return { message: value.message, reason, retryable: true, attempt };
   }
   return undefined;
+}
+
+/** Maps a job row to a record; a row of a queue the registry does not know is an internal error. */
+export function requireRecord(row: JobRow, registry: JobRegistry): JobRecord {
+  const record = recordFromRow(row, registry);
+  if (!record) throw new InternalError(`job ${row.id} is in an unknown queue ${row.name}`);
+  return record;
 }
 
 /** Maps a job row to a record; undefined for a row of a queue the registry does not know. */

@@ -35,7 +35,7 @@ export function statsQueries(schema: string, bossSchema: string) {
      * Counts of the given pg-boss queues, the finished ones over the last `windowSeconds`, and the
      * database time they were taken at.
      */
-    async counts(db: Queryable, names: string[], windowSeconds: number): Promise<{ rows: CountsRow[]; capturedAt: Date }> {
+    async counts(db: Queryable, names: readonly string[], windowSeconds: number): Promise<{ rows: CountsRow[]; capturedAt: Date }> {
       const { rows } = await db.query<CountsRow & { captured_at: Date }>(
         `WITH t AS (
            SELECT now() AS t0, date_trunc('minute', now()) AS m, now() - $2 * interval '1 second' AS since

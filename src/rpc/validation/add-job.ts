@@ -8,10 +8,9 @@ import { toJson } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
 import { type JobOptions, JobOptionsSchema } from "../../../gen/jobs/v1/job_pb.js";
 import type { AddJobRequest } from "../../../gen/jobs/v1/job_service_pb.js";
-import type { FieldViolation } from "../../engine/errors.js";
-import { fingerprint } from "../../engine/fingerprint.js";
-import type { NewJob } from "../../engine/new-job.js";
-import type { JobRegistry } from "../../engine/registry.js";
+import type { FieldViolation, JobRegistry, NewJob } from "../../engine/index.js";
+import { fingerprint } from "../../engine/index.js";
+import { durationMsOf } from "../request-fields.js";
 import { checkJsonLimits, PAYLOAD_MAX_DEPTH, PAYLOAD_MAX_STRING_BYTES } from "./json-limits.js";
 import { fieldPath, zodViolations } from "./zod-violations.js";
 
@@ -39,8 +38,6 @@ export interface AddJobContext {
 
 /** A validated job, or the violations (paths under `prefix`, e.g. `jobs[3].`). */
 export type Validated = { job: NewJob; violations?: undefined } | { job?: undefined; violations: FieldViolation[] };
-
-const durationMs = (d: Duration) => Number(d.seconds) * 1000 + Math.round(d.nanos / 1e6);
 
 function checkDuration(d: Duration, field: string, out: FieldViolation[]): boolean {
   if (d.nanos < 0 || d.nanos > 999_999_999 || Number(d.seconds) < 0) {
@@ -116,7 +113,7 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
       } else startAt = when;
     }
     if (o.schedule.case === "delay" && checkDuration(o.schedule.value, at("options.delay"), violations)) {
-      const ms = durationMs(o.schedule.value);
+      const ms = durationMsOf(o.schedule.value);
       if (ms > MAX_SCHEDULE_AHEAD_MS) violations.push({ field: at("options.delay"), description: "must be at most 365 days", reason: "OUT_OF_RANGE" });
       else delayMs = ms;
     }

@@ -3,7 +3,7 @@
  * finite numbers, and text PostgreSQL can store (no NUL character, no lone UTF-16 surrogate, in
  * values and in keys). A payload past them is rejected without looking further.
  */
-import type { FieldViolation } from "../../engine/errors.js";
+import type { FieldViolation } from "../../engine/index.js";
 
 /** The limits of a payload. */
 export interface JsonLimits {

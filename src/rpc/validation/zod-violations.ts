@@ -3,7 +3,7 @@
  * a stable reason.
  */
 import type { z } from "zod";
-import type { FieldViolation } from "../../engine/errors.js";
+import type { FieldViolation } from "../../engine/index.js";
 
 /** Formats a zod path under `prefix`. */
 export function fieldPath(prefix: string, path: readonly PropertyKey[]): string {

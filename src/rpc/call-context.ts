@@ -2,8 +2,17 @@
  * Typed per-request values set by the interceptors and read by the handlers.
  */
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
-import { UnavailableError } from "../engine/errors.js";
-import type { Principal } from "./tokens.js";
+import { UnavailableError } from "../engine/index.js";
+
+/** What a principal may do: `service` adds and reads its own jobs; `admin` does everything. */
+export type Role = "service" | "admin";
+
+/** An authenticated caller. */
+export interface Principal {
+  /** The token's name, recorded as `created_by` and used for ownership and rate limits. */
+  readonly name: string;
+  readonly role: Role;
+}
 
 /** The authenticated caller; undefined on public RPCs called without a token. */
 export const principalKey = createContextKey<Principal | undefined>(undefined, { description: "principal" });

@@ -2,7 +2,7 @@
  * Caps on open streams: per principal and in total, so no caller can hold the server's memory or
  * file descriptors. A stream over a cap is refused with RESOURCE_EXHAUSTED.
  */
-import { ResourceExhaustedError } from "../engine/errors.js";
+import { ResourceExhaustedError } from "../engine/index.js";
 
 /** An open stream's place, returned when it ends. */
 export interface StreamLease {

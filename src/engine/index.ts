@@ -1,0 +1,25 @@
+/**
+ * The engine's public surface: everything the API layer (src/rpc) may use, and nothing else. The
+ * use cases (use-cases.ts), the types they take and return, the errors they throw, and the few pure
+ * helpers a request or an answer needs (cursors, field rules, the watch's end rule, percentiles).
+ */
+export { type Activity, percentile } from "./analytics.js";
+export { BatchEntryError, type EnqueueEntry, type EnqueueOutcome } from "./enqueue.js";
+export * from "./errors.js";
+export { decodeCursor, encodeCursor } from "./event-cursor.js";
+export type { FeedEvent } from "./event-feed.js";
+export { fingerprint } from "./fingerprint.js";
+export type { JobPage, ListFilter } from "./job-reader.js";
+export { endsWatch, isFinalRecord } from "./job-watch.js";
+export type { MetricsView } from "./metrics.js";
+export { SAMPLER_TICK_MS } from "./metrics-sampler.js";
+export type { NewJob } from "./new-job.js";
+export type { AlertMetricName, AlertRow, AlertRuleRow, AlertStateName, AlertTarget, RuleFields } from "./queries/alert-queries.js";
+export type { PauseRow, RateLimitRow } from "./queries/control-queries.js";
+export type { Counts, QueueStatistics } from "./queue-stats.js";
+export type { JobRegistry, QueueDefinition, RegisteredJobType } from "./registry.js";
+export type { EventPosition } from "./store/event-queries.js";
+export type { BossState, JobRecord } from "./store/job-record.js";
+export type { AlertUseCases, EngineApi, JobUseCases, LimitUseCases, MetricsUseCases, QueueUseCases } from "./use-cases.js";
+export type { Viewer } from "./viewer.js";
+export { webhookAllowed } from "./webhooks.js";
