@@ -23,7 +23,9 @@ const sources = files(src).map((path) => ({ path, rel: relative(src, path), text
 const imports = new Map(
   sources.map((f) => [
     f.rel,
-    [...f.text.matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)].map((m) => relative(src, normalize(join(dirname(f.path), m[1]!.replace(/\.js$/, ".ts"))))),
+    [...f.text.matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)].map((m) =>
+      relative(src, normalize(join(dirname(f.path), m[1]!.replace(/\.js$/, ".ts")))),
+    ),
   ]),
 );
 const layerOf = (rel: string) => (rel.includes("/") ? rel.split("/")[0]! : rel.replace(/\.ts$/, ""));
