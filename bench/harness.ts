@@ -14,8 +14,10 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import pg from "pg";
 import { PgBoss } from "pg-boss";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
+import { MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../src/db/embedded-postgres.js";
+import { freePort } from "../test/support/ports.js";
 
 /** A database for a benchmark run. */
 export interface BenchDatabase {
@@ -55,6 +57,7 @@ export interface BenchService {
   /** A gRPC client on a connection of its own. */
   jobs(): Client<typeof JobService>;
   queues(): Client<typeof QueueService>;
+  monitoring(): Client<typeof MonitoringService>;
   /** The process's peak resident set so far, in MiB. */
   peakRssMb(): number;
   stop(): Promise<void>;
@@ -71,7 +74,7 @@ const bearer =
 export async function benchService(db: BenchDatabase, env: Record<string, string> = {}): Promise<BenchService> {
   const token = randomBytes(16).toString("hex");
   const suffix = randomBytes(4).toString("hex");
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const schema = `qs_bench_${suffix}`;
   const pgbossSchema = `pgboss_bench_${suffix}`;
   const child = spawn(process.execPath, [mainJs], {
@@ -116,6 +119,7 @@ export async function benchService(db: BenchDatabase, env: Record<string, string
     pgbossSchema,
     jobs: () => createClient(JobService, transport()),
     queues: () => createClient(QueueService, transport()),
+    monitoring: () => createClient(MonitoringService, transport()),
     peakRssMb: () => {
       const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
       return hwm ? Math.round(Number(hwm[1]) / 1024) : NaN;
@@ -155,14 +159,45 @@ export async function createRawQueue(boss: PgBoss, name = "bench"): Promise<void
   await boss.createQueue(name, { retryLimit: 3, retryDelay: 5, retryBackoff: true, expireInSeconds: 3600, deadLetter: `${name}-dlq` });
 }
 
-/** Waits until `count()` reaches `n` (polling every 50 ms); returns when it did. */
-export async function until(count: () => Promise<number>, n: number, timeoutMs = 600_000): Promise<number> {
+/**
+ * Waits until `count()` reaches `n`, polling every 100 ms (the count itself is a query on the job
+ * table, so it is kept rare next to the work it measures); returns when it did.
+ */
+export async function until(count: () => Promise<number>, n: number, timeoutMs = 900_000): Promise<number> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if ((await count()) >= n) return performance.now();
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${n}`);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(100);
   }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Calls `call` every `everyMs` (one call at a time: the next starts `everyMs` after the previous
+ * one started, or right after it ended when it took longer) until stopped; `stop()` resolves with the
+ * calls' latencies.
+ */
+export function poller(everyMs: number, call: () => Promise<unknown>) {
+  let stopped = false;
+  const latencies: number[] = [];
+  const running = (async () => {
+    while (!stopped) {
+      const t0 = performance.now();
+      await call();
+      const took = performance.now() - t0;
+      latencies.push(took);
+      if (took < everyMs) await sleep(everyMs - took);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await running;
+      return summary(latencies);
+    },
+  };
 }
 
 /** Runs `fn` in `concurrency` loops until `total` calls were made; returns the seconds it took. */
@@ -177,8 +212,16 @@ export async function loops(concurrency: number, total: number, fn: (i: number, 
   return (performance.now() - started) / 1000;
 }
 
+export interface Summary {
+  n: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
 /** Nearest-rank percentiles of a sample, rounded to 0.01. */
-export function summary(values: number[]): { n: number; p50: number; p90: number; p99: number; max: number } {
+export function summary(values: number[]): Summary {
   const s = [...values].sort((a, b) => a - b);
   const at = (p: number) => +s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!.toFixed(2);
   return { n: s.length, p50: at(50), p90: at(90), p99: at(99), max: +s[s.length - 1]!.toFixed(2) };

@@ -1,11 +1,12 @@
 /**
- * Latencies at light load: enqueue -> start (jobs added one at a time, each started by a worker of
+ * Latencies: enqueue -> start at light load (jobs added one at a time, each started by a worker of
  * the same service; `started_on - created_on`, both from PostgreSQL's clock), and WatchJob's final
- * event (from just before a completion is sent, by a plain pg-boss client as another replica's worker
- * would, to the COMPLETED event reaching the watcher).
+ * event with many jobs finishing together in the service's workers (`occurred_at` to arrival; one
+ * machine, one clock).
  */
-import { PgBoss } from "pg-boss";
-import { type BenchDatabase, type BenchService, paymentPayload, summary, until } from "./harness.js";
+import { timestampMs } from "@bufbuild/protobuf/wkt";
+import { JobEventType } from "../gen/jobs/v1/job_pb.js";
+import { type BenchDatabase, type BenchService, paymentPayload, sleep, summary, until } from "./harness.js";
 
 /** Milliseconds from AddJob's commit to the job's start. Needs a service with workers. */
 export async function enqueueToStart(db: BenchDatabase, svc: BenchService, jobs: number, pauseMs = 20) {
@@ -13,7 +14,7 @@ export async function enqueueToStart(db: BenchDatabase, svc: BenchService, jobs:
   const ids: string[] = [];
   for (let i = 0; i < jobs; i++) {
     ids.push((await client.addJob({ type: "payment:process", payload: paymentPayload(i) })).job!.id);
-    await new Promise((r) => setTimeout(r, pauseMs));
+    await sleep(pauseMs);
   }
   const table = `"${svc.pgbossSchema}".job`;
   await until(
@@ -26,39 +27,34 @@ export async function enqueueToStart(db: BenchDatabase, svc: BenchService, jobs:
   return summary(rows.map((r) => Number(r.ms)));
 }
 
-/** Milliseconds from a completion to WatchJob's COMPLETED event. Needs a service without workers. */
-export async function watchFinalEvent(db: BenchDatabase, svc: BenchService, jobs: number) {
+/**
+ * Milliseconds from a COMPLETED event's `occurred_at` to its arrival at the WatchJob stream, with
+ * `together` jobs finishing at once: each round adds them to the paused money queue, opens a watch
+ * on each, and resumes the queue, so that the service's workers run and complete them together.
+ * Needs a service with workers.
+ */
+export async function watchFinalEvent(svc: BenchService, rounds: number, together = 50) {
   const client = svc.jobs();
-  const boss = new PgBoss({
-    connectionString: db.url,
-    schema: svc.pgbossSchema,
-    supervise: false,
-    migrate: false,
-    schedule: false,
-    registerInstance: false,
-    max: 2,
-  });
-  boss.on("error", () => {});
-  await boss.start();
+  const queues = svc.queues();
   const latencies: number[] = [];
-  try {
-    for (let i = 0; i < jobs; i++) {
-      const { job } = await client.addJob({ type: "payment:process", payload: paymentPayload(i) });
-      const stream = client.watchJob({ id: job!.id })[Symbol.asyncIterator]();
-      await stream.next(); // the snapshot
-      const [fetched] = await boss.fetch("money/payment.process", { batchSize: 1 });
-      const started = await stream.next(); // STARTED
-      if (!fetched || fetched.id !== job!.id || started.done) throw new Error("the job did not start");
-      const t0 = performance.now();
-      await boss.complete("money/payment.process", { id: fetched.id, retryCount: fetched.retryCount }, { ok: true });
-      const done = await stream.next();
-      latencies.push(performance.now() - t0);
-      if (done.done) throw new Error("the stream ended without the final event");
-      await stream.return?.(undefined);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  } finally {
-    await boss.stop({ graceful: false, close: true });
+  for (let round = 0; round < rounds; round++) {
+    await queues.pauseQueue({ name: "money" });
+    const { results } = await client.addJobs({
+      jobs: Array.from({ length: together }, (_, i) => ({ type: "payment:process", payload: paymentPayload(round * together + i) })),
+    });
+    const streams = results.map((r) => client.watchJob({ id: r.job!.id })[Symbol.asyncIterator]());
+    await Promise.all(streams.map((s) => s.next())); // the snapshots
+    // Each stream is read as its events land, so that an arrival is timed when it happens.
+    const finals = streams.map(async (s) => {
+      for (;;) {
+        const next = await s.next();
+        const arrived = Date.now();
+        if (next.done) throw new Error("the stream ended without the final event");
+        if (next.value.event?.type === JobEventType.COMPLETED) return arrived - timestampMs(next.value.event.occurredAt!);
+      }
+    });
+    await queues.resumeQueue({ name: "money" });
+    latencies.push(...(await Promise.all(finals)));
   }
   return summary(latencies);
 }

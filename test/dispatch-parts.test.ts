@@ -6,8 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { createBatcher } from "../src/db/statement-batcher.js";
 import { MAX_ERROR_MESSAGE, outcomeOf } from "../src/engine/dispatch/outcomes.js";
-import type { FeedEvent } from "../src/engine/event-feed.js";
-import { comparePositions, endsWatch, visibleIn } from "../src/engine/job-watch.js";
+import { type FeedEvent, visibleIn, xminOf } from "../src/engine/event-feed.js";
+import { comparePositions, endsWatch } from "../src/engine/job-watch.js";
 import { PermanentJobError, RetryableJobError } from "../src/engine/processor.js";
 
 const at = new Date("2026-12-04T12:00:00Z");
@@ -109,6 +109,8 @@ describe("the watch rules", () => {
     expect(visibleIn(snapshot, "105")).toBe(true);
     expect(visibleIn(snapshot, "103")).toBe(false);
     expect(visibleIn(snapshot, "110")).toBe(false);
+    expect(xminOf(snapshot)).toBe(100n);
+    expect(xminOf("18446744073709551000:18446744073709551000:")).toBe(18446744073709551000n);
   });
 
   it("end a watch after the final event; a failure followed by its dead letter ends with the dead letter", () => {

@@ -1,8 +1,10 @@
 /**
- * Streams on one replica: WatchJob from its snapshot to its final event; WatchJobs filtered, owned,
+ * Streams on one replica: WatchJob from its snapshot to its final event, each change as it commits
+ * (not behind unrelated transactions), none skipped or repeated while the job races the watch; WatchJobs filtered, owned,
  * resumable from a cursor (exactly the missed events), OUT_OF_RANGE past the retention; a slow consumer
  * is cut off; streams are capped; WatchMetrics shares one sampler; a stop ends streams with UNAVAILABLE.
  */
+import pg from "pg";
 import type { PgBoss } from "pg-boss";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type JobEvent, JobEventType, JobState } from "../gen/jobs/v1/job_pb.js";
@@ -61,6 +63,56 @@ describe("WatchJob", () => {
     expect(events[1]!.previousState).toBe(JobState.CREATED);
     expect(events[2]!.job).toMatchObject({ state: JobState.COMPLETED, result: { chargeId: "ch_1" } });
     expect(events.every((e) => e.cursor !== "")).toBe(true);
+  });
+
+  it("delivers a change as it commits, not after an unrelated transaction still running", async () => {
+    const { job } = await a.addJob({ type: "payment:process", payload: payment() });
+    const stream = a.watchJob({ id: job!.id })[Symbol.asyncIterator]();
+    expect(JobEventType[(await stream.next()).value.event.type]).toBe("SNAPSHOT");
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      // A transaction with an xid, left open: it holds back every reader that waits for the horizon.
+      await other.query("BEGIN");
+      await other.query("SELECT pg_current_xact_id()");
+      await db.query(`UPDATE "${db.bossSchema}".job SET state = 'active', started_on = now() WHERE id = $1`, [job!.id]);
+      await boss.complete(bossQueueOf("payment:process"), { id: job!.id, retryCount: 0 }, { chargeId: "ch_2" });
+      const next = async () => JobEventType[(await stream.next()).value.event.type];
+      expect([await next(), await next()]).toEqual(["STARTED", "COMPLETED"]);
+    } finally {
+      await other.query("ROLLBACK");
+      await other.end();
+    }
+  });
+
+  it("gives every watch each change after its snapshot exactly once, in order, while the job changes under it", async () => {
+    const { job } = await a.addJob({ type: "payment:process", payload: payment() });
+    const table = `"${db.bossSchema}".job`;
+    const attempts = 40;
+    const watches: Promise<JobEvent[]>[] = [];
+    const opening = (async () => {
+      for (let i = 0; i < 20; i++) {
+        watches.push(collect(a.watchJob({ id: job!.id })));
+        await new Promise((r) => setTimeout(r, Math.random() * 15));
+      }
+    })();
+    // Each attempt starts (a STARTED event with its retry count) and goes back to retry (no event).
+    for (let n = 0; n < attempts; n++) {
+      await db.query(`UPDATE ${table} SET state = 'active', started_on = now(), retry_count = $2 WHERE id = $1`, [job!.id, n]);
+      await db.query(`UPDATE ${table} SET state = 'retry' WHERE id = $1`, [job!.id]);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await opening;
+    await db.query(`UPDATE ${table} SET state = 'active', started_on = now(), retry_count = $2 WHERE id = $1`, [job!.id, attempts]);
+    await boss.complete(bossQueueOf("payment:process"), { id: job!.id, retryCount: attempts }, { chargeId: "ch_3" });
+    for (const events of await Promise.all(watches)) {
+      const [snapshot, ...changes] = events;
+      const seen = snapshot!.job!;
+      // The first change the watch gets is the first one its snapshot did not show, and none is skipped or repeated.
+      const first = seen.state === JobState.ACTIVE || seen.state === JobState.RETRY ? seen.retryCount + 1 : 0;
+      const expected = Array.from({ length: attempts + 1 - first }, (_, i) => `STARTED ${first + i}`);
+      expect(changes.map((e) => `${JobEventType[e.type]} ${e.job!.retryCount}`)).toEqual([...expected, `COMPLETED ${attempts}`]);
+    }
   });
 
   it("ends at once for a job already final", async () => {

@@ -12,6 +12,7 @@
  * QS_THREE_REPLICA_JOBS shrinks the run for local iterations (default 100,000).
  */
 
+import { randomUUID } from "node:crypto";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { afterAll, describe, expect, it } from "vitest";
@@ -58,7 +59,7 @@ const KINDS: Record<string, Kind> = {
   mint: {
     share: 0.03,
     outcome: "completed",
-    request: () => ({ type: "nft:mint", payload: nftMint({ ticketId: `tkt_${Math.random().toString(36).slice(2)}` }) }),
+    request: () => ({ type: "nft:mint", payload: nftMint({ ticketId: `tkt_${randomUUID()}` }) }),
   },
   email: { share: 0.1, outcome: "completed", request: () => ({ type: "email:send", payload: email() }) },
   rollup: { share: 0.001, outcome: "completed", request: () => ({ type: "analytics:aggregate", payload: analytics() }) },

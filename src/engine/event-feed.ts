@@ -1,10 +1,16 @@
 /**
  * The event feed of a replica: one reader of the job event log, shared by every stream. It reads
- * from its position whenever the listener says events were committed (and every second, and soon
- * again while committed events wait behind a running transaction), in whole transactions and in log
- * order, fetches the jobs the subscribers want, and hands each subscriber its events. Nothing is lost
- * when the listener drops, or when many events collapse into one wake-up: the feed reads the log,
- * not the notifications. It reads only while somebody subscribes.
+ * whenever the listener says events were committed (and every second), fetches the jobs the
+ * subscribers want, and hands each subscriber its events. Nothing is lost when the listener drops,
+ * or when many events collapse into one wake-up: the feed reads the log, not the notifications. It
+ * reads only while somebody subscribes. Two kinds of reader share each wake-up:
+ *
+ * - Watches of many jobs (WatchJobs) read from a position, in whole transactions and in log order,
+ *   and only below the snapshot horizon (so a transaction that commits late is never skipped); soon
+ *   again while committed events wait behind a running transaction.
+ * - Watches of one job (WatchJob) read that job's committed events directly, without waiting for the
+ *   horizon: a job's events are written under its row lock, so they are already in commit order by
+ *   `seq`, and each watch knows what it has seen by the snapshot of its previous read.
  */
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "../logger.js";
@@ -37,6 +43,30 @@ export interface FeedSubscriber {
   /** A batch of wanted events: whole transactions, in log order. */
   deliver(events: FeedEvent[]): void;
 }
+
+/** A watch of one job, fed by direct reads of its events. */
+export interface JobSubscriber {
+  readonly jobId: string;
+  /** A `pg_current_snapshot()`: events visible in it were already delivered (or were in the job read with it). */
+  snapshot: string;
+  /** The job's new events, in commit order. */
+  deliver(events: FeedEvent[]): void;
+}
+
+/** Whether a transaction is visible in a `pg_current_snapshot()` text (`xmin:xmax:xip,...`). */
+export function visibleIn(snapshot: string, xid: string): boolean {
+  const [xmin, xmax, xip] = snapshot.split(":");
+  const x = BigInt(xid);
+  if (x < BigInt(xmin!)) return true;
+  if (x >= BigInt(xmax!)) return false;
+  return !(xip ?? "")
+    .split(",")
+    .filter(Boolean)
+    .some((v) => BigInt(v) === x);
+}
+
+/** A snapshot's xmin: every transaction not visible in it has an xid at or above it. */
+export const xminOf = (snapshot: string): bigint => BigInt(snapshot.slice(0, snapshot.indexOf(":")));
 
 /** A subscription: events after `position` are delivered. */
 export interface Subscription {
@@ -75,6 +105,7 @@ export function recordAt(current: JobRecord, row: EventRow): JobRecord {
 export function createEventFeed(options: EventFeedOptions) {
   const { pool, registry, events, jobs, listener, logger } = options;
   const subscribers = new Set<FeedSubscriber>();
+  const jobWatchers = new Set<JobSubscriber>();
   const everyQueue = registry.bossQueues;
   let position: EventPosition | undefined;
   let activating: Promise<EventPosition> | undefined;
@@ -84,9 +115,7 @@ export function createEventFeed(options: EventFeedOptions) {
   let pendingDelay = 5;
   let stopped = false;
 
-  async function enrich(rows: EventRow[]): Promise<Map<string, JobRecord>> {
-    const ids = new Set<string>();
-    for (const row of rows) for (const s of subscribers) if (s.needsRecords && s.wants(row)) ids.add(row.job_id);
+  async function recordsOf(ids: Set<string>): Promise<Map<string, JobRecord>> {
     if (ids.size === 0) return new Map();
     const found = await jobs.byIds(pool, [...ids], everyQueue);
     const records = new Map<string, JobRecord>();
@@ -97,7 +126,39 @@ export function createEventFeed(options: EventFeedOptions) {
     return records;
   }
 
+  function enrich(rows: EventRow[]): Promise<Map<string, JobRecord>> {
+    const ids = new Set<string>();
+    for (const row of rows) for (const s of subscribers) if (s.needsRecords && s.wants(row)) ids.add(row.job_id);
+    return recordsOf(ids);
+  }
+
+  const feedEvent = (row: EventRow, records: Map<string, JobRecord>): FeedEvent => {
+    const current = records.get(row.job_id);
+    return { position: { xid: row.xid, seq: Number(row.seq) }, row, record: current ? recordAt(current, row) : undefined };
+  };
+
+  /** One read for every watch of one job: the watched jobs' events since the oldest watch's snapshot, with the jobs. */
+  async function readWatchedJobs(): Promise<void> {
+    if (jobWatchers.size === 0 || stopped) return;
+    const watchers = [...jobWatchers];
+    let from = xminOf(watchers[0]!.snapshot);
+    for (const w of watchers) if (xminOf(w.snapshot) < from) from = xminOf(w.snapshot);
+    const { events: rows, snapshot } = await events.readJobs(pool, [...new Set(watchers.map((w) => w.jobId))], from.toString());
+    for (const w of watchers) {
+      const mine = rows.filter((r) => r.job_id === w.jobId && !visibleIn(w.snapshot, r.xid));
+      w.snapshot = snapshot;
+      if (mine.length === 0 || !jobWatchers.has(w)) continue;
+      w.deliver(
+        mine.map(({ job, ...row }) => {
+          const current = job ? recordFromRow(job, registry) : undefined;
+          return { position: { xid: row.xid, seq: Number(row.seq) }, row, record: current ? recordAt(current, row) : undefined };
+        }),
+      );
+    }
+  }
+
   async function readOnce(): Promise<void> {
+    await readWatchedJobs();
     for (;;) {
       if (!position || subscribers.size === 0 || stopped) return;
       const from = position;
@@ -105,10 +166,7 @@ export function createEventFeed(options: EventFeedOptions) {
       const known = rows.filter((r) => registry.byBossQueue(r.queue_name));
       if (rows.length > 0) {
         const records = await enrich(known);
-        const batch: FeedEvent[] = known.map((row) => {
-          const current = records.get(row.job_id);
-          return { position: { xid: row.xid, seq: Number(row.seq) }, row, record: current ? recordAt(current, row) : undefined };
-        });
+        const batch = known.map((row) => feedEvent(row, records));
         const last = rows[rows.length - 1]!;
         if (subscribers.size === 0) return; // went idle while reading: the next subscriber starts from "now"
         position = { xid: last.xid, seq: Number(last.seq) };
@@ -131,7 +189,7 @@ export function createEventFeed(options: EventFeedOptions) {
   }
 
   function wake(): void {
-    if (stopped || subscribers.size === 0 || !position) return;
+    if (stopped || (jobWatchers.size === 0 && (subscribers.size === 0 || !position))) return;
     if (reading) {
       again = true;
       return;
@@ -177,6 +235,15 @@ export function createEventFeed(options: EventFeedOptions) {
         },
       };
     },
+    /**
+     * Watches one job from `snapshot` on (the job was read in it): its later events are delivered as
+     * they commit. Reads at once, for whatever committed since the snapshot.
+     */
+    watchJob(subscriber: JobSubscriber): () => void {
+      jobWatchers.add(subscriber);
+      wake();
+      return () => jobWatchers.delete(subscriber);
+    },
     /** Events read by a catch-up, with their jobs, as the feed would deliver them. */
     async withRecords(rows: EventRow[]): Promise<FeedEvent[]> {
       const known = rows.filter((r) => registry.byBossQueue(r.queue_name));
@@ -187,14 +254,12 @@ export function createEventFeed(options: EventFeedOptions) {
           return record ? [[r.id, record] as const] : [];
         }),
       );
-      return known.map((row) => {
-        const current = records.get(row.job_id);
-        return { position: { xid: row.xid, seq: Number(row.seq) }, row, record: current ? recordAt(current, row) : undefined };
-      });
+      return known.map((row) => feedEvent(row, records));
     },
     /** Reads now (tests, and after a subscriber's catch-up). */
     wake,
-    subscribers: () => subscribers.size,
+    /** Open watches: of many jobs and of one. */
+    subscribers: () => subscribers.size + jobWatchers.size,
     stop() {
       stopped = true;
       offEvents();

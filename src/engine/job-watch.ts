@@ -1,17 +1,18 @@
 /**
  * Watching jobs change: the engine side of WatchJob and WatchJobs, on the replica's event feed.
  *
- * - One job: subscribe first, then read the job with its database snapshot; an event whose
- *   transaction is visible in that snapshot is already reflected in it and is skipped, every later one
- *   is delivered. So no change falls between the snapshot and the stream, whichever replica, the
- *   supervisor or an admin made it. The watch ends after the job's final event.
+ * - One job: read the job with its database snapshot, then follow its events from that snapshot on
+ *   (the feed's direct reads): an event whose transaction is visible in the snapshot is already
+ *   reflected in the job, every later one is delivered, as soon as it commits. So no change falls
+ *   between the snapshot and the stream, whichever replica, the supervisor or an admin made it. The
+ *   watch ends after the job's final event.
  * - Many jobs: every matching change, from now, or resumed after a cursor: a catch-up read of the log
  *   (a service principal's filtered by its jobs in SQL) joins the live feed without a gap or a repeat.
  *   A cursor older than the retention is OUT_OF_RANGE.
  */
 import type { Pool } from "../db/pool.js";
 import { OutOfRangeError } from "./errors.js";
-import type { EventFeed, FeedEvent } from "./event-feed.js";
+import { type EventFeed, type FeedEvent, xminOf } from "./event-feed.js";
 import type { JobReader } from "./job-reader.js";
 import type { JobRegistry } from "./registry.js";
 import type { EventPosition, EventQueries, EventRow } from "./store/event-queries.js";
@@ -27,18 +28,6 @@ export function comparePositions(a: EventPosition, b: EventPosition): number {
   const bx = BigInt(b.xid);
   if (ax !== bx) return ax < bx ? -1 : 1;
   return a.seq - b.seq;
-}
-
-/** Whether a transaction is visible in a `pg_current_snapshot()` text (`xmin:xmax:xip,...`). */
-export function visibleIn(snapshot: string, xid: string): boolean {
-  const [xmin, xmax, xip] = snapshot.split(":");
-  const x = BigInt(xid);
-  if (x < BigInt(xmin!)) return true;
-  if (x >= BigInt(xmax!)) return false;
-  return !(xip ?? "")
-    .split(",")
-    .filter(Boolean)
-    .some((v) => BigInt(v) === x);
 }
 
 /** A job in a final state (nothing more happens to it unless an admin retries or redrives it). */
@@ -59,11 +48,9 @@ export function endsWatch(events: readonly FeedEvent[], i: number): boolean {
 
 /** A watch of one job. */
 export interface JobWatch {
-  /** The job when the watch began, and the position after which its events are delivered. */
+  /** The job when the watch began, and a log position at or before its first undelivered event. */
   readonly record: JobRecord;
   readonly position: EventPosition;
-  /** Whether an event is news to this watch (not already reflected in `record`). */
-  isNew(ev: FeedEvent): boolean;
   close(): void;
 }
 
@@ -97,16 +84,11 @@ export interface JobWatchDeps {
 export function createJobWatches(deps: JobWatchDeps) {
   const { pool, feed, events } = deps;
   return {
-    /** Watches one job; `deliver` gets its events (possibly already reflected: see `isNew`). */
+    /** Watches one job; `deliver` gets its events after the returned record, in commit order. */
     async watchJob(viewer: Viewer, id: string, deliver: (events: FeedEvent[]) => void): Promise<JobWatch> {
-      const sub = await feed.subscribe({ needsRecords: true, wants: (row) => row.job_id === id, deliver });
-      try {
-        const { record, snapshot } = await deps.reader.forWatch(viewer, id);
-        return { record, position: sub.position, isNew: (ev) => !visibleIn(snapshot, ev.row.xid), close: () => sub.unsubscribe() };
-      } catch (err) {
-        sub.unsubscribe();
-        throw err;
-      }
+      const { record, snapshot } = await deps.reader.forWatch(viewer, id);
+      const close = feed.watchJob({ jobId: id, snapshot, deliver });
+      return { record, position: { xid: xminOf(snapshot).toString(), seq: 0 }, close };
     },
 
     /** Watches the changes `filter` selects that `viewer` may see, after `from` (unset: from now). */

@@ -1,9 +1,9 @@
 /**
  * The JobService streams, fed by the replica's event feed.
  *
- * - WatchJob: a SNAPSHOT, then every change of the job, ending after its final event. Subscribing
- *   comes first and the snapshot is read with its database snapshot, so no change can fall between
- *   the two: an event already reflected in the snapshot is skipped, every later one is sent.
+ * - WatchJob: a SNAPSHOT, then every change of the job as it commits, ending after its final event
+ *   (the engine follows the job from the snapshot's own database snapshot, so no change falls between
+ *   the two and none is sent twice).
  * - WatchJobs: every matching change, from now or resumed after a cursor (a catch-up read of the
  *   log joins the live feed without a gap or a repeat); a cursor older than the retention is
  *   OUT_OF_RANGE.
@@ -49,10 +49,9 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
         yield { event: snapshotEvent(watch.record, watch.position) };
         if (isFinalRecord(watch.record)) return;
         for await (const batch of queue) {
-          const fresh = batch.filter(watch.isNew);
-          for (const [i, ev] of fresh.entries()) {
+          for (const [i, ev] of batch.entries()) {
             yield { event: encodeEvent(ev, registry).message };
-            if (endsWatch(fresh, i)) return;
+            if (endsWatch(batch, i)) return;
           }
         }
       } finally {

@@ -4,7 +4,8 @@
 import { randomUUID } from "node:crypto";
 
 export const payment = (over: Record<string, unknown> = {}) => ({
-  paymentId: `pay_${randomUUID().slice(0, 8)}`,
+  // Whole UUIDs: a payment is charged once per paymentId, so two jobs of one test must never share one.
+  paymentId: `pay_${randomUUID()}`,
   orderId: "ord_1",
   customerId: "cus_1",
   amount: 1299,

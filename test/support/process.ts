@@ -4,6 +4,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { TestDatabase } from "./database.js";
+import { freePort } from "./ports.js";
+
+export { freePort };
+
 import { testEnv } from "./service.js";
 
 const mainJs = fileURLToPath(new URL("../../dist/src/main.js", import.meta.url));
@@ -62,18 +66,6 @@ export async function waitForHttp(url: string, accept: (status: number) => boole
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not answer as expected within ${timeoutMs} ms (last status ${last})`);
-}
-
-/** A TCP port that is free now. */
-export async function freePort(): Promise<number> {
-  const { createServer } = await import("node:net");
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -5,6 +5,7 @@
  */
 import type { Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
+import { JOB_COLUMNS, type JobRow } from "./job-record.js";
 
 /** A position in the event log. */
 export interface EventPosition {
@@ -83,6 +84,26 @@ export function eventQueries(schema: string, bossSchema: string) {
         [last?.xid ?? after.xid, last?.seq ?? after.seq],
       );
       return { events, pending: beyond[0]!.pending, full: false };
+    },
+
+    /**
+     * The committed events of `jobIds` from transactions at or after `fromXid`, in `seq` order, each
+     * with its job as it is in the same snapshot, and that snapshot. No horizon wait: a job's events
+     * are written under its row lock, so its committed events are already in commit order by `seq`,
+     * and every event a reader has not seen yet (not visible in its previous snapshot) has an xid at
+     * or above that snapshot's xmin. The scan is the log's tail from `fromXid` (the primary key's range).
+     */
+    async readJobs(db: Queryable, jobIds: string[], fromXid: string): Promise<{ events: (EventRow & { job: JobRow | null })[]; snapshot: string }> {
+      const { rows } = await db.query<JobRow & { snapshot: string; ev: EventRow | null }>(
+        `SELECT s.snapshot, CASE WHEN e.xid IS NOT NULL THEN row_to_json(e) END AS ev, j.*
+         FROM (SELECT pg_current_snapshot()::text AS snapshot) s
+         LEFT JOIN LATERAL (SELECT ${columns} FROM ${table} WHERE xid >= $2::xid8 AND job_id = ANY($1::uuid[])) e ON true
+         LEFT JOIN LATERAL (SELECT ${JOB_COLUMNS} FROM ${jobs} WHERE name = e.queue_name AND id = e.job_id) j ON true
+         ORDER BY e.seq`,
+        [jobIds, fromXid],
+      );
+      const events = rows.flatMap(({ snapshot: _, ev, ...job }) => (ev ? [{ ...ev, occurred_at: new Date(ev.occurred_at), job: job.id ? job : null }] : []));
+      return { events, snapshot: rows[0]!.snapshot };
     },
 
     /**

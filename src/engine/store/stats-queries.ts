@@ -1,8 +1,8 @@
 /**
  * SQL of queue statistics, from the counts the triggers keep (migration 0013): the folded counts plus
- * the deltas not folded yet, read in one snapshot with the jobs scheduled for the current minute (the
- * only ones whose due-or-not the counts cannot tell). A read costs O(queues x buckets), whatever the
- * number of jobs and events.
+ * the deltas not folded yet, read in one snapshot with the jobs scheduled for the rest of the current
+ * minute (the only ones whose due-or-not the counts cannot tell). A read costs O(queues x buckets),
+ * whatever the number of jobs and events (plus the jobs due in the next minute at most).
  */
 import type { Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
@@ -46,6 +46,7 @@ export function statsQueries(schema: string, bossSchema: string) {
          ), folded AS (
            SELECT c.queue_name AS name,
              sum(n) FILTER (WHERE kind IN ('created', 'retry') AND bucket < t.m) AS due,
+             sum(n) FILTER (WHERE kind IN ('created', 'retry') AND bucket = t.m) AS this_minute,
              sum(n) FILTER (WHERE kind = 'created' AND bucket > t.m) AS delayed,
              sum(n) FILTER (WHERE kind = 'retry' AND bucket > t.m) AS retrying,
              sum(n) FILTER (WHERE kind = 'active') AS active,
@@ -53,18 +54,19 @@ export function statsQueries(schema: string, bossSchema: string) {
              sum(n) FILTER (WHERE kind = 'failed' AND bucket >= date_trunc('minute', t.since) OR kind = 'failed:hour' AND bucket >= date_trunc('hour', t.since)) AS failed,
              sum(n) FILTER (WHERE kind = 'cancelled' AND bucket >= date_trunc('minute', t.since) OR kind = 'cancelled:hour' AND bucket >= date_trunc('hour', t.since)) AS cancelled
            FROM c, t GROUP BY c.queue_name
-         ), this_minute AS (
+         ), not_due AS (
+           -- The current minute's bucket holds jobs due earlier in the minute and later: only the later
+           -- ones are looked at (job_i14 from now to the minute's end; jobs due when added are never here).
            SELECT j.name,
-             count(*) FILTER (WHERE j.start_after <= t.t0) AS due,
-             count(*) FILTER (WHERE j.start_after > t.t0 AND j.state = 'created') AS delayed,
-             count(*) FILTER (WHERE j.start_after > t.t0 AND j.state = 'retry') AS retrying
+             count(*) FILTER (WHERE j.state = 'created') AS delayed,
+             count(*) FILTER (WHERE j.state = 'retry') AS retrying
            FROM ${job} j, t
            WHERE j.name = ANY($1::text[]) AND j.state IN ('created', 'retry') AND j.blocked = ANY('{f,t}')
-             AND j.start_after >= t.m AND j.start_after < t.m + interval '1 minute' AND j.start_after > j.created_on
+             AND j.start_after > t.t0 AND j.start_after < t.m + interval '1 minute' AND j.start_after > j.created_on
            GROUP BY j.name
          )
          SELECT q.name,
-           (COALESCE(f.due, 0) + COALESCE(m.due, 0))::int AS queued,
+           (COALESCE(f.due, 0) + COALESCE(f.this_minute, 0) - COALESCE(m.delayed, 0) - COALESCE(m.retrying, 0))::int AS queued,
            (COALESCE(f.delayed, 0) + COALESCE(m.delayed, 0))::int AS delayed,
            COALESCE(f.active, 0)::int AS active,
            (COALESCE(f.retrying, 0) + COALESCE(m.retrying, 0))::int AS retrying,
@@ -79,7 +81,7 @@ export function statsQueries(schema: string, bossSchema: string) {
          FROM unnest($1::text[]) AS q(name)
          CROSS JOIN t
          LEFT JOIN folded f ON f.name = q.name
-         LEFT JOIN this_minute m ON m.name = q.name`,
+         LEFT JOIN not_due m ON m.name = q.name`,
         [names, windowSeconds],
       );
       const capturedAt = rows[0]?.captured_at ?? new Date();
