@@ -62,7 +62,8 @@ export async function atScale(
     ["GetMetrics (7 days, money)", () => monitoring.getMetrics({ queue: "money", window: { seconds: 7n * 86_400n } })],
     ["ListJobs by queue", () => jobs.listJobs({ queue: "money", pageSize: 50 })],
     ["ListJobs by type and state", () => jobs.listJobs({ type: "payment:process", states: [JobState.COMPLETED], pageSize: 50 })],
-    ["ListJobs by state", () => jobs.listJobs({ states: [JobState.CREATED], pageSize: 50 })],
+    ["ListJobs by state (waiting)", () => jobs.listJobs({ states: [JobState.CREATED], pageSize: 50 })],
+    ["ListJobs by state (completed, the oldest)", () => jobs.listJobs({ states: [JobState.COMPLETED], pageSize: 50 })],
     [
       "ListJobs created in the last hour",
       () => jobs.listJobs({ queue: "money", createdAfter: { seconds: BigInt(Math.floor(Date.now() / 1000) - 3600) }, pageSize: 50 }),

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { startEngine } from "../src/engine/engine.js";
 import { jobQueries } from "../src/engine/store/job-queries.js";
-import { JOB_COLUMNS } from "../src/engine/store/job-record.js";
+import { type BossState, JOB_COLUMNS } from "../src/engine/store/job-record.js";
 import { createLogger } from "../src/logger.js";
 import { serviceRegistry } from "../src/workers/registry.js";
 
@@ -31,7 +31,7 @@ const engine = await startEngine({
   idempotencyWindowSeconds: 86400,
   eventRetentionSeconds: 86400,
 });
-await engine.boss.stop({ graceful: false, close: true });
+await engine.parts.boss.stop({ graceful: false, close: true });
 const db = new pg.Client(url);
 await db.connect();
 try {
@@ -44,9 +44,9 @@ try {
     `INSERT INTO "${bossSchema}".job (id, name, data, state, created_on, start_after, completed_on)
      SELECT gen_random_uuid(), ($2::text[])[1 + i % array_length($2::text[], 1)],
             jsonb_build_object('payload', jsonb_build_object('n', i), 'principal', 'svc-' || (i % 50), 'rootJobId', gen_random_uuid()),
-            CASE WHEN i % 10 = 0 THEN 'created' ELSE 'completed' END::"${bossSchema}".job_state,
+            CASE WHEN i > $1 * 0.9 THEN 'created' ELSE 'completed' END::"${bossSchema}".job_state,
             now() - (i || ' seconds')::interval, now() - (i || ' seconds')::interval,
-            CASE WHEN i % 10 = 0 THEN NULL ELSE now() - (i || ' seconds')::interval END
+            CASE WHEN i > $1 * 0.9 THEN NULL ELSE now() - (i || ' seconds')::interval END
      FROM generate_series(1, $1) AS i`,
     [count, queues],
   );
@@ -69,7 +69,7 @@ try {
     `SELECT ${JOB_COLUMNS} FROM "${bossSchema}".job WHERE id = ANY($1::uuid[]) AND name = ANY($2::text[]) AND ($3::text IS NULL OR data ->> 'principal' = $3)`,
     [[sample.id], everyQueue, "svc-7"],
   );
-  const plan = async (title: string, principal: string | null, after: boolean) => {
+  const plan = async (title: string, principal: string | null, after: boolean, filter: { bossQueues?: string[]; states?: BossState[] } = {}) => {
     // Capture the list query's SQL and values as the reader sends them.
     let captured: [string, unknown[]] | undefined;
     const spy = {
@@ -79,7 +79,8 @@ try {
       },
     } as never;
     await jobQueries(bossSchema).list(spy, {
-      bossQueues: queues,
+      bossQueues: filter.bossQueues ?? queues,
+      states: filter.states,
       principal: principal ?? undefined,
       after: after ? { createdMicros: sample.micros, id: sample.id } : undefined,
       limit: 100,
@@ -90,8 +91,11 @@ try {
   await plan("ListJobs, admin, page after a token", null, true);
   await plan("ListJobs, service principal, first page", "svc-7", false);
   await plan("ListJobs, service principal, page after a token", "svc-7", true);
+  // The rare state: one job in ten waits, nine in ten completed, the waiting ones the oldest.
+  await plan("ListJobs, admin, one type, a rare state", null, false, { bossQueues: [queues[0]!], states: ["created"] });
+  await plan("ListJobs, admin, every type, two states", null, false, { states: ["created", "failed"] });
 } finally {
   await db.query(`DROP SCHEMA "${bossSchema}" CASCADE; DROP SCHEMA "${schema}" CASCADE`);
   await db.end();
-  await engine.pool.end();
+  await engine.parts.pool.end();
 }

@@ -317,6 +317,27 @@ describe("ListJobs", () => {
     expect(everyone.jobs.length).toBe(8);
   });
 
+  it("pages through jobs of several states, newest first, each once", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) ids.push((await admin.addJob({ type: "payment:process", payload: payment() })).job!.id);
+    const since = timestampDate((await admin.getJob({ id: ids[0]! })).job!.createdAt!);
+    const cancelled = ids.filter((_, i) => i % 2 === 1);
+    for (const id of cancelled) await admin.cancelJob({ id });
+    const list = async (states: JobState[]) => {
+      const seen: string[] = [];
+      let pageToken = "";
+      do {
+        const page = await admin.listJobs({ queue: "money", states, createdAfter: timestampFromDate(since), pageSize: 2, pageToken });
+        seen.push(...page.jobs.map((j) => j.id));
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      return seen;
+    };
+    expect(await list([JobState.CANCELLED])).toEqual([...cancelled].reverse());
+    expect(await list([JobState.CREATED, JobState.CANCELLED])).toEqual([...ids].reverse());
+    expect(await list([JobState.CREATED])).toEqual(ids.filter((id) => !cancelled.includes(id)).reverse());
+  });
+
   it("refuses a tampered page token, one issued for other filters, and unknown names", async () => {
     const first = await admin.listJobs({ pageSize: 1 });
     const token = first.nextPageToken;

@@ -108,6 +108,7 @@ function repeatedTimestamps(): CustomTypesConfig {
 /** The job queries of one installation. */
 export function jobQueries(bossSchema: string) {
   const job = qualified(bossSchema, "job");
+  const jobState = qualified(bossSchema, "job_state");
 
   return {
     /**
@@ -217,7 +218,6 @@ export function jobQueries(bossSchema: string) {
     async list(db: Queryable, f: JobListFilter): Promise<JobListRow[]> {
       const values: unknown[] = [
         f.principal ?? null,
-        f.states ?? null,
         f.idempotencyKey ?? null,
         f.createdAfter ?? null,
         f.createdBefore ?? null,
@@ -225,26 +225,38 @@ export function jobQueries(bossSchema: string) {
         f.after?.id ?? null,
         f.limit + 1,
       ];
-      const branches = f.bossQueues.map((name) => {
+      // One branch per pg-boss queue, and per state when states are asked for, so that each walks an
+      // index backwards from the keyset position: (name, created_on) or, for a state, (name, state,
+      // created_on, id): a rare state among many newer jobs is found without walking them.
+      const branch = (name: string, state: string | undefined) => {
         values.push(name);
-        // A dead letter is reported FAILED whatever its row's state: it matches a FAILED filter.
-        const state = f.deadLetterQueues?.includes(name) ? `'failed' = ANY($2::text[])` : `state::text = ANY($2::text[])`;
+        const nameParam = values.length;
+        let stateCond = "";
+        if (state) {
+          values.push(state);
+          stateCond = `AND state = $${values.length}::${jobState}`;
+        }
         return `(SELECT ${JOB_COLUMNS}, (extract(epoch FROM created_on) * 1000000)::bigint AS created_micros
           FROM ${job}
-          WHERE name = $${values.length}
+          WHERE name = $${nameParam} ${stateCond}
             AND ($1::text IS NULL OR data ->> 'principal' = $1)
-            AND ($2::text[] IS NULL OR ${state})
-            AND ($3::text IS NULL OR data ->> 'idempotencyKey' = $3)
-            AND ($4::timestamptz IS NULL OR created_on >= $4)
-            AND ($5::timestamptz IS NULL OR created_on < $5)
-            AND ($6::bigint IS NULL OR created_on <= timestamptz 'epoch' + $6::bigint * interval '1 microsecond')
-            AND ($6::bigint IS NULL OR (created_on, id) < (timestamptz 'epoch' + $6::bigint * interval '1 microsecond', $7::uuid))
+            AND ($2::text IS NULL OR data ->> 'idempotencyKey' = $2)
+            AND ($3::timestamptz IS NULL OR created_on >= $3)
+            AND ($4::timestamptz IS NULL OR created_on < $4)
+            AND ($5::bigint IS NULL OR created_on <= timestamptz 'epoch' + $5::bigint * interval '1 microsecond')
+            AND ($5::bigint IS NULL OR (created_on, id) < (timestamptz 'epoch' + $5::bigint * interval '1 microsecond', $6::uuid))
           ORDER BY created_on DESC, id DESC
-          LIMIT $8)`;
+          LIMIT $7)`;
+      };
+      const states = f.states && f.states.length > 0 ? [...new Set(f.states)] : undefined;
+      const branches = f.bossQueues.flatMap((name) => {
+        // A dead letter is reported FAILED whatever its row's state: it matches a FAILED filter, whole.
+        if (f.deadLetterQueues?.includes(name)) return !states || states.includes("failed") ? [branch(name, undefined)] : [];
+        return states ? states.map((state) => branch(name, state)) : [branch(name, undefined)];
       });
       if (branches.length === 0) return [];
       const { rows } = await db.query<JobListRow>(
-        `SELECT * FROM (${branches.join("\n UNION ALL \n")}) AS page ORDER BY created_on DESC, id DESC LIMIT $8`,
+        `SELECT * FROM (${branches.join("\n UNION ALL \n")}) AS page ORDER BY created_on DESC, id DESC LIMIT $7`,
         values,
       );
       return rows;
