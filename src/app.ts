@@ -14,6 +14,7 @@ import { isDatabaseUnavailable } from "./db/errors.js";
 import { type Dispatcher, startDispatcher } from "./engine/dispatcher.js";
 import { type Engine, startEngine } from "./engine/engine.js";
 import { UnavailableError } from "./engine/errors.js";
+import { liveRegistry } from "./engine/registry.js";
 import { HealthMonitor } from "./health.js";
 import type { Logger } from "./logger.js";
 import { type CallTransport, transportKey } from "./rpc/call-context.js";
@@ -67,7 +68,8 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
   const telemetry = await createMetricsTelemetry(env);
   const health = new HealthMonitor(["database", "engine", "workers", "event_listener"]);
   const shutdown = new AbortController();
-  const registry = serviceRegistry(concurrencySettings(config));
+  // Built-in queues and types, and (once the engine's catalog has loaded) the registered ones.
+  const registry = liveRegistry(serviceRegistry(concurrencySettings(config)));
   // Jobs of a queue one replica runs at once: its policy's, none on an API-only replica.
   const concurrency = (queue: string) => (config.workersEnabled ? (registry.queue(queue)?.policy.concurrency ?? 0) : 0);
   const streams = new StreamLimits(config.maxStreams, config.maxStreamsPerPrincipal);
@@ -140,6 +142,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
           eventRetentionSeconds: config.eventRetentionSeconds,
           quotas: [{ type: "email:send", perMinute: config.emailRateLimitPerMinute, countPath: "to", unit: "recipients" }],
           schedules: [{ type: "analytics:aggregate", cron: config.analyticsSchedule, payload: {} }],
+          externalWorkers: { maxWaiting: config.maxWaitingFetches, maxWaitingPerPrincipal: config.maxWaitingFetchesPerPrincipal },
           alerts: {
             intervalMs: config.alertEvaluationIntervalMs,
             webhooks: { allowedHosts: config.alertWebhookAllowedHosts, allowedNetworks: config.alertWebhookAllowedNetworks },
@@ -180,6 +183,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
         pollIntervalMs: config.workerPollIntervalMs,
         gate: engine.parts.control,
         instruments: telemetry.instruments,
+        progress: engine.parts.progress,
       });
       const running = dispatcher;
       engine.onResume((queue) => running.wake(queue));

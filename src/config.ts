@@ -228,6 +228,18 @@ export const settings = {
   ),
   maxStreams: setting("MAX_STREAMS", int(1, 1_000_000), "10000", "Open WatchJob, WatchJobs and WatchMetrics streams allowed at once on a replica."),
   maxStreamsPerPrincipal: setting("MAX_STREAMS_PER_PRINCIPAL", int(1, 1_000_000), "1000", "Open streams one principal may hold on a replica."),
+  maxWaitingFetches: setting(
+    "MAX_WAITING_FETCHES",
+    int(1, 1_000_000),
+    "10000",
+    "WorkerService.FetchJobs calls that may wait for jobs at once on a replica (a long poll holds no connection to the database while it waits).",
+  ),
+  maxWaitingFetchesPerPrincipal: setting(
+    "MAX_WAITING_FETCHES_PER_PRINCIPAL",
+    int(1, 1_000_000),
+    "2000",
+    "Waiting FetchJobs calls one worker principal may hold on a replica; beyond it RESOURCE_EXHAUSTED. A worker that disconnects frees its place at once.",
+  ),
   streamBufferBytes: setting(
     "STREAM_BUFFER_BYTES",
     int(16 * 1024, 256 * 1024 * 1024),

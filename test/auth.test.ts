@@ -1,7 +1,8 @@
 /**
  * The auth matrix, for every RPC of the contract: no token and a bad token are UNAUTHENTICATED
- * (except on public RPCs), a service token on an admin RPC is PERMISSION_DENIED, before any handler
- * runs. The expected roles are written out here from API.md, independently of the server's table.
+ * (except on public RPCs), a service or worker token on an RPC its role does not allow is
+ * PERMISSION_DENIED, before any handler runs. The expected roles are written out here from API.md,
+ * independently of the server's table.
  */
 import type { DescMethod } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -12,7 +13,8 @@ import { transport } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { startTestService, type TestService, tokens } from "./support/service.js";
 
-const roles: Record<string, "public" | "service" | "admin"> = {
+/** Who may call each RPC (admins may call all): `service+worker` is either. */
+const roles: Record<string, "public" | "service" | "worker" | "service+worker" | "admin"> = {
   AddJob: "service",
   AddJobs: "admin",
   GetJob: "service",
@@ -40,7 +42,20 @@ const roles: Record<string, "public" | "service" | "admin"> = {
   ListRateLimits: "service",
   SetRateLimit: "admin",
   DeleteRateLimit: "admin",
+  CreateQueue: "admin",
+  UpdateQueue: "admin",
+  DeleteQueue: "admin",
+  RegisterJobType: "admin",
+  UpdateJobType: "admin",
+  DeleteJobType: "admin",
+  ListJobTypes: "service+worker",
+  FetchJobs: "worker",
+  HeartbeatJobs: "worker",
+  CompleteJob: "worker",
+  FailJob: "worker",
+  ReportProgress: "worker",
 };
+const allows = (role: string, who: "service" | "worker") => role === "public" || role === who || role === "service+worker";
 
 const db = testDatabase();
 let svc: TestService;
@@ -78,7 +93,10 @@ async function codeOf(method: DescMethod, token: string | undefined): Promise<Co
 describe("auth matrix", () => {
   it("the roles above cover exactly the RPCs of the contract, and the server's table agrees", () => {
     expect(methods.map((m) => m.method.name).sort()).toEqual(Object.keys(roles).sort());
-    for (const m of methods) expect(accessPolicy[m.name], m.name).toBe(roles[m.method.name]);
+    for (const m of methods) {
+      const role = roles[m.method.name];
+      expect(accessPolicy[m.name], m.name).toEqual(role === "service+worker" ? ["service", "worker"] : role);
+    }
   });
 
   describe.each(methods)("$name", ({ method }) => {
@@ -96,10 +114,10 @@ describe("auth matrix", () => {
       else expect(code).toBe(Code.Unauthenticated);
     });
 
-    it("with a service token", async () => {
-      const code = await codeOf(method, tokens.serviceA);
-      if (role === "admin") expect(code).toBe(Code.PermissionDenied);
-      else expect([Code.Unauthenticated, Code.PermissionDenied]).not.toContain(code);
+    it.each(["service", "worker"] as const)("with a %s token", async (who) => {
+      const code = await codeOf(method, who === "service" ? tokens.serviceA : tokens.workerA);
+      if (allows(role, who)) expect([Code.Unauthenticated, Code.PermissionDenied]).not.toContain(code);
+      else expect(code).toBe(Code.PermissionDenied);
     });
 
     it("with an admin token (and the RPC is built)", async () => {

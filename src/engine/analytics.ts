@@ -126,8 +126,8 @@ export interface RollupRange {
 /** The analytics of an installation. */
 export function createAnalytics(deps: AnalyticsDeps) {
   const { pool, registry, queries } = deps;
-  const queueNames = registry.types.map((t) => t.bossQueue);
-  const typeOf = new Map(registry.types.map((t) => [t.bossQueue, t.type]));
+  // Asked each time: registered job types come and go.
+  const queueNames = () => registry.types.map((t) => t.bossQueue);
 
   return {
     /**
@@ -163,7 +163,7 @@ export function createAnalytics(deps: AnalyticsDeps) {
       return inTransaction(pool, async (tx) => {
         // Runs one at a time: two would delete and insert the same minutes, and one of them fail.
         await queries.lock(tx);
-        const minutes = await queries.rollupMinutes(tx, from, to, queueNames);
+        const minutes = await queries.rollupMinutes(tx, from, to, queueNames());
         const hours = await queries.rollupHours(tx, floorTo(from, HOUR), ceilTo(to, HOUR));
         // Only a run that covered everything since the last final minute moves the mark.
         if (!explicit || !rolledThrough || from <= rolledThrough) await queries.setRolledThrough(tx, to);
@@ -182,19 +182,20 @@ export function createAnalytics(deps: AnalyticsDeps) {
       const fullStart = ceilTo(start, MINUTE);
       const fullEnd = new Date(Math.min(rolledThrough.getTime(), floorTo(end, MINUTE).getTime()));
       const rows: ActivityRow[] = [];
+      const names = queueNames();
       if (fullEnd > fullStart) {
         const [head, middle, tail] = await Promise.all([
-          queries.fromEvents(pool, start, fullStart, queueNames),
-          queries.minutes(pool, fullStart, fullEnd, queueNames),
-          queries.fromEvents(pool, fullEnd, end, queueNames),
+          queries.fromEvents(pool, start, fullStart, names),
+          queries.minutes(pool, fullStart, fullEnd, names),
+          queries.fromEvents(pool, fullEnd, end, names),
         ]);
         rows.push(...head, ...middle, ...tail);
       } else {
-        rows.push(...(await queries.fromEvents(pool, start, end, queueNames)));
+        rows.push(...(await queries.fromEvents(pool, start, end, names)));
       }
       const byType = new Map<string, ActivityRow[]>();
       for (const r of rows) {
-        const type = typeOf.get(r.queue_name);
+        const type = registry.byBossQueue(r.queue_name)?.type.type;
         if (type) byType.set(type, [...(byType.get(type) ?? []), r]);
       }
       return new Map(registry.types.map((t) => [t.type, merge(byType.get(t.type) ?? [])]));

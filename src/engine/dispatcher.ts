@@ -12,6 +12,7 @@ import { startExecutor } from "./dispatch/executor.js";
 import { type FetchGate, startFetcher } from "./dispatch/fetcher.js";
 import type { Listener } from "./listener.js";
 import type { Processor } from "./processor.js";
+import type { ProgressWriter } from "./progress.js";
 import type { JobRegistry, RegisteredJobType } from "./registry.js";
 import type { WorkQueries } from "./store/work-queries.js";
 
@@ -30,6 +31,7 @@ export interface DispatcherOptions {
   gate?: FetchGate;
   heartbeatIntervalMs?: number;
   instruments?: Instruments;
+  progress?: ProgressWriter;
 }
 
 /** The workers of one replica. */
@@ -59,6 +61,7 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
     logger,
     instruments: options.instruments,
     heartbeatIntervalMs: options.heartbeatIntervalMs,
+    progress: options.progress,
   });
   const fetcher = startFetcher({
     registry,

@@ -9,30 +9,35 @@ import { qualified } from "../db/sql.js";
 import type { Logger } from "../logger.js";
 import { type AlertEvaluator, startAlertEvaluator } from "./alert-evaluator.js";
 import { type Analytics, createAnalytics } from "./analytics.js";
+import { type Catalog, startCatalog } from "./catalog.js";
 import { startCountFolder } from "./count-folder.js";
 import { createDeadLetters, type DeadLetters } from "./dead-letters.js";
 import { createEnqueuer, type Enqueuer } from "./enqueue.js";
 import { type EnqueueQuota, quotaChecker } from "./enqueue-quota.js";
 import { createEventFeed, type EventFeed } from "./event-feed.js";
+import { createExternalWork, type ExternalWork } from "./external-work.js";
 import { createGroupCommit, type GroupCommit, type GroupCommitOptions } from "./group-commit.js";
 import { createJobCommands, type JobCommands } from "./job-commands.js";
 import { createJobReader, type JobReader } from "./job-reader.js";
 import { createJobWatches, type JobWatches } from "./job-watch.js";
+import { createLeaseTokens } from "./lease-token.js";
 import { type Listener, startListener } from "./listener.js";
 import { type Maintenance, startMaintenance } from "./maintenance.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { createMetricsSampler, type MetricsSampler } from "./metrics-sampler.js";
 import { createPageTokens } from "./page-token.js";
+import { createProgressWriter, type ProgressWriter } from "./progress.js";
 import { alertQueries } from "./queries/alert-queries.js";
+import { catalogQueries } from "./queries/catalog-queries.js";
 import { controlQueries } from "./queries/control-queries.js";
 import { idempotencyQueries } from "./queries/idempotency-queries.js";
 import { rollupQueries } from "./queries/rollup-queries.js";
 import { type QueueControl, startQueueControl } from "./queue-control.js";
 import { createQueueStats, type QueueStatsReader } from "./queue-stats.js";
-import type { JobRegistry } from "./registry.js";
+import { isLive, type JobRegistry, liveRegistry } from "./registry.js";
 import { type Replicas, startReplicas } from "./replicas.js";
 import { sharedSecret } from "./secrets.js";
-import { applySchedule, startBoss } from "./store/boss.js";
+import { applySchedule, LEASE_SECONDS, startBoss } from "./store/boss.js";
 import { deadLetterQueries } from "./store/dead-letter-queries.js";
 import { type EventQueries, eventQueries } from "./store/event-queries.js";
 import { jobQueries } from "./store/job-queries.js";
@@ -62,6 +67,8 @@ export interface EngineOptions {
   alerts?: { intervalMs: number; webhooks: WebhookPolicy; webhookTimeoutMs: number };
   /** Cron schedules of job types (e.g. analytics rollups every minute); an empty cron removes one. */
   schedules?: { type: string; cron: string; payload: Record<string, unknown> }[];
+  /** Waiting FetchJobs calls allowed on a replica (external workers), in total and per principal. */
+  externalWorkers?: { maxWaiting: number; maxWaitingPerPrincipal: number };
   onBossError?: (err: Error) => void;
 }
 
@@ -90,6 +97,10 @@ export interface EngineParts {
   readonly evaluator: AlertEvaluator;
   readonly replicas: Replicas;
   readonly maintenance: Maintenance;
+  readonly catalog: Catalog;
+  readonly external: ExternalWork;
+  /** Progress of running attempts (external and in-process), coalesced per job. */
+  readonly progress: ProgressWriter;
 }
 
 /** A started engine: its use cases (the API's), and its parts. */
@@ -132,23 +143,37 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     await pool.end().catch(() => {});
     throw err;
   }
-  const registry = options.registry;
+  // The built-in registry, and the catalog's queues and types on top: one live registry every part
+  // reads (the caller's own, when it passed a live one: its API layer then sees every change too).
+  const registry = isLive(options.registry) ? options.registry : liveRegistry(options.registry);
+  const builtIn = { queues: [...registry.queues], types: [...registry.types] };
   const jobs = jobQueries(options.bossSchema);
   const keys = idempotencyQueries(options.schema);
   const pageTokens = createPageTokens(secret);
   const statsStore = statsQueries(options.schema, options.bossSchema);
-  const stats = createQueueStats({ pool, registry: options.registry, queries: statsStore });
+  const stats = createQueueStats({ pool, registry, queries: statsStore });
   const folder = startCountFolder({ pool, queries: statsStore, logger });
   const analytics = createAnalytics({
     pool,
-    registry: options.registry,
+    registry,
     queries: rollupQueries(options.schema),
     eventRetentionSeconds: options.eventRetentionSeconds,
   });
   const reader = createJobReader({ pool, registry, jobs, pageTokens });
   const events = eventQueries(options.schema, options.bossSchema);
   const listener = await startListener({ url: options.url, schema: options.schema, logger });
-  const feed = createEventFeed({ pool, registry: options.registry, events, jobs, listener, logger });
+  const catalog = await startCatalog({
+    pool,
+    boss,
+    schema: options.schema,
+    queries: catalogQueries(options.schema),
+    jobs,
+    registry,
+    builtIn,
+    listener,
+    logger,
+  });
+  const feed = createEventFeed({ pool, registry, events, jobs, listener, logger });
   const resumeListeners = new Set<(queue: string) => void>();
   const control = await startQueueControl({
     pool,
@@ -194,6 +219,22 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     idempotencyWindowSeconds: options.idempotencyWindowSeconds,
     eventRetentionSeconds: options.eventRetentionSeconds,
   });
+  const work = workQueries(options.bossSchema, boss);
+  const progress = createProgressWriter({ pool, work });
+  const external = createExternalWork({
+    pool,
+    registry,
+    work,
+    jobs,
+    gate: control,
+    listener,
+    leases: createLeaseTokens(await sharedSecret(pool, options.schema, "lease_token")),
+    progress,
+    logger,
+    maxWaiting: options.externalWorkers?.maxWaiting ?? 10_000,
+    maxWaitingPerPrincipal: options.externalWorkers?.maxWaitingPerPrincipal ?? 1000,
+    leaseSeconds: LEASE_SECONDS,
+  });
   let stopping: Promise<void> | undefined;
   const parts: EngineParts = {
     boss,
@@ -206,7 +247,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     commands: createJobCommands({ pool, registry, jobs, reader }),
     events,
     deadLetters: createDeadLetters({ pool, registry, queries: deadLetterQueries(options.schema, options.bossSchema), pageTokens }),
-    work: workQueries(options.bossSchema, boss),
+    work,
     listener,
     feed,
     watches: createJobWatches({ pool, registry, feed, events, reader, eventRetentionSeconds: options.eventRetentionSeconds }),
@@ -218,6 +259,9 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     evaluator,
     replicas,
     maintenance,
+    catalog,
+    external,
+    progress,
   };
   return {
     registry,
@@ -250,6 +294,22 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
       watch: (intervalMs, deliver) => sampler.subscribe(intervalMs, deliver),
     },
     alerts: alertUseCases(pool, alertStore, alertOptions.webhooks),
+    catalog: {
+      createQueue: (q) => catalog.createQueue(q),
+      updateQueue: (q) => catalog.updateQueue(q),
+      deleteQueue: (name) => catalog.deleteQueue(name),
+      registerType: (t) => catalog.registerType(t),
+      updateType: (t) => catalog.updateType(t),
+      deleteType: (name) => catalog.deleteType(name),
+      types: () => catalog.types(),
+    },
+    workers: {
+      fetch: (viewer, types, max, waitMs, signal) => external.fetch(viewer, types, max, waitMs, signal),
+      heartbeat: (viewer, tokens) => external.heartbeat(viewer, tokens),
+      complete: (viewer, token, result) => external.complete(viewer, token, result),
+      fail: (viewer, token, message, retryable, reason) => external.fail(viewer, token, message, retryable, reason),
+      reportProgress: (viewer, token, percent, message) => external.reportProgress(viewer, token, percent, message),
+    },
     onResume: (l: (queue: string) => void) => void resumeListeners.add(l),
     stop(graceMs) {
       stopping ??= (async () => {
@@ -257,6 +317,9 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
         await folder.stop();
         await replicas.stop();
         await maintenance.stop();
+        external.stop();
+        progress.stop();
+        catalog.stop();
         control.stop();
         feed.stop();
         sampler.stop();

@@ -30,14 +30,26 @@ function summarise(violations: FieldViolation[]): string {
   return `invalid request: ${shown.join("; ")}${more}`;
 }
 
+/** The caller's role allows the call, but not on this thing (e.g. a job type whose workers list leaves it out). */
+export class PermissionError extends Error {
+  override name = "PermissionError";
+}
+
 /** The named thing does not exist (or is not visible to the caller). */
 export class NotFoundError extends Error {
   override name = "NotFoundError";
 }
 
-/** The operation does not apply in the current state. */
+/** The operation does not apply in the current state (with a machine-readable reason when one helps, e.g. `LEASE_LOST`). */
 export class FailedPreconditionError extends Error {
   override name = "FailedPreconditionError";
+  constructor(
+    message: string,
+    readonly reason?: string,
+    readonly metadata: Record<string, string> = {},
+  ) {
+    super(message);
+  }
 }
 
 /** A conflict with something that exists, with a machine-readable reason. */

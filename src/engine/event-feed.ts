@@ -106,7 +106,6 @@ export function createEventFeed(options: EventFeedOptions) {
   const { pool, registry, events, jobs, listener, logger } = options;
   const subscribers = new Set<FeedSubscriber>();
   const jobWatchers = new Set<JobSubscriber>();
-  const everyQueue = registry.bossQueues;
   let position: EventPosition | undefined;
   let activating: Promise<EventPosition> | undefined;
   let reading = false;
@@ -117,7 +116,7 @@ export function createEventFeed(options: EventFeedOptions) {
 
   async function recordsOf(ids: Set<string>): Promise<Map<string, JobRecord>> {
     if (ids.size === 0) return new Map();
-    const found = await jobs.byIds(pool, [...ids], everyQueue);
+    const found = await jobs.byIds(pool, [...ids], registry.bossQueues);
     const records = new Map<string, JobRecord>();
     for (const r of found) {
       const record = recordFromRow(r, registry);
@@ -247,7 +246,7 @@ export function createEventFeed(options: EventFeedOptions) {
     /** Events read by a catch-up, with their jobs, as the feed would deliver them. */
     async withRecords(rows: EventRow[]): Promise<FeedEvent[]> {
       const known = rows.filter((r) => registry.byBossQueue(r.queue_name));
-      const found = known.length > 0 ? await jobs.byIds(pool, [...new Set(known.map((r) => r.job_id))], everyQueue) : [];
+      const found = known.length > 0 ? await jobs.byIds(pool, [...new Set(known.map((r) => r.job_id))], registry.bossQueues) : [];
       const records = new Map(
         found.flatMap((r) => {
           const record = recordFromRow(r, registry);

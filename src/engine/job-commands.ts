@@ -28,13 +28,12 @@ const upper = (s: string) => s.toUpperCase();
 /** The job commands. */
 export function createJobCommands(deps: JobCommandDeps) {
   const { registry, jobs } = deps;
-  const everyQueue = registry.bossQueues;
   const toRecord = (row: JobRow): JobRecord => requireRecord(row, registry);
 
   return {
     async retry(id: string): Promise<JobRecord> {
       const record = await inTransaction(deps.pool, async (tx) => {
-        const row = await jobs.lockById(tx, id, everyQueue);
+        const row = await jobs.lockById(tx, id, registry.bossQueues);
         if (!row) throw new NotFoundError(`job ${id} not found`);
         const job = toRecord(row);
         if (job.deadLetter) throw new FailedPreconditionError(`job ${id} is a dead letter; put it back with RedriveDeadLetters`);
@@ -56,7 +55,7 @@ export function createJobCommands(deps: JobCommandDeps) {
 
     async cancel(id: string): Promise<JobRecord> {
       const record = await inTransaction(deps.pool, async (tx) => {
-        const row = await jobs.lockById(tx, id, everyQueue);
+        const row = await jobs.lockById(tx, id, registry.bossQueues);
         if (!row) throw new NotFoundError(`job ${id} not found`);
         const job = toRecord(row);
         if (job.deadLetter) throw new FailedPreconditionError(`job ${id} is a dead letter; it is not waiting to run`);

@@ -46,7 +46,6 @@ export interface JobReaderDeps {
 /** The job reader. */
 export function createJobReader(deps: JobReaderDeps) {
   const { registry, jobs, pageTokens } = deps;
-  const everyQueue = registry.bossQueues;
 
   const toRecord = (row: JobRow): JobRecord => requireRecord(row, registry);
 
@@ -65,7 +64,7 @@ export function createJobReader(deps: JobReaderDeps) {
     maxBatch: 500,
     concurrency: 2,
     run: async (ids: string[]) => {
-      const { rows, snapshot } = await jobs.byIdsWithSnapshot(deps.pool, [...new Set(ids)], everyQueue);
+      const { rows, snapshot } = await jobs.byIdsWithSnapshot(deps.pool, [...new Set(ids)], registry.bossQueues);
       const records = new Map((await withDeadLetterIds(deps.pool, rows.map(toRecord))).map((r) => [r.id, r]));
       return ids.map((id) => ({ record: records.get(id), snapshot }));
     },
@@ -76,7 +75,7 @@ export function createJobReader(deps: JobReaderDeps) {
 
     /** One job, if `viewer` may see it. */
     async get(viewer: Viewer, id: string): Promise<JobRecord> {
-      const [row] = await jobs.byIds(deps.pool, [id], everyQueue, ownerFilter(viewer));
+      const [row] = await jobs.byIds(deps.pool, [id], registry.bossQueues, ownerFilter(viewer));
       if (!row) throw new NotFoundError(`job ${id} not found`);
       const [record] = await withDeadLetterIds(deps.pool, [toRecord(row)]);
       return record!;

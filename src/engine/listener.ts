@@ -1,6 +1,6 @@
 /**
  * One LISTEN connection per replica, for every wake-up the service needs: job events (streams),
- * runnable work (workers) and cancel requests (running handlers). It reconnects by itself; after every
+ * runnable work (workers), cancel requests (running handlers), pauses and limits, and catalog changes. It reconnects by itself; after every
  * (re)connection it tells its subscribers to resynchronise, since notifications sent while it was
  * away are lost (readers then read from their cursors, workers poll).
  */
@@ -27,6 +27,8 @@ export interface Listener {
   onCancel(handler: Handler<string>): () => void;
   /** A pause or a rate limit changed (payload: what changed, e.g. `pause:money`). */
   onControl(handler: Handler<string>): () => void;
+  /** A queue or job type of the catalog changed. */
+  onCatalog(handler: Handler<void>): () => void;
   /** The connection was (re)established: anything sent meanwhile was lost. */
   onResync(handler: Handler<void>): () => void;
   /** Connection state changes (for health). */
@@ -51,6 +53,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     work: new Set<Handler<string>>(),
     cancel: new Set<Handler<string>>(),
     control: new Set<Handler<string>>(),
+    catalog: new Set<Handler<void>>(),
     resync: new Set<Handler<void>>(),
     status: new Set<Handler<{ connected: boolean; detail: string }>>(),
   };
@@ -66,7 +69,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
   let client: pg.Client | undefined;
   let pid: number | undefined;
   let stopped = false;
-  let channels: { events: string; work: string; cancel: string; control: string } | undefined;
+  let channels: { events: string; work: string; cancel: string; control: string; catalog: string } | undefined;
   let delay = LISTENER_RETRY_MIN_MS;
   let retryTimer: NodeJS.Timeout | undefined;
   let probeTimer: NodeJS.Timeout | undefined;
@@ -98,8 +101,9 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
       await c.connect();
       if (!channels) {
         const s = (f: string) => `${qualified(options.schema, f)}()`;
-        const { rows } = await c.query<{ events: string; work: string; cancel: string; control: string }>(
-          `SELECT ${s("event_channel")} AS events, ${s("work_channel")} AS work, ${s("cancel_channel")} AS cancel, ${s("control_channel")} AS control`,
+        const { rows } = await c.query<{ events: string; work: string; cancel: string; control: string; catalog: string }>(
+          `SELECT ${s("event_channel")} AS events, ${s("work_channel")} AS work, ${s("cancel_channel")} AS cancel, ${s("control_channel")} AS control,
+             ${s("catalog_channel")} AS catalog`,
         );
         channels = rows[0]!;
       }
@@ -117,6 +121,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
         else if (n.channel === channels!.work && n.payload) emit(handlers.work, n.payload);
         else if (n.channel === channels!.cancel && n.payload) emit(handlers.cancel, n.payload);
         else if (n.channel === channels!.control && n.payload) emit(handlers.control, n.payload);
+        else if (n.channel === channels!.catalog) emit(handlers.catalog, undefined);
       });
       probeTimer = setInterval(() => {
         const probing = client;
@@ -158,6 +163,7 @@ export async function startListener(options: ListenerOptions): Promise<Listener>
     onWork: subscribe(handlers.work),
     onCancel: subscribe(handlers.cancel),
     onControl: subscribe(handlers.control),
+    onCatalog: subscribe(handlers.catalog),
     onResync: subscribe(handlers.resync),
     onStatus: subscribe(handlers.status),
     connected: () => client !== undefined,

@@ -72,6 +72,11 @@ export interface JobContext<P> {
    * says: it completes, or fails and is retried (money calls with the same idempotency key).
    */
   beginSideEffect(): void;
+  /**
+   * Reports how far the attempt got (0-100, a short note): the job's `progress` and a PROGRESS event
+   * (coalesced: at most a few writes per second per job). Never throws; a lost lease shows in `signal`.
+   */
+  progress(percent: number, message?: string): Promise<void>;
   readonly logger: Logger;
 }
 

@@ -56,12 +56,11 @@ export interface QueueStatsDeps {
 /** The statistics reader of a replica. */
 export function createQueueStats(deps: QueueStatsDeps) {
   const { registry, queries, pool } = deps;
-  const every = [...registry.bossQueues];
   const byWindow = new Map<number, () => Promise<{ rows: CountsRow[]; capturedAt: Date }>>();
   const read = (windowSeconds: number) => {
     let reader = byWindow.get(windowSeconds);
     if (!reader) {
-      reader = coalescing(() => queries.counts(pool, every, windowSeconds));
+      reader = coalescing(() => queries.counts(pool, registry.bossQueues, windowSeconds));
       if (byWindow.size < 32) byWindow.set(windowSeconds, reader);
     }
     return reader();

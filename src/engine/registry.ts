@@ -1,6 +1,9 @@
 /**
  * The registry of queues and job types: which job type belongs to which queue, under which policy,
- * with which payload schema, and the pg-boss queue names they map to.
+ * with which payload schema, who may add and fetch it, and the pg-boss queue names they map to. The
+ * seed's queues and types are compiled in (`builtIn`); the catalog (catalog.ts) adds those registered
+ * through the API, and swaps in a new registry on every change (`liveRegistry`), so readers always
+ * ask the registry rather than keep its lists.
  *
  * pg-boss queue names allow only `[A-Za-z0-9_.\-/]` and are interpolated into its SQL, so a job type
  * such as `payment:process` is never passed to pg-boss as given: each job type has its own pg-boss
@@ -35,6 +38,10 @@ export interface QueueDefinition {
   readonly name: string;
   readonly description: string;
   readonly policy: QueuePolicy;
+  /** One of the seed's queues (configured by settings; never deleted). */
+  readonly builtIn?: boolean;
+  readonly createdAt?: Date;
+  readonly updatedAt?: Date;
 }
 
 /** Who adds a job, as a job type's admission rule sees it. */
@@ -52,16 +59,45 @@ export interface AdmissionProblem {
   readonly reason: string;
 }
 
+/** What a JSON Schema check says of a payload: valid, or the problems (paths under the payload). */
+export type PayloadVerdict = { ok: true } | { ok: false; problems: AdmissionProblem[] };
+
+/** A registered type's payload schema (JSON Schema draft 2020-12), compiled once per version. */
+export interface JsonSchemaCheck {
+  readonly kind: "json-schema";
+  readonly schema: Record<string, unknown>;
+  check(payload: unknown): PayloadVerdict;
+}
+
 /** A job type: its name, queue and payload schema. Processors (workers/) add `process`. */
 export interface JobTypeDefinition<P = unknown> {
   /** The public name, e.g. `payment:process`. */
   readonly type: string;
   /** The queue's name. */
   readonly queue: string;
-  /** Validates a payload; unknown keys are rejected. */
-  readonly payload: z.ZodType<P>;
+  /** Validates a payload; unknown keys are rejected (built-in: zod; registered: its JSON Schema). */
+  readonly payload: z.ZodType<P> | JsonSchemaCheck;
   /** Rules that depend on who adds the job, checked after the schema (nothing to say: an empty list). */
   readonly admit?: (payload: P, caller: Caller) => AdmissionProblem[];
+  /** One of the seed's types, run by an in-process processor. */
+  readonly builtIn?: boolean;
+  /** Service principals that may add it (`*`: all); unset: every service principal. Admins always may. */
+  readonly producers?: readonly string[];
+  /** Worker principals that may fetch it through WorkerService; unset: none (admins only). */
+  readonly workers?: readonly string[];
+  readonly description?: string;
+  readonly createdAt?: Date;
+  readonly updatedAt?: Date;
+}
+
+/** Whether `principal` (not an admin) may add jobs of `type`. */
+export function mayProduce(type: JobTypeDefinition, principal: string): boolean {
+  return !type.producers || type.producers.includes("*") || type.producers.includes(principal);
+}
+
+/** Whether `principal` (not an admin) may fetch jobs of `type`. */
+export function mayWork(type: JobTypeDefinition, principal: string): boolean {
+  return type.workers?.includes(principal) ?? false;
 }
 
 /** A resolved job type, with its pg-boss queue names. */
@@ -71,7 +107,7 @@ export interface RegisteredJobType<P = unknown> extends JobTypeDefinition<P> {
   readonly queueDefinition: QueueDefinition;
 }
 
-/** The lookups the engine, the RPC layer and the workers share. */
+/** The lookups the engine, the RPC layer and the workers share (ask each time: it changes). */
 export interface JobRegistry {
   readonly queues: readonly QueueDefinition[];
   readonly types: readonly RegisteredJobType[];
@@ -118,5 +154,37 @@ export function createRegistry(queues: readonly QueueDefinition[], definitions: 
     queue: (name) => queueByName.get(name),
     typesOf: (queue) => types.filter((t) => t.queue === queue),
     byBossQueue: (name) => byBoss.get(name),
+  };
+}
+
+/** A registry whose contents the catalog replaces on every change; every lookup reads the current one. */
+export interface LiveRegistry extends JobRegistry {
+  replace(next: JobRegistry): void;
+}
+
+export function isLive(registry: JobRegistry): registry is LiveRegistry {
+  return typeof (registry as Partial<LiveRegistry>).replace === "function";
+}
+
+/** Wraps `initial` so that it can be replaced in place. */
+export function liveRegistry(initial: JobRegistry): LiveRegistry {
+  let current = initial;
+  return {
+    get queues() {
+      return current.queues;
+    },
+    get types() {
+      return current.types;
+    },
+    get bossQueues() {
+      return current.bossQueues;
+    },
+    type: (type) => current.type(type),
+    queue: (name) => current.queue(name),
+    typesOf: (queue) => current.typesOf(queue),
+    byBossQueue: (name) => current.byBossQueue(name),
+    replace(next) {
+      current = next;
+    },
   };
 }

@@ -4,10 +4,12 @@
  * the event log: it validates requests, calls a use case and maps the answer.
  */
 import type { Pool } from "../db/pool.js";
+import type { JobTypeInput, QueueInput } from "./catalog.js";
 import type { DeadLetters } from "./dead-letters.js";
 import type { EnqueueEntry, EnqueueOutcome } from "./enqueue.js";
 import { AlreadyExistsError } from "./errors.js";
 import type { FeedEvent } from "./event-feed.js";
+import type { LeasedRecord, LeaseState } from "./external-work.js";
 import type { JobPage, ListFilter } from "./job-reader.js";
 import type { ChangesFilter, ChangesWatch, JobWatch } from "./job-watch.js";
 import type { MetricsView } from "./metrics.js";
@@ -15,6 +17,7 @@ import type { PageTokens } from "./page-token.js";
 import type { AlertQueries, AlertRow, AlertRuleRow, AlertStateName, RuleFields } from "./queries/alert-queries.js";
 import type { PauseRow, RateLimitRow } from "./queries/control-queries.js";
 import type { QueueStatistics } from "./queue-stats.js";
+import type { QueueDefinition, RegisteredJobType } from "./registry.js";
 import type { EventPosition } from "./store/event-queries.js";
 import type { JobRecord } from "./store/job-record.js";
 import type { Viewer } from "./viewer.js";
@@ -73,6 +76,27 @@ export interface AlertUseCases {
   acknowledge(id: string, by: string): Promise<AlertRow | undefined>;
 }
 
+/** Queues and job types of your own (the catalog). */
+export interface CatalogUseCases {
+  createQueue(q: QueueInput): Promise<QueueDefinition>;
+  updateQueue(q: QueueInput): Promise<QueueDefinition>;
+  deleteQueue(name: string): Promise<void>;
+  registerType(t: JobTypeInput): Promise<RegisteredJobType>;
+  updateType(t: Omit<JobTypeInput, "queue">): Promise<RegisteredJobType>;
+  deleteType(name: string): Promise<void>;
+  /** Every job type, built-in and registered, by name. */
+  types(): RegisteredJobType[];
+}
+
+/** External workers (WorkerService). */
+export interface WorkerUseCases {
+  fetch(viewer: Viewer, types: readonly string[], max: number, waitMs: number, signal: AbortSignal): Promise<LeasedRecord[]>;
+  heartbeat(viewer: Viewer, tokens: readonly string[]): Promise<LeaseState[]>;
+  complete(viewer: Viewer, token: string, result: Record<string, unknown>): Promise<JobRecord>;
+  fail(viewer: Viewer, token: string, message: string, retryable: boolean, reason: string | undefined): Promise<JobRecord>;
+  reportProgress(viewer: Viewer, token: string, percent: number, message: string): Promise<void>;
+}
+
 /** The engine, as the API sees it. */
 export interface EngineApi {
   /** Signs and verifies page tokens (every replica verifies every other's). */
@@ -82,6 +106,8 @@ export interface EngineApi {
   readonly limits: LimitUseCases;
   readonly metrics: MetricsUseCases;
   readonly alerts: AlertUseCases;
+  readonly catalog: CatalogUseCases;
+  readonly workers: WorkerUseCases;
 }
 
 /** The alert use cases on the alert tables. */

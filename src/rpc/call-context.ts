@@ -4,8 +4,11 @@
 import { createContextKey, type HandlerContext } from "@connectrpc/connect";
 import { UnavailableError } from "../engine/index.js";
 
-/** What a principal may do: `service` adds and reads its own jobs; `admin` does everything. */
-export type Role = "service" | "admin";
+/**
+ * What a principal may do: `service` adds and reads its own jobs; `worker` runs the jobs of the types
+ * that name it (WorkerService) and nothing else; `admin` does everything.
+ */
+export type Role = "service" | "worker" | "admin";
 
 /** An authenticated caller. */
 export interface Principal {

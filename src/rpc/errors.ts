@@ -14,6 +14,7 @@ import {
   InternalError,
   NotFoundError,
   OutOfRangeError,
+  PermissionError,
   ResourceExhaustedError,
   UnavailableError,
   ValidationError,
@@ -38,7 +39,13 @@ export function toConnectError(err: unknown, logger: Logger, requestId?: string)
     ]);
   }
   if (err instanceof NotFoundError) return new ConnectError(err.message, Code.NotFound);
-  if (err instanceof FailedPreconditionError) return new ConnectError(err.message, Code.FailedPrecondition);
+  if (err instanceof PermissionError) return new ConnectError(err.message, Code.PermissionDenied);
+  if (err instanceof FailedPreconditionError) {
+    const details = err.reason
+      ? [{ desc: ErrorInfoSchema, value: create(ErrorInfoSchema, { reason: err.reason, domain: ERROR_DOMAIN, metadata: err.metadata }) }]
+      : [];
+    return new ConnectError(err.message, Code.FailedPrecondition, undefined, details);
+  }
   if (err instanceof OutOfRangeError) return new ConnectError(err.message, Code.OutOfRange);
   if (err instanceof UnavailableError) return new ConnectError(err.message, Code.Unavailable);
   if (err instanceof AlreadyExistsError) {

@@ -20,6 +20,7 @@ const types: Record<string, JobEventType> = {
   dead_lettered: JobEventType.DEAD_LETTERED,
   redriven: JobEventType.REDRIVEN,
   purged: JobEventType.PURGED,
+  progress: JobEventType.PROGRESS,
 };
 
 const stateOf = (s: string | null | undefined): JobState =>

@@ -3,7 +3,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type Job, JobErrorSchema, JobSchema, JobState } from "../../gen/jobs/v1/job_pb.js";
+import { type Job, JobErrorSchema, JobProgressSchema, JobSchema, JobState } from "../../gen/jobs/v1/job_pb.js";
 import type { BossState, JobRecord } from "../engine/index.js";
 
 const states: Record<BossState, JobState> = {
@@ -64,6 +64,13 @@ export function toJob(r: JobRecord): Job {
   if (r.startedAt) job.startedAt = timestampFromDate(r.startedAt);
   if (r.completedAt) job.completedAt = timestampFromDate(r.completedAt);
   if (r.result !== undefined) job.result = r.result as Job["result"];
+  const progress = r.envelope.progress;
+  if (progress)
+    job.progress = create(JobProgressSchema, {
+      percent: progress.percent,
+      message: progress.message,
+      updatedAt: timestampFromDate(new Date(progress.updatedAt)),
+    });
   if (r.lastError) {
     job.lastError = create(JobErrorSchema, {
       message: r.lastError.message,

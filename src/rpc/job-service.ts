@@ -6,7 +6,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "../../gen/jobs/v1/job_service_pb.js";
 import type { BossState, EngineApi, JobRegistry } from "../engine/index.js";
-import { AlreadyExistsError, BatchEntryError, type FieldViolation, ValidationError } from "../engine/index.js";
+import { AlreadyExistsError, BatchEntryError, type FieldViolation, mayProduce, PermissionError, ValidationError } from "../engine/index.js";
 import { type Instruments, jobAttributes } from "../telemetry/instruments.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
 import { principalOf } from "./call-context.js";
@@ -55,6 +55,9 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
   return {
     async addJob(req, ctx) {
       const principal = principalOf(ctx);
+      const type = registry.type(req.type);
+      if (type && principal.role !== "admin" && !mayProduce(type, principal.name))
+        throw new PermissionError(`${principal.name} may not add ${type.type} jobs (not in the job type's producers list)`);
       const validated = validateAddJob(req, context(ctx));
       if (validated.violations) throw new ValidationError(validated.violations);
       const outcome = await engine().jobs.add({

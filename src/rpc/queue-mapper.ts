@@ -3,8 +3,8 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type Queue, QueueSchema, type QueueStats, QueueStatsSchema } from "../../gen/jobs/v1/queue_service_pb.js";
-import type { Counts, JobRegistry, PauseRow, QueueDefinition, QueueStatistics } from "../engine/index.js";
+import { type JobType, JobTypeSchema, type Queue, QueueSchema, type QueueStats, QueueStatsSchema } from "../../gen/jobs/v1/queue_service_pb.js";
+import type { Counts, JobRegistry, PauseRow, QueueDefinition, QueueStatistics, RegisteredJobType } from "../engine/index.js";
 
 const age = (since: Date | undefined, at: Date) => durationFromMs(since ? Math.max(0, at.getTime() - since.getTime()) : 0);
 
@@ -44,6 +44,8 @@ export function toQueue(
   const types = registry.typesOf(q.name);
   return create(QueueSchema, {
     name: q.name,
+    description: q.description,
+    builtIn: q.builtIn === true,
     jobTypes: types.map((t) => t.type),
     paused: pause !== undefined,
     pausedAt: pause ? timestampFromDate(pause.paused_at) : undefined,
@@ -62,5 +64,20 @@ export function toQueue(
       maxExpireIn: durationFromMs(p.maxExpireInSeconds * 1000),
     },
     stats: stats ? toQueueStats(stats) : undefined,
+  });
+}
+
+/** A job type: built-in ones without a schema (theirs is compiled in) and open to every producer. */
+export function toJobType(t: RegisteredJobType): JobType {
+  return create(JobTypeSchema, {
+    name: t.type,
+    queue: t.queue,
+    payloadSchema: "kind" in t.payload ? (t.payload.schema as never) : undefined,
+    producers: [...(t.producers ?? ["*"])],
+    workers: [...(t.workers ?? [])],
+    builtIn: t.builtIn === true,
+    description: t.description ?? "",
+    createTime: t.createdAt ? timestampFromDate(t.createdAt) : undefined,
+    updateTime: t.updatedAt ? timestampFromDate(t.updatedAt) : undefined,
   });
 }

@@ -5,11 +5,12 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, ServiceImpl } from "@connectrpc/connect";
 import { QueueService } from "../../gen/jobs/v1/queue_service_pb.js";
-import type { EngineApi, JobRegistry, PauseRow, QueueDefinition } from "../engine/index.js";
+import type { EngineApi, JobRegistry, PauseRow, QueueDefinition, RegisteredJobType } from "../engine/index.js";
 import { NotFoundError, ValidationError } from "../engine/index.js";
 import { principalOf } from "./call-context.js";
+import { jobTypeToRegister, jobTypeToUpdate, queueToCreate, queueToUpdate } from "./catalog-requests.js";
 import { toJob } from "./job-mapper.js";
-import { toQueue, toQueueStats } from "./queue-mapper.js";
+import { toJobType, toQueue, toQueueStats } from "./queue-mapper.js";
 import { DEFAULT_STATS_WINDOW_SECONDS, pageSizeOf, requireQueue, requireUuid, viewerOf, windowSecondsOf } from "./request-fields.js";
 
 export interface QueueServiceDeps {
@@ -120,7 +121,59 @@ export function queueService(deps: QueueServiceDeps): Partial<ServiceImpl<typeof
       const purged = await engine().queues.deadLetters.purge(queue, ids.length > 0 ? ids : undefined, req.before ? timestampDate(req.before) : undefined);
       return { purgedCount: purged };
     },
+
+    async createQueue(req) {
+      const queue = await engine().catalog.createQueue(queueToCreate(req.queue));
+      return { queue: await queueOf(queue, undefined) };
+    },
+
+    async updateQueue(req) {
+      if (!req.queue?.name) throw new ValidationError([{ field: "queue.name", description: "is required", reason: "REQUIRED" }]);
+      const current = requireQueue(registry, req.queue.name, "queue.name");
+      const queue = await engine().catalog.updateQueue(queueToUpdate(current, req.queue, req.updateMask));
+      return { queue: await queueOf(queue, engine().queues.paused(queue.name)) };
+    },
+
+    async deleteQueue(req) {
+      requireQueue(registry, req.name, "name");
+      await engine().catalog.deleteQueue(req.name);
+      return {};
+    },
+
+    async registerJobType(req) {
+      return { jobType: toJobType(await engine().catalog.registerType(jobTypeToRegister(req.jobType))) };
+    },
+
+    async updateJobType(req) {
+      const current = requireJobType(req.jobType?.name ?? "", "job_type.name");
+      return { jobType: toJobType(await engine().catalog.updateType(jobTypeToUpdate(current, req.jobType!, req.updateMask))) };
+    },
+
+    async deleteJobType(req) {
+      requireJobType(req.name, "name");
+      await engine().catalog.deleteType(req.name);
+      return {};
+    },
+
+    async listJobTypes(req) {
+      const e = engine();
+      const pageSize = pageSizeOf(req.pageSize, "page_size", 100, 100);
+      const after = req.pageToken ? e.pageTokens.verify<{ n: string }>("job_types", {}, req.pageToken).n : undefined;
+      const types = e.catalog.types().filter((t) => after === undefined || t.type > after);
+      const page = types.slice(0, pageSize);
+      return {
+        jobTypes: page.map(toJobType),
+        nextPageToken: types.length > page.length ? e.pageTokens.sign("job_types", {}, { n: page[page.length - 1]!.type }) : "",
+      };
+    },
   };
+
+  function requireJobType(name: string, field: string): RegisteredJobType {
+    if (!name) throw new ValidationError([{ field, description: "is required", reason: "REQUIRED" }]);
+    const type = registry.type(name);
+    if (!type) throw new NotFoundError(`job type ${name} not found`);
+    return type;
+  }
 }
 
 /** Registers QueueService. */

@@ -5,8 +5,8 @@
  */
 import type { Role } from "./tokens.js";
 
-/** `public`: no token needed. */
-export type Access = "public" | Role;
+/** `public`: no token needed; a list: any of those roles (admins always). */
+export type Access = "public" | Role | readonly Role[];
 
 /** The role each RPC needs, keyed by `<service type name>/<method name>`. */
 export const accessPolicy: Readonly<Record<string, Access>> = {
@@ -25,6 +25,19 @@ export const accessPolicy: Readonly<Record<string, Access>> = {
   "jobs.v1.QueueService/ListDeadLetters": "service",
   "jobs.v1.QueueService/RedriveDeadLetters": "admin",
   "jobs.v1.QueueService/PurgeDeadLetters": "admin",
+  "jobs.v1.QueueService/CreateQueue": "admin",
+  "jobs.v1.QueueService/UpdateQueue": "admin",
+  "jobs.v1.QueueService/DeleteQueue": "admin",
+  "jobs.v1.QueueService/RegisterJobType": "admin",
+  "jobs.v1.QueueService/UpdateJobType": "admin",
+  "jobs.v1.QueueService/DeleteJobType": "admin",
+  "jobs.v1.QueueService/ListJobTypes": ["service", "worker"],
+  // Workers: each call is also checked against the job type's `workers` list.
+  "jobs.v1.WorkerService/FetchJobs": "worker",
+  "jobs.v1.WorkerService/HeartbeatJobs": "worker",
+  "jobs.v1.WorkerService/CompleteJob": "worker",
+  "jobs.v1.WorkerService/FailJob": "worker",
+  "jobs.v1.WorkerService/ReportProgress": "worker",
   "jobs.v1.MonitoringService/GetHealth": "public",
   "jobs.v1.MonitoringService/GetMetrics": "service",
   "jobs.v1.MonitoringService/WatchMetrics": "service",
@@ -51,5 +64,6 @@ export function accessFor(service: string, method: string): Access {
 
 /** Whether `role` satisfies `access`. */
 export function allows(role: Role, access: Access): boolean {
-  return access === "public" || role === "admin" || role === access;
+  if (access === "public" || role === "admin") return true;
+  return typeof access === "string" ? role === access : access.includes(role);
 }

@@ -45,7 +45,8 @@ export function parseTokens(spec: string): TokenStore {
       const role = item.slice(first + 1, second);
       const token = item.slice(second + 1);
       if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1}: the name must be 1-64 of A-Z a-z 0-9 _ . -`);
-      if (role !== "service" && role !== "admin") throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): role must be service or admin`);
+      if (role !== "service" && role !== "worker" && role !== "admin")
+        throw new TokenConfigError(`AUTH_TOKENS: entry ${index + 1} (${name}): role must be service, worker or admin`);
       // A name may have several tokens (to rotate one: add the new token under the same name, move
       // the clients over, remove the old one), all with one role.
       const earlier = roles.get(name);

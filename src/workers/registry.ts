@@ -30,8 +30,8 @@ export const jobTypes = [paymentProcess, refundProcess, nftMint, emailSend, anal
  */
 export function serviceRegistry(concurrency: Partial<Record<string, number>> = {}): JobRegistry {
   return createRegistry(
-    queues.map((q) => (concurrency[q.name] === undefined ? q : { ...q, policy: { ...q.policy, concurrency: concurrency[q.name]! } })),
-    jobTypes,
+    queues.map((q) => ({ ...q, builtIn: true, policy: concurrency[q.name] === undefined ? q.policy : { ...q.policy, concurrency: concurrency[q.name]! } })),
+    jobTypes.map((t) => ({ ...t, builtIn: true })),
   );
 }
 

@@ -14,10 +14,18 @@ export const tokens = {
   admin: "test-admin-token-0123456789",
   serviceA: "test-service-a-token-0123456789",
   serviceB: "test-service-b-token-0123456789",
+  workerA: "test-worker-a-token-0123456789",
+  workerB: "test-worker-b-token-0123456789",
 } as const;
 
 /** AUTH_TOKENS for {@link tokens}. */
-export const AUTH_TOKENS = `admin:admin:${tokens.admin},svc-a:service:${tokens.serviceA},svc-b:service:${tokens.serviceB}`;
+export const AUTH_TOKENS = [
+  `admin:admin:${tokens.admin}`,
+  `svc-a:service:${tokens.serviceA}`,
+  `svc-b:service:${tokens.serviceB}`,
+  `wrk-a:worker:${tokens.workerA}`,
+  `wrk-b:worker:${tokens.workerB}`,
+].join(",");
 
 /** The environment a test service runs with. */
 export function testEnv(db: TestDatabase, overrides: Record<string, string> = {}): Record<string, string> {

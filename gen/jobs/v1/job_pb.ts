@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file jobs/v1/job.proto.
  */
 export const file_jobs_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChFqb2JzL3YxL2pvYi5wcm90bxIHam9icy52MSLiBQoDSm9iEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSDQoFcXVldWUYAyABKAkSIAoFc3RhdGUYBCABKA4yES5qb2JzLnYxLkpvYlN0YXRlEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhAKCHByaW9yaXR5GAYgASgFEhMKC3JldHJ5X2NvdW50GAcgASgFEhMKC3JldHJ5X2xpbWl0GAggASgFEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3N0YXJ0X2FmdGVyGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlc3VsdBgNIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoKbGFzdF9lcnJvchgOIAEoCzIRLmpvYnMudjEuSm9iRXJyb3ISFwoPaWRlbXBvdGVuY3lfa2V5GA8gASgJEhIKCmNyZWF0ZWRfYnkYECABKAkSGAoQY2FuY2VsX3JlcXVlc3RlZBgRIAEoCBITCgtyb290X2pvYl9pZBgSIAEoCRITCgtkZWFkX2xldHRlchgTIAEoCBIVCg1zb3VyY2Vfam9iX2lkGBQgASgJEhoKEmRlYWRfbGV0dGVyX2pvYl9pZBgVIAEoCRIuCgtyZXRyeV9kZWxheRgWIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1yZXRyeV9iYWNrb2ZmGBcgASgIEiwKCWV4cGlyZV9pbhgYIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKAAQoISm9iRXJyb3ISDwoHbWVzc2FnZRgBIAEoCRIRCglyZXRyeWFibGUYAiABKAgSDwoHYXR0ZW1wdBgDIAEoBRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAUgASgJIoMDCgpKb2JPcHRpb25zEhUKCHByaW9yaXR5GAEgASgFSAGIAQESMQoLc3RhcnRfYWZ0ZXIYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASKgoFZGVsYXkYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IABIYCgtyZXRyeV9saW1pdBgEIAEoBUgCiAEBEi4KC3JldHJ5X2RlbGF5GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhoKDXJldHJ5X2JhY2tvZmYYBiABKAhIA4gBARIsCglleHBpcmVfaW4YByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SHAoPaWRlbXBvdGVuY3lfa2V5GAggASgJSASIAQFCCgoIc2NoZWR1bGVCCwoJX3ByaW9yaXR5Qg4KDF9yZXRyeV9saW1pdEIQCg5fcmV0cnlfYmFja29mZkISChBfaWRlbXBvdGVuY3lfa2V5IrYBCghKb2JFdmVudBIjCgR0eXBlGAEgASgOMhUuam9icy52MS5Kb2JFdmVudFR5cGUSGQoDam9iGAIgASgLMgwuam9icy52MS5Kb2ISKQoOcHJldmlvdXNfc3RhdGUYAyABKA4yES5qb2JzLnYxLkpvYlN0YXRlEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZjdXJzb3IYBSABKAkqrwEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhUKEUpPQl9TVEFURV9DUkVBVEVEEAESEwoPSk9CX1NUQVRFX1JFVFJZEAISFAoQSk9CX1NUQVRFX0FDVElWRRADEhcKE0pPQl9TVEFURV9DT01QTEVURUQQBBIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAUSFAoQSk9CX1NUQVRFX0ZBSUxFRBAGKpkDCgxKb2JFdmVudFR5cGUSHgoaSk9CX0VWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIbChdKT0JfRVZFTlRfVFlQRV9TTkFQU0hPVBABEhoKFkpPQl9FVkVOVF9UWVBFX0NSRUFURUQQAhIaChZKT0JfRVZFTlRfVFlQRV9TVEFSVEVEEAMSHAoYSk9CX0VWRU5UX1RZUEVfQ09NUExFVEVEEAQSIgoeSk9CX0VWRU5UX1RZUEVfUkVUUllfU0NIRURVTEVEEAUSGQoVSk9CX0VWRU5UX1RZUEVfRkFJTEVEEAYSIwofSk9CX0VWRU5UX1RZUEVfQ0FOQ0VMX1JFUVVFU1RFRBAHEhwKGEpPQl9FVkVOVF9UWVBFX0NBTkNFTExFRBAIEhoKFkpPQl9FVkVOVF9UWVBFX0VYUElSRUQQCRIgChxKT0JfRVZFTlRfVFlQRV9ERUFEX0xFVFRFUkVEEAoSGwoXSk9CX0VWRU5UX1RZUEVfUkVEUklWRU4QCxIZChVKT0JfRVZFTlRfVFlQRV9QVVJHRUQQDGIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChFqb2JzL3YxL2pvYi5wcm90bxIHam9icy52MSKKBgoDSm9iEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSDQoFcXVldWUYAyABKAkSIAoFc3RhdGUYBCABKA4yES5qb2JzLnYxLkpvYlN0YXRlEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhAKCHByaW9yaXR5GAYgASgFEhMKC3JldHJ5X2NvdW50GAcgASgFEhMKC3JldHJ5X2xpbWl0GAggASgFEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3N0YXJ0X2FmdGVyGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlc3VsdBgNIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoKbGFzdF9lcnJvchgOIAEoCzIRLmpvYnMudjEuSm9iRXJyb3ISFwoPaWRlbXBvdGVuY3lfa2V5GA8gASgJEhIKCmNyZWF0ZWRfYnkYECABKAkSGAoQY2FuY2VsX3JlcXVlc3RlZBgRIAEoCBITCgtyb290X2pvYl9pZBgSIAEoCRITCgtkZWFkX2xldHRlchgTIAEoCBIVCg1zb3VyY2Vfam9iX2lkGBQgASgJEhoKEmRlYWRfbGV0dGVyX2pvYl9pZBgVIAEoCRIuCgtyZXRyeV9kZWxheRgWIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1yZXRyeV9iYWNrb2ZmGBcgASgIEiwKCWV4cGlyZV9pbhgYIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhImCghwcm9ncmVzcxgZIAEoCzIULmpvYnMudjEuSm9iUHJvZ3Jlc3MiXwoLSm9iUHJvZ3Jlc3MSDwoHcGVyY2VudBgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEi4KCnVwZGF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoABCghKb2JFcnJvchIPCgdtZXNzYWdlGAEgASgJEhEKCXJldHJ5YWJsZRgCIAEoCBIPCgdhdHRlbXB0GAMgASgFEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBSABKAkigwMKCkpvYk9wdGlvbnMSFQoIcHJpb3JpdHkYASABKAVIAYgBARIxCgtzdGFydF9hZnRlchgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIqCgVkZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEhgKC3JldHJ5X2xpbWl0GAQgASgFSAKIAQESLgoLcmV0cnlfZGVsYXkYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoNcmV0cnlfYmFja29mZhgGIAEoCEgDiAEBEiwKCWV4cGlyZV9pbhgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIcCg9pZGVtcG90ZW5jeV9rZXkYCCABKAlIBIgBAUIKCghzY2hlZHVsZUILCglfcHJpb3JpdHlCDgoMX3JldHJ5X2xpbWl0QhAKDl9yZXRyeV9iYWNrb2ZmQhIKEF9pZGVtcG90ZW5jeV9rZXkitgEKCEpvYkV2ZW50EiMKBHR5cGUYASABKA4yFS5qb2JzLnYxLkpvYkV2ZW50VHlwZRIZCgNqb2IYAiABKAsyDC5qb2JzLnYxLkpvYhIpCg5wcmV2aW91c19zdGF0ZRgDIAEoDjIRLmpvYnMudjEuSm9iU3RhdGUSLwoLb2NjdXJyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmN1cnNvchgFIAEoCSqvAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX0NSRUFURUQQARITCg9KT0JfU1RBVEVfUkVUUlkQAhIUChBKT0JfU1RBVEVfQUNUSVZFEAMSFwoTSk9CX1NUQVRFX0NPTVBMRVRFRBAEEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBRIUChBKT0JfU1RBVEVfRkFJTEVEEAYqtgMKDEpvYkV2ZW50VHlwZRIeChpKT0JfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhsKF0pPQl9FVkVOVF9UWVBFX1NOQVBTSE9UEAESGgoWSk9CX0VWRU5UX1RZUEVfQ1JFQVRFRBACEhoKFkpPQl9FVkVOVF9UWVBFX1NUQVJURUQQAxIcChhKT0JfRVZFTlRfVFlQRV9DT01QTEVURUQQBBIiCh5KT0JfRVZFTlRfVFlQRV9SRVRSWV9TQ0hFRFVMRUQQBRIZChVKT0JfRVZFTlRfVFlQRV9GQUlMRUQQBhIjCh9KT0JfRVZFTlRfVFlQRV9DQU5DRUxfUkVRVUVTVEVEEAcSHAoYSk9CX0VWRU5UX1RZUEVfQ0FOQ0VMTEVEEAgSGgoWSk9CX0VWRU5UX1RZUEVfRVhQSVJFRBAJEiAKHEpPQl9FVkVOVF9UWVBFX0RFQURfTEVUVEVSRUQQChIbChdKT0JfRVZFTlRfVFlQRV9SRURSSVZFThALEhkKFUpPQl9FVkVOVF9UWVBFX1BVUkdFRBAMEhsKF0pPQl9FVkVOVF9UWVBFX1BST0dSRVNTEA1iBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Job is one unit of background work of a registered job type.
@@ -191,6 +191,13 @@ export type Job = Message<"jobs.v1.Job"> & {
    * @generated from field: google.protobuf.Duration expire_in = 24;
    */
   expireIn?: Duration | undefined;
+
+  /**
+   * Output only. The running attempt's last reported progress (unset until one is reported).
+   *
+   * @generated from field: jobs.v1.JobProgress progress = 25;
+   */
+  progress?: JobProgress | undefined;
 };
 
 /**
@@ -199,6 +206,41 @@ export type Job = Message<"jobs.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_jobs_v1_job, 0);
+
+/**
+ * JobProgress is how far an attempt says it got.
+ *
+ * @generated from message jobs.v1.JobProgress
+ */
+export type JobProgress = Message<"jobs.v1.JobProgress"> & {
+  /**
+   * 0 to 100.
+   *
+   * @generated from field: int32 percent = 1;
+   */
+  percent: number;
+
+  /**
+   * A short note from the worker, at most 200 characters.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+
+  /**
+   * When it was reported.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 3;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.JobProgress.
+ * Use `create(JobProgressSchema)` to create a new message.
+ */
+export const JobProgressSchema: GenMessage<JobProgress> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_job, 1);
 
 /**
  * JobError describes a failed attempt.
@@ -248,7 +290,7 @@ export type JobError = Message<"jobs.v1.JobError"> & {
  * Use `create(JobErrorSchema)` to create a new message.
  */
 export const JobErrorSchema: GenMessage<JobError> = /*@__PURE__*/
-  messageDesc(file_jobs_v1_job, 1);
+  messageDesc(file_jobs_v1_job, 2);
 
 /**
  * JobOptions override the queue's policy for one job. Every field is optional: unset means the
@@ -330,7 +372,7 @@ export type JobOptions = Message<"jobs.v1.JobOptions"> & {
  * Use `create(JobOptionsSchema)` to create a new message.
  */
 export const JobOptionsSchema: GenMessage<JobOptions> = /*@__PURE__*/
-  messageDesc(file_jobs_v1_job, 2);
+  messageDesc(file_jobs_v1_job, 3);
 
 /**
  * JobEvent is one change of one job.
@@ -379,7 +421,7 @@ export type JobEvent = Message<"jobs.v1.JobEvent"> & {
  * Use `create(JobEventSchema)` to create a new message.
  */
 export const JobEventSchema: GenMessage<JobEvent> = /*@__PURE__*/
-  messageDesc(file_jobs_v1_job, 3);
+  messageDesc(file_jobs_v1_job, 4);
 
 /**
  * JobState is where a job is in its life. The state machine is drawn in docs/engine.md.
@@ -543,6 +585,13 @@ export enum JobEventType {
    * @generated from enum value: JOB_EVENT_TYPE_PURGED = 12;
    */
   PURGED = 12,
+
+  /**
+   * A running attempt reported progress (coalesced: at most a few per second per job).
+   *
+   * @generated from enum value: JOB_EVENT_TYPE_PROGRESS = 13;
+   */
+  PROGRESS = 13,
 }
 
 /**

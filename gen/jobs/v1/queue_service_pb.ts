@@ -4,17 +4,17 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Job } from "./job_pb.js";
 import { file_jobs_v1_job } from "./job_pb.js";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file jobs/v1/queue_service.proto.
  */
 export const file_jobs_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("Chtqb2JzL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SB2pvYnMudjEixAEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEQoJam9iX3R5cGVzGAIgAygJEg4KBnBhdXNlZBgDIAEoCBIkCgZwb2xpY3kYBCABKAsyFC5qb2JzLnYxLlF1ZXVlUG9saWN5EiIKBXN0YXRzGAUgASgLMhMuam9icy52MS5RdWV1ZVN0YXRzEi0KCXBhdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGF1c2VkX2J5GAcgASgJIpIDCgtRdWV1ZVBvbGljeRITCgtyZXRyeV9saW1pdBgBIAEoBRIuCgtyZXRyeV9kZWxheRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1yZXRyeV9iYWNrb2ZmGAMgASgIEiwKCWV4cGlyZV9pbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFkZWFkX2xldHRlcl9xdWV1ZRgFIAEoCRIyCg9yZXRyeV9kZWxheV9tYXgYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SOAoVZGVhZF9sZXR0ZXJfcmV0ZW50aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHByaW9yaXR5GAggASgFEhMKC2NvbmN1cnJlbmN5GAkgASgFEhcKD21heF9yZXRyeV9saW1pdBgKIAEoBRIwCg1tYXhfZXhwaXJlX2luGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItgCCgpRdWV1ZVN0YXRzEg4KBnF1ZXVlZBgBIAEoAxIPCgdkZWxheWVkGAIgASgDEg4KBmFjdGl2ZRgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIVCg1kZWFkX2xldHRlcmVkGAUgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNvbXBsZXRlZBgHIAEoAxIOCgZmYWlsZWQYCCABKAMSEQoJY2FuY2VsbGVkGAkgASgDEikKBndpbmRvdxgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtjYXB0dXJlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoJam9iX3R5cGVzGAwgAygLMhUuam9icy52MS5Kb2JUeXBlU3RhdHMi4gEKDEpvYlR5cGVTdGF0cxIMCgR0eXBlGAEgASgJEg4KBnF1ZXVlZBgCIAEoAxIPCgdkZWxheWVkGAMgASgDEg4KBmFjdGl2ZRgEIAEoAxIQCghyZXRyeWluZxgFIAEoAxIVCg1kZWFkX2xldHRlcmVkGAYgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNvbXBsZXRlZBgIIAEoAxIOCgZmYWlsZWQYCSABKAMSEQoJY2FuY2VsbGVkGAogASgDIjoKEUxpc3RRdWV1ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk0KEkxpc3RRdWV1ZXNSZXNwb25zZRIeCgZxdWV1ZXMYASADKAsyDi5qb2JzLnYxLlF1ZXVlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJPChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBndpbmRvdxgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI7ChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USIgoFc3RhdHMYASABKAsyEy5qb2JzLnYxLlF1ZXVlU3RhdHMiIQoRUGF1c2VRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIzChJQYXVzZVF1ZXVlUmVzcG9uc2USHQoFcXVldWUYASABKAsyDi5qb2JzLnYxLlF1ZXVlIiIKElJlc3VtZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKE1Jlc3VtZVF1ZXVlUmVzcG9uc2USHQoFcXVldWUYASABKAsyDi5qb2JzLnYxLlF1ZXVlIk4KFkxpc3REZWFkTGV0dGVyc1JlcXVlc3QSDQoFcXVldWUYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTgoXTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USGgoEam9icxgBIAMoCzIMLmpvYnMudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChlSZWRyaXZlRGVhZExldHRlcnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB2pvYl9pZHMYAiADKAkSDQoFbGltaXQYAyABKAUiUAoaUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USFgoOcmVkcml2ZW5fY291bnQYASABKAUSGgoEam9icxgCIAMoCzIMLmpvYnMudjEuSm9iImUKF1B1cmdlRGVhZExldHRlcnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB2pvYl9pZHMYAiADKAkSKgoGYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwChhQdXJnZURlYWRMZXR0ZXJzUmVzcG9uc2USFAoMcHVyZ2VkX2NvdW50GAEgASgFMsQECgxRdWV1ZVNlcnZpY2USRQoKTGlzdFF1ZXVlcxIaLmpvYnMudjEuTGlzdFF1ZXVlc1JlcXVlc3QaGy5qb2JzLnYxLkxpc3RRdWV1ZXNSZXNwb25zZRJOCg1HZXRRdWV1ZVN0YXRzEh0uam9icy52MS5HZXRRdWV1ZVN0YXRzUmVxdWVzdBoeLmpvYnMudjEuR2V0UXVldWVTdGF0c1Jlc3BvbnNlEkUKClBhdXNlUXVldWUSGi5qb2JzLnYxLlBhdXNlUXVldWVSZXF1ZXN0Ghsuam9icy52MS5QYXVzZVF1ZXVlUmVzcG9uc2USSAoLUmVzdW1lUXVldWUSGy5qb2JzLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBocLmpvYnMudjEuUmVzdW1lUXVldWVSZXNwb25zZRJUCg9MaXN0RGVhZExldHRlcnMSHy5qb2JzLnYxLkxpc3REZWFkTGV0dGVyc1JlcXVlc3QaIC5qb2JzLnYxLkxpc3REZWFkTGV0dGVyc1Jlc3BvbnNlEl0KElJlZHJpdmVEZWFkTGV0dGVycxIiLmpvYnMudjEuUmVkcml2ZURlYWRMZXR0ZXJzUmVxdWVzdBojLmpvYnMudjEuUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USVwoQUHVyZ2VEZWFkTGV0dGVycxIgLmpvYnMudjEuUHVyZ2VEZWFkTGV0dGVyc1JlcXVlc3QaIS5qb2JzLnYxLlB1cmdlRGVhZExldHRlcnNSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobs_v1_job]);
+  fileDesc("Chtqb2JzL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SB2pvYnMudjEi6wEKBVF1ZXVlEgwKBG5hbWUYASABKAkSEQoJam9iX3R5cGVzGAIgAygJEg4KBnBhdXNlZBgDIAEoCBIkCgZwb2xpY3kYBCABKAsyFC5qb2JzLnYxLlF1ZXVlUG9saWN5EiIKBXN0YXRzGAUgASgLMhMuam9icy52MS5RdWV1ZVN0YXRzEi0KCXBhdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGF1c2VkX2J5GAcgASgJEhMKC2Rlc2NyaXB0aW9uGAggASgJEhAKCGJ1aWx0X2luGAkgASgIIpIDCgtRdWV1ZVBvbGljeRITCgtyZXRyeV9saW1pdBgBIAEoBRIuCgtyZXRyeV9kZWxheRgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1yZXRyeV9iYWNrb2ZmGAMgASgIEiwKCWV4cGlyZV9pbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIZChFkZWFkX2xldHRlcl9xdWV1ZRgFIAEoCRIyCg9yZXRyeV9kZWxheV9tYXgYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SOAoVZGVhZF9sZXR0ZXJfcmV0ZW50aW9uGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHByaW9yaXR5GAggASgFEhMKC2NvbmN1cnJlbmN5GAkgASgFEhcKD21heF9yZXRyeV9saW1pdBgKIAEoBRIwCg1tYXhfZXhwaXJlX2luGAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItgCCgpRdWV1ZVN0YXRzEg4KBnF1ZXVlZBgBIAEoAxIPCgdkZWxheWVkGAIgASgDEg4KBmFjdGl2ZRgDIAEoAxIQCghyZXRyeWluZxgEIAEoAxIVCg1kZWFkX2xldHRlcmVkGAUgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNvbXBsZXRlZBgHIAEoAxIOCgZmYWlsZWQYCCABKAMSEQoJY2FuY2VsbGVkGAkgASgDEikKBndpbmRvdxgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgtjYXB0dXJlZF9hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKAoJam9iX3R5cGVzGAwgAygLMhUuam9icy52MS5Kb2JUeXBlU3RhdHMi4gEKDEpvYlR5cGVTdGF0cxIMCgR0eXBlGAEgASgJEg4KBnF1ZXVlZBgCIAEoAxIPCgdkZWxheWVkGAMgASgDEg4KBmFjdGl2ZRgEIAEoAxIQCghyZXRyeWluZxgFIAEoAxIVCg1kZWFkX2xldHRlcmVkGAYgASgDEjQKEW9sZGVzdF9xdWV1ZWRfYWdlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhEKCWNvbXBsZXRlZBgIIAEoAxIOCgZmYWlsZWQYCSABKAMSEQoJY2FuY2VsbGVkGAogASgDIjoKEUxpc3RRdWV1ZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIk0KEkxpc3RRdWV1ZXNSZXNwb25zZRIeCgZxdWV1ZXMYASADKAsyDi5qb2JzLnYxLlF1ZXVlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJPChRHZXRRdWV1ZVN0YXRzUmVxdWVzdBIMCgRuYW1lGAEgASgJEikKBndpbmRvdxgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI7ChVHZXRRdWV1ZVN0YXRzUmVzcG9uc2USIgoFc3RhdHMYASABKAsyEy5qb2JzLnYxLlF1ZXVlU3RhdHMiIQoRUGF1c2VRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSIzChJQYXVzZVF1ZXVlUmVzcG9uc2USHQoFcXVldWUYASABKAsyDi5qb2JzLnYxLlF1ZXVlIiIKElJlc3VtZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKE1Jlc3VtZVF1ZXVlUmVzcG9uc2USHQoFcXVldWUYASABKAsyDi5qb2JzLnYxLlF1ZXVlIk4KFkxpc3REZWFkTGV0dGVyc1JlcXVlc3QSDQoFcXVldWUYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkiTgoXTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USGgoEam9icxgBIAMoCzIMLmpvYnMudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJKChlSZWRyaXZlRGVhZExldHRlcnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB2pvYl9pZHMYAiADKAkSDQoFbGltaXQYAyABKAUiUAoaUmVkcml2ZURlYWRMZXR0ZXJzUmVzcG9uc2USFgoOcmVkcml2ZW5fY291bnQYASABKAUSGgoEam9icxgCIAMoCzIMLmpvYnMudjEuSm9iImUKF1B1cmdlRGVhZExldHRlcnNSZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEg8KB2pvYl9pZHMYAiADKAkSKgoGYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIwChhQdXJnZURlYWRMZXR0ZXJzUmVzcG9uc2USFAoMcHVyZ2VkX2NvdW50GAEgASgFIjMKEkNyZWF0ZVF1ZXVlUmVxdWVzdBIdCgVxdWV1ZRgBIAEoCzIOLmpvYnMudjEuUXVldWUiNAoTQ3JlYXRlUXVldWVSZXNwb25zZRIdCgVxdWV1ZRgBIAEoCzIOLmpvYnMudjEuUXVldWUiZAoSVXBkYXRlUXVldWVSZXF1ZXN0Eh0KBXF1ZXVlGAEgASgLMg4uam9icy52MS5RdWV1ZRIvCgt1cGRhdGVfbWFzaxgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siNAoTVXBkYXRlUXVldWVSZXNwb25zZRIdCgVxdWV1ZRgBIAEoCzIOLmpvYnMudjEuUXVldWUiIgoSRGVsZXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlUXVldWVSZXNwb25zZSKEAgoHSm9iVHlwZRIMCgRuYW1lGAEgASgJEg0KBXF1ZXVlGAIgASgJEi8KDnBheWxvYWRfc2NoZW1hGAMgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBIRCglwcm9kdWNlcnMYBCADKAkSDwoHd29ya2VycxgFIAMoCRIQCghidWlsdF9pbhgGIAEoCBITCgtkZXNjcmlwdGlvbhgHIAEoCRIvCgtjcmVhdGVfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLdXBkYXRlX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjwKFlJlZ2lzdGVySm9iVHlwZVJlcXVlc3QSIgoIam9iX3R5cGUYASABKAsyEC5qb2JzLnYxLkpvYlR5cGUiPQoXUmVnaXN0ZXJKb2JUeXBlUmVzcG9uc2USIgoIam9iX3R5cGUYASABKAsyEC5qb2JzLnYxLkpvYlR5cGUiawoUVXBkYXRlSm9iVHlwZVJlcXVlc3QSIgoIam9iX3R5cGUYASABKAsyEC5qb2JzLnYxLkpvYlR5cGUSLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrIjsKFVVwZGF0ZUpvYlR5cGVSZXNwb25zZRIiCghqb2JfdHlwZRgBIAEoCzIQLmpvYnMudjEuSm9iVHlwZSIkChREZWxldGVKb2JUeXBlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhcKFURlbGV0ZUpvYlR5cGVSZXNwb25zZSI8ChNMaXN0Sm9iVHlwZXNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJIlQKFExpc3RKb2JUeXBlc1Jlc3BvbnNlEiMKCWpvYl90eXBlcxgBIAMoCzIQLmpvYnMudjEuSm9iVHlwZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAky5QgKDFF1ZXVlU2VydmljZRJFCgpMaXN0UXVldWVzEhouam9icy52MS5MaXN0UXVldWVzUmVxdWVzdBobLmpvYnMudjEuTGlzdFF1ZXVlc1Jlc3BvbnNlEk4KDUdldFF1ZXVlU3RhdHMSHS5qb2JzLnYxLkdldFF1ZXVlU3RhdHNSZXF1ZXN0Gh4uam9icy52MS5HZXRRdWV1ZVN0YXRzUmVzcG9uc2USRQoKUGF1c2VRdWV1ZRIaLmpvYnMudjEuUGF1c2VRdWV1ZVJlcXVlc3QaGy5qb2JzLnYxLlBhdXNlUXVldWVSZXNwb25zZRJICgtSZXN1bWVRdWV1ZRIbLmpvYnMudjEuUmVzdW1lUXVldWVSZXF1ZXN0Ghwuam9icy52MS5SZXN1bWVRdWV1ZVJlc3BvbnNlElQKD0xpc3REZWFkTGV0dGVycxIfLmpvYnMudjEuTGlzdERlYWRMZXR0ZXJzUmVxdWVzdBogLmpvYnMudjEuTGlzdERlYWRMZXR0ZXJzUmVzcG9uc2USXQoSUmVkcml2ZURlYWRMZXR0ZXJzEiIuam9icy52MS5SZWRyaXZlRGVhZExldHRlcnNSZXF1ZXN0GiMuam9icy52MS5SZWRyaXZlRGVhZExldHRlcnNSZXNwb25zZRJXChBQdXJnZURlYWRMZXR0ZXJzEiAuam9icy52MS5QdXJnZURlYWRMZXR0ZXJzUmVxdWVzdBohLmpvYnMudjEuUHVyZ2VEZWFkTGV0dGVyc1Jlc3BvbnNlEkgKC0NyZWF0ZVF1ZXVlEhsuam9icy52MS5DcmVhdGVRdWV1ZVJlcXVlc3QaHC5qb2JzLnYxLkNyZWF0ZVF1ZXVlUmVzcG9uc2USSAoLVXBkYXRlUXVldWUSGy5qb2JzLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBocLmpvYnMudjEuVXBkYXRlUXVldWVSZXNwb25zZRJICgtEZWxldGVRdWV1ZRIbLmpvYnMudjEuRGVsZXRlUXVldWVSZXF1ZXN0Ghwuam9icy52MS5EZWxldGVRdWV1ZVJlc3BvbnNlElQKD1JlZ2lzdGVySm9iVHlwZRIfLmpvYnMudjEuUmVnaXN0ZXJKb2JUeXBlUmVxdWVzdBogLmpvYnMudjEuUmVnaXN0ZXJKb2JUeXBlUmVzcG9uc2USTgoNVXBkYXRlSm9iVHlwZRIdLmpvYnMudjEuVXBkYXRlSm9iVHlwZVJlcXVlc3QaHi5qb2JzLnYxLlVwZGF0ZUpvYlR5cGVSZXNwb25zZRJOCg1EZWxldGVKb2JUeXBlEh0uam9icy52MS5EZWxldGVKb2JUeXBlUmVxdWVzdBoeLmpvYnMudjEuRGVsZXRlSm9iVHlwZVJlc3BvbnNlEksKDExpc3RKb2JUeXBlcxIcLmpvYnMudjEuTGlzdEpvYlR5cGVzUmVxdWVzdBodLmpvYnMudjEuTGlzdEpvYlR5cGVzUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp, file_jobs_v1_job]);
 
 /**
  * Queue is a named group of job types that share a policy.
@@ -70,6 +70,20 @@ export type Queue = Message<"jobs.v1.Queue"> & {
    * @generated from field: string paused_by = 7;
    */
   pausedBy: string;
+
+  /**
+   * What the queue is for.
+   *
+   * @generated from field: string description = 8;
+   */
+  description: string;
+
+  /**
+   * Whether the queue is one of the seed's (it cannot be deleted).
+   *
+   * @generated from field: bool built_in = 9;
+   */
+  builtIn: boolean;
 };
 
 /**
@@ -729,7 +743,397 @@ export const PurgeDeadLettersResponseSchema: GenMessage<PurgeDeadLettersResponse
   messageDesc(file_jobs_v1_queue_service, 17);
 
 /**
- * QueueService shows and controls queues: stats, pause and resume, dead letters and redrive.
+ * CreateQueueRequest names a new queue and its policy.
+ *
+ * @generated from message jobs.v1.CreateQueueRequest
+ */
+export type CreateQueueRequest = Message<"jobs.v1.CreateQueueRequest"> & {
+  /**
+   * The queue: `name` (`^[a-z][a-z0-9_-]{0,62}$`), `description` and `policy` (unset fields: the
+   * defaults). Other fields are output only and ignored.
+   *
+   * @generated from field: jobs.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.CreateQueueRequest.
+ * Use `create(CreateQueueRequestSchema)` to create a new message.
+ */
+export const CreateQueueRequestSchema: GenMessage<CreateQueueRequest> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 18);
+
+/**
+ * CreateQueueResponse holds the new queue.
+ *
+ * @generated from message jobs.v1.CreateQueueResponse
+ */
+export type CreateQueueResponse = Message<"jobs.v1.CreateQueueResponse"> & {
+  /**
+   * The queue.
+   *
+   * @generated from field: jobs.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.CreateQueueResponse.
+ * Use `create(CreateQueueResponseSchema)` to create a new message.
+ */
+export const CreateQueueResponseSchema: GenMessage<CreateQueueResponse> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 19);
+
+/**
+ * UpdateQueueRequest changes a queue.
+ *
+ * @generated from message jobs.v1.UpdateQueueRequest
+ */
+export type UpdateQueueRequest = Message<"jobs.v1.UpdateQueueRequest"> & {
+  /**
+   * The queue, by `name`, with the new values.
+   *
+   * @generated from field: jobs.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+
+  /**
+   * The fields to change: `description`, `policy` (all of it) or `policy.<field>`.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.UpdateQueueRequest.
+ * Use `create(UpdateQueueRequestSchema)` to create a new message.
+ */
+export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 20);
+
+/**
+ * UpdateQueueResponse holds the changed queue.
+ *
+ * @generated from message jobs.v1.UpdateQueueResponse
+ */
+export type UpdateQueueResponse = Message<"jobs.v1.UpdateQueueResponse"> & {
+  /**
+   * The queue.
+   *
+   * @generated from field: jobs.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.UpdateQueueResponse.
+ * Use `create(UpdateQueueResponseSchema)` to create a new message.
+ */
+export const UpdateQueueResponseSchema: GenMessage<UpdateQueueResponse> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 21);
+
+/**
+ * DeleteQueueRequest names the queue to delete.
+ *
+ * @generated from message jobs.v1.DeleteQueueRequest
+ */
+export type DeleteQueueRequest = Message<"jobs.v1.DeleteQueueRequest"> & {
+  /**
+   * The queue's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message jobs.v1.DeleteQueueRequest.
+ * Use `create(DeleteQueueRequestSchema)` to create a new message.
+ */
+export const DeleteQueueRequestSchema: GenMessage<DeleteQueueRequest> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 22);
+
+/**
+ * DeleteQueueResponse is empty.
+ *
+ * @generated from message jobs.v1.DeleteQueueResponse
+ */
+export type DeleteQueueResponse = Message<"jobs.v1.DeleteQueueResponse"> & {
+};
+
+/**
+ * Describes the message jobs.v1.DeleteQueueResponse.
+ * Use `create(DeleteQueueResponseSchema)` to create a new message.
+ */
+export const DeleteQueueResponseSchema: GenMessage<DeleteQueueResponse> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 23);
+
+/**
+ * JobType is a kind of job: the queue it runs in, its payload schema, and who may add and run it.
+ *
+ * @generated from message jobs.v1.JobType
+ */
+export type JobType = Message<"jobs.v1.JobType"> & {
+  /**
+   * `<area>:<action>`, `^[a-z][a-z0-9_-]{0,62}:[a-z][a-z0-9_.-]{0,62}$`, e.g. `invoice:render`.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The queue it belongs to.
+   *
+   * @generated from field: string queue = 2;
+   */
+  queue: string;
+
+  /**
+   * The payload's JSON Schema (draft 2020-12). AddJob refuses payloads that do not match it, naming
+   * the field and the rule. Built-in types: unset (their schemas are compiled in).
+   *
+   * @generated from field: google.protobuf.Struct payload_schema = 3;
+   */
+  payloadSchema?: JsonObject | undefined;
+
+  /**
+   * Service principals that may add jobs of this type; `*`: every service principal. Admins always may.
+   *
+   * @generated from field: repeated string producers = 4;
+   */
+  producers: string[];
+
+  /**
+   * Worker principals that may fetch jobs of this type through WorkerService.FetchJobs.
+   *
+   * @generated from field: repeated string workers = 5;
+   */
+  workers: string[];
+
+  /**
+   * Output only. Whether the type is one of the seed's, with an in-process processor.
+   *
+   * @generated from field: bool built_in = 6;
+   */
+  builtIn: boolean;
+
+  /**
+   * What the job does.
+   *
+   * @generated from field: string description = 7;
+   */
+  description: string;
+
+  /**
+   * Output only. When the type was registered (unset for built-in types).
+   *
+   * @generated from field: google.protobuf.Timestamp create_time = 8;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * Output only. When the type was last changed (unset for built-in types).
+   *
+   * @generated from field: google.protobuf.Timestamp update_time = 9;
+   */
+  updateTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.JobType.
+ * Use `create(JobTypeSchema)` to create a new message.
+ */
+export const JobTypeSchema: GenMessage<JobType> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 24);
+
+/**
+ * RegisterJobTypeRequest holds the new job type.
+ *
+ * @generated from message jobs.v1.RegisterJobTypeRequest
+ */
+export type RegisterJobTypeRequest = Message<"jobs.v1.RegisterJobTypeRequest"> & {
+  /**
+   * The job type (`built_in` and the times are output only).
+   *
+   * @generated from field: jobs.v1.JobType job_type = 1;
+   */
+  jobType?: JobType | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.RegisterJobTypeRequest.
+ * Use `create(RegisterJobTypeRequestSchema)` to create a new message.
+ */
+export const RegisterJobTypeRequestSchema: GenMessage<RegisterJobTypeRequest> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 25);
+
+/**
+ * RegisterJobTypeResponse holds the registered job type.
+ *
+ * @generated from message jobs.v1.RegisterJobTypeResponse
+ */
+export type RegisterJobTypeResponse = Message<"jobs.v1.RegisterJobTypeResponse"> & {
+  /**
+   * The job type.
+   *
+   * @generated from field: jobs.v1.JobType job_type = 1;
+   */
+  jobType?: JobType | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.RegisterJobTypeResponse.
+ * Use `create(RegisterJobTypeResponseSchema)` to create a new message.
+ */
+export const RegisterJobTypeResponseSchema: GenMessage<RegisterJobTypeResponse> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 26);
+
+/**
+ * UpdateJobTypeRequest changes a registered job type.
+ *
+ * @generated from message jobs.v1.UpdateJobTypeRequest
+ */
+export type UpdateJobTypeRequest = Message<"jobs.v1.UpdateJobTypeRequest"> & {
+  /**
+   * The job type, by `name`, with the new values.
+   *
+   * @generated from field: jobs.v1.JobType job_type = 1;
+   */
+  jobType?: JobType | undefined;
+
+  /**
+   * The fields to change: `payload_schema`, `producers`, `workers`, `description`.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 2;
+   */
+  updateMask?: FieldMask | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.UpdateJobTypeRequest.
+ * Use `create(UpdateJobTypeRequestSchema)` to create a new message.
+ */
+export const UpdateJobTypeRequestSchema: GenMessage<UpdateJobTypeRequest> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 27);
+
+/**
+ * UpdateJobTypeResponse holds the changed job type.
+ *
+ * @generated from message jobs.v1.UpdateJobTypeResponse
+ */
+export type UpdateJobTypeResponse = Message<"jobs.v1.UpdateJobTypeResponse"> & {
+  /**
+   * The job type.
+   *
+   * @generated from field: jobs.v1.JobType job_type = 1;
+   */
+  jobType?: JobType | undefined;
+};
+
+/**
+ * Describes the message jobs.v1.UpdateJobTypeResponse.
+ * Use `create(UpdateJobTypeResponseSchema)` to create a new message.
+ */
+export const UpdateJobTypeResponseSchema: GenMessage<UpdateJobTypeResponse> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 28);
+
+/**
+ * DeleteJobTypeRequest names the job type to delete.
+ *
+ * @generated from message jobs.v1.DeleteJobTypeRequest
+ */
+export type DeleteJobTypeRequest = Message<"jobs.v1.DeleteJobTypeRequest"> & {
+  /**
+   * The job type's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message jobs.v1.DeleteJobTypeRequest.
+ * Use `create(DeleteJobTypeRequestSchema)` to create a new message.
+ */
+export const DeleteJobTypeRequestSchema: GenMessage<DeleteJobTypeRequest> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 29);
+
+/**
+ * DeleteJobTypeResponse is empty.
+ *
+ * @generated from message jobs.v1.DeleteJobTypeResponse
+ */
+export type DeleteJobTypeResponse = Message<"jobs.v1.DeleteJobTypeResponse"> & {
+};
+
+/**
+ * Describes the message jobs.v1.DeleteJobTypeResponse.
+ * Use `create(DeleteJobTypeResponseSchema)` to create a new message.
+ */
+export const DeleteJobTypeResponseSchema: GenMessage<DeleteJobTypeResponse> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 30);
+
+/**
+ * ListJobTypesRequest pages through the job types.
+ *
+ * @generated from message jobs.v1.ListJobTypesRequest
+ */
+export type ListJobTypesRequest = Message<"jobs.v1.ListJobTypesRequest"> & {
+  /**
+   * Most job types to return, 1 to 100 (0: 100).
+   *
+   * @generated from field: int32 page_size = 1;
+   */
+  pageSize: number;
+
+  /**
+   * The `next_page_token` of the previous page; empty for the first page.
+   *
+   * @generated from field: string page_token = 2;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message jobs.v1.ListJobTypesRequest.
+ * Use `create(ListJobTypesRequestSchema)` to create a new message.
+ */
+export const ListJobTypesRequestSchema: GenMessage<ListJobTypesRequest> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 31);
+
+/**
+ * ListJobTypesResponse holds one page of job types, by name.
+ *
+ * @generated from message jobs.v1.ListJobTypesResponse
+ */
+export type ListJobTypesResponse = Message<"jobs.v1.ListJobTypesResponse"> & {
+  /**
+   * The job types.
+   *
+   * @generated from field: repeated jobs.v1.JobType job_types = 1;
+   */
+  jobTypes: JobType[];
+
+  /**
+   * The token of the next page; empty on the last.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message jobs.v1.ListJobTypesResponse.
+ * Use `create(ListJobTypesResponseSchema)` to create a new message.
+ */
+export const ListJobTypesResponseSchema: GenMessage<ListJobTypesResponse> = /*@__PURE__*/
+  messageDesc(file_jobs_v1_queue_service, 32);
+
+/**
+ * QueueService shows and controls queues: stats, pause and resume, dead letters and redrive, and the
+ * queues and job types of your own.
  *
  * @generated from service jobs.v1.QueueService
  */
@@ -810,6 +1214,80 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof PurgeDeadLettersRequestSchema;
     output: typeof PurgeDeadLettersResponseSchema;
+  },
+  /**
+   * Creates a queue of your own with its policy (unset fields: the defaults). ALREADY_EXISTS when
+   * the name is taken. Every replica sees it within a second. Role: admin.
+   *
+   * @generated from rpc jobs.v1.QueueService.CreateQueue
+   */
+  createQueue: {
+    methodKind: "unary";
+    input: typeof CreateQueueRequestSchema;
+    output: typeof CreateQueueResponseSchema;
+  },
+  /**
+   * Changes a queue's policy or description (the fields `update_mask` names). The seed's queues can
+   * be changed too. Role: admin.
+   *
+   * @generated from rpc jobs.v1.QueueService.UpdateQueue
+   */
+  updateQueue: {
+    methodKind: "unary";
+    input: typeof UpdateQueueRequestSchema;
+    output: typeof UpdateQueueResponseSchema;
+  },
+  /**
+   * Deletes a queue of your own that has no job types left. The seed's queues cannot be deleted.
+   * Role: admin.
+   *
+   * @generated from rpc jobs.v1.QueueService.DeleteQueue
+   */
+  deleteQueue: {
+    methodKind: "unary";
+    input: typeof DeleteQueueRequestSchema;
+    output: typeof DeleteQueueResponseSchema;
+  },
+  /**
+   * Registers a job type of your own: its queue, payload schema (JSON Schema draft 2020-12), who may
+   * add it and which worker principals may fetch it. Role: admin.
+   *
+   * @generated from rpc jobs.v1.QueueService.RegisterJobType
+   */
+  registerJobType: {
+    methodKind: "unary";
+    input: typeof RegisterJobTypeRequestSchema;
+    output: typeof RegisterJobTypeResponseSchema;
+  },
+  /**
+   * Changes a registered job type (the fields `update_mask` names; not its name or queue). Role: admin.
+   *
+   * @generated from rpc jobs.v1.QueueService.UpdateJobType
+   */
+  updateJobType: {
+    methodKind: "unary";
+    input: typeof UpdateJobTypeRequestSchema;
+    output: typeof UpdateJobTypeResponseSchema;
+  },
+  /**
+   * Deletes a registered job type; FAILED_PRECONDITION while live jobs of it exist. Role: admin.
+   *
+   * @generated from rpc jobs.v1.QueueService.DeleteJobType
+   */
+  deleteJobType: {
+    methodKind: "unary";
+    input: typeof DeleteJobTypeRequestSchema;
+    output: typeof DeleteJobTypeResponseSchema;
+  },
+  /**
+   * Lists the job types, built-in and registered, by name. Role: service.
+   *
+   * @generated from rpc jobs.v1.QueueService.ListJobTypes
+   */
+  listJobTypes: {
+    methodKind: "unary";
+    input: typeof ListJobTypesRequestSchema;
+    output: typeof ListJobTypesResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_jobs_v1_queue_service, 0);

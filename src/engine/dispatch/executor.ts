@@ -18,6 +18,7 @@ import { type Instruments, jobAttributes } from "../../telemetry/instruments.js"
 import { contextFromTraceparent, traceIdOf } from "../../telemetry/trace-context.js";
 import type { Listener } from "../listener.js";
 import { JobStopped, type Processor, type StopReason } from "../processor.js";
+import type { ProgressWriter } from "../progress.js";
 import type { QueueDefinition, RegisteredJobType } from "../registry.js";
 import type { Attempt, ClaimedJob, WorkQueries } from "../store/work-queries.js";
 import type { Completer } from "./completer.js";
@@ -69,6 +70,8 @@ export interface ExecutorOptions {
   logger: Logger;
   instruments?: Instruments;
   heartbeatIntervalMs?: number;
+  /** Where `ctx.progress` writes (nowhere when unset). */
+  progress?: ProgressWriter;
 }
 
 /** Runs attempts. */
@@ -141,6 +144,10 @@ export function startExecutor(options: ExecutorOptions): Executor {
           signal: controller.signal,
           beginSideEffect: () => {
             sideEffect = true;
+          },
+          progress: async (percent, message = "") => {
+            const p = Math.max(0, Math.min(100, Math.round(percent)));
+            await options.progress?.report(type.bossQueue, { id: job.id, retryCount: job.retryCount }, { percent: p, message }).catch(() => false);
           },
           get logger() {
             return log();

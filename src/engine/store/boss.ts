@@ -76,7 +76,8 @@ export function queueOptions(type: RegisteredJobType): Omit<Queue, "name"> {
     retryLimit: p.retryLimit,
     retryDelay: p.retryDelaySeconds,
     retryBackoff: p.retryBackoff,
-    retryDelayMax: p.retryDelayMaxSeconds,
+    // pg-boss takes a cap only with backoff.
+    ...(p.retryBackoff ? { retryDelayMax: p.retryDelayMaxSeconds } : {}),
     expireInSeconds: p.expireInSeconds,
     retentionSeconds: QUEUED_RETENTION_SECONDS,
     deleteAfterSeconds: p.deleteAfterSeconds,
@@ -111,18 +112,26 @@ export async function applySchedule(boss: PgBoss, type: RegisteredJobType, cron:
 
 /** Creates the queues that are missing and brings the others' policies up to date. */
 export async function ensureQueues(boss: PgBoss, registry: JobRegistry): Promise<void> {
-  for (const type of registry.types) {
-    // Dead letter queues first: a queue's foreign key names its dead letter queue.
-    await upsertQueue(boss, type.deadLetterBossQueue, deadLetterQueueOptions(type));
-    await upsertQueue(boss, type.bossQueue, queueOptions(type));
-  }
+  for (const type of registry.types) await upsertTypeQueues(boss, type);
+}
+
+/** Creates (or brings up to date) a job type's pg-boss queue and dead letter queue. */
+export async function upsertTypeQueues(boss: PgBoss, type: RegisteredJobType): Promise<void> {
+  // Dead letter queues first: a queue's foreign key names its dead letter queue.
+  await upsertQueue(boss, type.deadLetterBossQueue, deadLetterQueueOptions(type));
+  await upsertQueue(boss, type.bossQueue, queueOptions(type));
 }
 
 async function upsertQueue(boss: PgBoss, name: string, options: Omit<Queue, "name">): Promise<void> {
   const existing = await boss.getQueue(name);
   if (!existing) {
-    await boss.createQueue(name, options);
-    return;
+    try {
+      await boss.createQueue(name, options);
+      return;
+    } catch (err) {
+      // Created meanwhile by another replica: update it like an existing one.
+      if (!(await boss.getQueue(name))) throw err;
+    }
   }
   const { policy: _policy, partition: _partition, ...changeable } = options;
   await boss.updateQueue(name, changeable);

@@ -262,6 +262,15 @@ export function jobQueries(bossSchema: string) {
       return rows;
     },
 
+    /** Whether any job of these pg-boss queues is waiting or running (in a dead letter queue: kept). */
+    async anyLive(db: Queryable, bossQueues: string[]): Promise<boolean> {
+      const { rows } = await db.query<{ live: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM ${job} WHERE name = ANY($1::text[]) AND state IN ('created', 'retry', 'active')) AS live`,
+        [bossQueues],
+      );
+      return rows[0]!.live;
+    },
+
     /** Cancels a waiting job (created or retry). */
     async cancelWaiting(db: Queryable, name: string, id: string): Promise<JobRow | undefined> {
       const { rows } = await db.query<JobRow>(

@@ -25,6 +25,8 @@ export interface Envelope {
   traceparent?: string;
   /** An admin asked to cancel the job while it ran. */
   cancelRequested?: boolean;
+  /** The last progress a running attempt reported (kept through retries until the next report). */
+  progress?: { percent: number; message: string; updatedAt: string };
 }
 
 /** The last failure of a job, as stored in its output. */

@@ -8,7 +8,7 @@
 import type { JobWithMetadata, PgBoss } from "pg-boss";
 import { inTransaction, type Pool, type PoolClient, type Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
-import type { Envelope } from "./job-record.js";
+import type { Envelope, JobRow } from "./job-record.js";
 
 /** One attempt of a job: its id and the retry count it was fetched with. */
 export interface Attempt {
@@ -18,6 +18,32 @@ export interface Attempt {
 
 /** A claimed attempt, as pg-boss's fetch returns it. */
 export type ClaimedJob = JobWithMetadata<Envelope>;
+
+/** A claimed attempt as a job row (what pg-boss's fetch returned: the row right after the claim). */
+export function rowOfClaimed(job: ClaimedJob): JobRow {
+  return {
+    id: job.id,
+    name: job.name,
+    data: job.data,
+    state: job.state,
+    priority: job.priority,
+    retry_count: job.retryCount,
+    retry_limit: job.retryLimit,
+    retry_delay: job.retryDelay,
+    retry_backoff: job.retryBackoff,
+    expire_seconds: job.expireInSeconds,
+    created_on: job.createdOn,
+    start_after: job.startAfter,
+    started_on: job.startedOn,
+    completed_on: job.completedOn,
+    output: job.output,
+    dead_letter: job.deadLetter,
+    source_id: job.sourceId,
+    source_root_id: job.sourceRootId,
+    source_retry_count: job.sourceRetryCount,
+    source_output: null,
+  };
+}
 
 /** pg-boss's commands on a connection of the caller's (its `db` option). */
 const onClient = (client: PoolClient) => ({
@@ -38,10 +64,13 @@ export function workQueries(bossSchema: string, boss: PgBoss) {
      * permanent failure first leaves the attempt no retries. In one transaction; fenced to the attempt.
      */
     async fail(pool: Pool, bossQueue: string, attempt: Attempt, output: object, permanent: boolean): Promise<void> {
-      await inTransaction(pool, async (client) => {
-        if (permanent) await this.exhaustRetries(client, bossQueue, attempt);
-        await boss.fail(bossQueue, { id: attempt.id, retryCount: attempt.retryCount }, output, { db: onClient(client) });
-      });
+      await inTransaction(pool, (client) => this.failOn(client, bossQueue, attempt, output, permanent));
+    },
+
+    /** {@link fail} inside the caller's transaction. */
+    async failOn(client: PoolClient, bossQueue: string, attempt: Attempt, output: object, permanent: boolean): Promise<void> {
+      if (permanent) await this.exhaustRetries(client, bossQueue, attempt);
+      await boss.fail(bossQueue, { id: attempt.id, retryCount: attempt.retryCount }, output, { db: onClient(client) });
     },
 
     /** Completes attempts with their own outputs; returns the ids that were still theirs. */
@@ -60,12 +89,13 @@ export function workQueries(bossSchema: string, boss: PgBoss) {
      * Refreshes the leases of attempts; returns those still held, with whether each was asked to
      * cancel. An attempt missing from the answer lost its lease.
      */
-    async heartbeat(db: Queryable, bossQueue: string, attempts: Attempt[]): Promise<{ id: string; cancel: boolean }[]> {
-      const { rows } = await db.query<{ id: string; cancel: boolean }>(
+    async heartbeat(db: Queryable, bossQueue: string, attempts: Attempt[]): Promise<{ id: string; cancel: boolean; expires_at: Date }[]> {
+      const { rows } = await db.query<{ id: string; cancel: boolean; expires_at: Date }>(
         `UPDATE ${job} j SET heartbeat_on = now()
          FROM unnest($2::uuid[], $3::int[]) AS a(id, retry_count)
          WHERE j.name = $1 AND j.id = a.id AND j.retry_count = a.retry_count AND j.state = 'active'
-         RETURNING j.id, COALESCE((j.data ->> 'cancelRequested')::boolean, false) AS cancel`,
+         RETURNING j.id, COALESCE((j.data ->> 'cancelRequested')::boolean, false) AS cancel,
+           now() + COALESCE(j.heartbeat_seconds, 10) * interval '1 second' AS expires_at`,
         [bossQueue, attempts.map((a) => a.id), attempts.map((a) => a.retryCount)],
       );
       return rows;
@@ -79,6 +109,31 @@ export function workQueries(bossSchema: string, boss: PgBoss) {
         [bossQueue, attempt.id, attempt.retryCount, JSON.stringify(output)],
       );
       return (rowCount ?? 0) > 0;
+    },
+
+    /**
+     * Locks a running attempt's row for the rest of the transaction; undefined when the attempt no
+     * longer runs (its lease was lost). Says whether the job was asked to cancel.
+     */
+    async lockAttempt(db: Queryable, bossQueue: string, attempt: Attempt): Promise<{ cancel: boolean } | undefined> {
+      const { rows } = await db.query<{ cancel: boolean }>(
+        `SELECT COALESCE((data ->> 'cancelRequested')::boolean, false) AS cancel FROM ${job}
+         WHERE name = $1 AND id = $2 AND retry_count = $3 AND state = 'active' FOR UPDATE`,
+        [bossQueue, attempt.id, attempt.retryCount],
+      );
+      return rows[0];
+    },
+
+    /** Records running attempts' progress (`data.progress`); returns the ids that were still theirs. */
+    async progress(db: Queryable, bossQueue: string, reports: (Attempt & { progress: object })[]): Promise<string[]> {
+      const { rows } = await db.query<{ id: string }>(
+        `UPDATE ${job} j SET data = jsonb_set(j.data, '{progress}', r.progress)
+         FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, retry_count int, progress jsonb)
+         WHERE j.name = $1 AND j.id = r.id AND j.retry_count = r.retry_count AND j.state = 'active'
+         RETURNING j.id`,
+        [bossQueue, JSON.stringify(reports.map((r) => ({ id: r.id, retry_count: r.retryCount, progress: r.progress })))],
+      );
+      return rows.map((r) => r.id);
     },
 
     /** Whether an attempt is still running (its job is active with this retry count). */

@@ -80,12 +80,20 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
     );
     if (limits.length > 0) violations.push(...limits);
     else if (type) {
-      const parsed = type.payload.safeParse(req.payload, { reportInput: true });
-      if (!parsed.success) violations.push(...zodViolations(parsed.error, at("payload"), type.type));
-      else {
-        const refused = type.admit?.(parsed.data, { admin: ctx.admin, now: ctx.now, eventRetentionSeconds: ctx.eventRetentionSeconds }) ?? [];
-        if (refused.length === 0) payload = parsed.data as Record<string, unknown>;
-        for (const r of refused) violations.push({ field: fieldPath(at("payload"), r.path), description: r.description, reason: r.reason });
+      const schema = type.payload;
+      if ("kind" in schema) {
+        // A registered type: its JSON Schema.
+        const verdict = schema.check(req.payload);
+        if (verdict.ok) payload = req.payload as Record<string, unknown>;
+        else for (const r of verdict.problems) violations.push({ field: fieldPath(at("payload"), r.path), description: r.description, reason: r.reason });
+      } else {
+        const parsed = schema.safeParse(req.payload, { reportInput: true });
+        if (!parsed.success) violations.push(...zodViolations(parsed.error, at("payload"), type.type));
+        else {
+          const refused = type.admit?.(parsed.data, { admin: ctx.admin, now: ctx.now, eventRetentionSeconds: ctx.eventRetentionSeconds }) ?? [];
+          if (refused.length === 0) payload = parsed.data as Record<string, unknown>;
+          for (const r of refused) violations.push({ field: fieldPath(at("payload"), r.path), description: r.description, reason: r.reason });
+        }
       }
     }
   }

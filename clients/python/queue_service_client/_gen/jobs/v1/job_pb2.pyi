@@ -14,6 +14,7 @@ JOB_EVENT_TYPE_CREATED: JobEventType
 JOB_EVENT_TYPE_DEAD_LETTERED: JobEventType
 JOB_EVENT_TYPE_EXPIRED: JobEventType
 JOB_EVENT_TYPE_FAILED: JobEventType
+JOB_EVENT_TYPE_PROGRESS: JobEventType
 JOB_EVENT_TYPE_PURGED: JobEventType
 JOB_EVENT_TYPE_REDRIVEN: JobEventType
 JOB_EVENT_TYPE_RETRY_SCHEDULED: JobEventType
@@ -29,7 +30,7 @@ JOB_STATE_RETRY: JobState
 JOB_STATE_UNSPECIFIED: JobState
 
 class Job(_message.Message):
-    __slots__ = ["cancel_requested", "completed_at", "created_at", "created_by", "dead_letter", "dead_letter_job_id", "expire_in", "id", "idempotency_key", "last_error", "payload", "priority", "queue", "result", "retry_backoff", "retry_count", "retry_delay", "retry_limit", "root_job_id", "source_job_id", "start_after", "started_at", "state", "type"]
+    __slots__ = ["cancel_requested", "completed_at", "created_at", "created_by", "dead_letter", "dead_letter_job_id", "expire_in", "id", "idempotency_key", "last_error", "payload", "priority", "progress", "queue", "result", "retry_backoff", "retry_count", "retry_delay", "retry_limit", "root_job_id", "source_job_id", "start_after", "started_at", "state", "type"]
     CANCEL_REQUESTED_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +43,7 @@ class Job(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     RETRY_BACKOFF_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +68,7 @@ class Job(_message.Message):
     last_error: JobError
     payload: _struct_pb2.Struct
     priority: int
+    progress: JobProgress
     queue: str
     result: _struct_pb2.Struct
     retry_backoff: bool
@@ -78,7 +81,7 @@ class Job(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     state: JobState
     type: str
-    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., queue: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., priority: _Optional[int] = ..., retry_count: _Optional[int] = ..., retry_limit: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., start_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., last_error: _Optional[_Union[JobError, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., created_by: _Optional[str] = ..., cancel_requested: bool = ..., root_job_id: _Optional[str] = ..., dead_letter: bool = ..., source_job_id: _Optional[str] = ..., dead_letter_job_id: _Optional[str] = ..., retry_delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., retry_backoff: bool = ..., expire_in: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., type: _Optional[str] = ..., queue: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., payload: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., priority: _Optional[int] = ..., retry_count: _Optional[int] = ..., retry_limit: _Optional[int] = ..., created_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., start_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., result: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., last_error: _Optional[_Union[JobError, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., created_by: _Optional[str] = ..., cancel_requested: bool = ..., root_job_id: _Optional[str] = ..., dead_letter: bool = ..., source_job_id: _Optional[str] = ..., dead_letter_job_id: _Optional[str] = ..., retry_delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., retry_backoff: bool = ..., expire_in: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., progress: _Optional[_Union[JobProgress, _Mapping]] = ...) -> None: ...
 
 class JobError(_message.Message):
     __slots__ = ["attempt", "message", "occurred_at", "reason", "retryable"]
@@ -127,6 +130,16 @@ class JobOptions(_message.Message):
     retry_limit: int
     start_after: _timestamp_pb2.Timestamp
     def __init__(self, priority: _Optional[int] = ..., start_after: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., retry_limit: _Optional[int] = ..., retry_delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., retry_backoff: bool = ..., expire_in: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class JobProgress(_message.Message):
+    __slots__ = ["message", "percent", "updated_at"]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PERCENT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    message: str
+    percent: int
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, percent: _Optional[int] = ..., message: _Optional[str] = ..., updated_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []

@@ -12,53 +12,85 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from jobs.v1 import job_pb2 as jobs_dot_v1_dot_job__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bjobs/v1/queue_service.proto\x12\x07jobs.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x11jobs/v1/job.proto\"\xff\x01\n\x05Queue\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n\tjob_types\x18\x02 \x03(\tR\x08jobTypes\x12\x16\n\x06paused\x18\x03 \x01(\x08R\x06paused\x12,\n\x06policy\x18\x04 \x01(\x0b\x32\x14.jobs.v1.QueuePolicyR\x06policy\x12)\n\x05stats\x18\x05 \x01(\x0b\x32\x13.jobs.v1.QueueStatsR\x05stats\x12\x37\n\tpaused_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08pausedAt\x12\x1b\n\tpaused_by\x18\x07 \x01(\tR\x08pausedBy\"\xaa\x04\n\x0bQueuePolicy\x12\x1f\n\x0bretry_limit\x18\x01 \x01(\x05R\nretryLimit\x12:\n\x0bretry_delay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\nretryDelay\x12#\n\rretry_backoff\x18\x03 \x01(\x08R\x0cretryBackoff\x12\x36\n\texpire_in\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x65xpireIn\x12*\n\x11\x64\x65\x61\x64_letter_queue\x18\x05 \x01(\tR\x0f\x64\x65\x61\x64LetterQueue\x12\x41\n\x0fretry_delay_max\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\rretryDelayMax\x12M\n\x15\x64\x65\x61\x64_letter_retention\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x13\x64\x65\x61\x64LetterRetention\x12\x1a\n\x08priority\x18\x08 \x01(\x05R\x08priority\x12 \n\x0b\x63oncurrency\x18\t \x01(\x05R\x0b\x63oncurrency\x12&\n\x0fmax_retry_limit\x18\n \x01(\x05R\rmaxRetryLimit\x12=\n\rmax_expire_in\x18\x0b \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bmaxExpireIn\"\xd6\x03\n\nQueueStats\x12\x16\n\x06queued\x18\x01 \x01(\x03R\x06queued\x12\x18\n\x07\x64\x65layed\x18\x02 \x01(\x03R\x07\x64\x65layed\x12\x16\n\x06\x61\x63tive\x18\x03 \x01(\x03R\x06\x61\x63tive\x12\x1a\n\x08retrying\x18\x04 \x01(\x03R\x08retrying\x12#\n\rdead_lettered\x18\x05 \x01(\x03R\x0c\x64\x65\x61\x64Lettered\x12\x45\n\x11oldest_queued_age\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0foldestQueuedAge\x12\x1c\n\tcompleted\x18\x07 \x01(\x03R\tcompleted\x12\x16\n\x06\x66\x61iled\x18\x08 \x01(\x03R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\t \x01(\x03R\tcancelled\x12\x31\n\x06window\x18\n \x01(\x0b\x32\x19.google.protobuf.DurationR\x06window\x12;\n\x0b\x63\x61ptured_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncapturedAt\x12\x32\n\tjob_types\x18\x0c \x03(\x0b\x32\x15.jobs.v1.JobTypeStatsR\x08jobTypes\"\xc8\x02\n\x0cJobTypeStats\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n\x06queued\x18\x02 \x01(\x03R\x06queued\x12\x18\n\x07\x64\x65layed\x18\x03 \x01(\x03R\x07\x64\x65layed\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x03R\x06\x61\x63tive\x12\x1a\n\x08retrying\x18\x05 \x01(\x03R\x08retrying\x12#\n\rdead_lettered\x18\x06 \x01(\x03R\x0c\x64\x65\x61\x64Lettered\x12\x45\n\x11oldest_queued_age\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0foldestQueuedAge\x12\x1c\n\tcompleted\x18\x08 \x01(\x03R\tcompleted\x12\x16\n\x06\x66\x61iled\x18\t \x01(\x03R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\n \x01(\x03R\tcancelled\"O\n\x11ListQueuesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"d\n\x12ListQueuesResponse\x12&\n\x06queues\x18\x01 \x03(\x0b\x32\x0e.jobs.v1.QueueR\x06queues\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"]\n\x14GetQueueStatsRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x31\n\x06window\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x06window\"B\n\x15GetQueueStatsResponse\x12)\n\x05stats\x18\x01 \x01(\x0b\x32\x13.jobs.v1.QueueStatsR\x05stats\"\'\n\x11PauseQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\":\n\x12PauseQueueResponse\x12$\n\x05queue\x18\x01 \x01(\x0b\x32\x0e.jobs.v1.QueueR\x05queue\"(\n\x12ResumeQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\";\n\x13ResumeQueueResponse\x12$\n\x05queue\x18\x01 \x01(\x0b\x32\x0e.jobs.v1.QueueR\x05queue\"j\n\x16ListDeadLettersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"c\n\x17ListDeadLettersResponse\x12 \n\x04jobs\x18\x01 \x03(\x0b\x32\x0c.jobs.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"`\n\x19RedriveDeadLettersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x17\n\x07job_ids\x18\x02 \x03(\tR\x06jobIds\x12\x14\n\x05limit\x18\x03 \x01(\x05R\x05limit\"e\n\x1aRedriveDeadLettersResponse\x12%\n\x0eredriven_count\x18\x01 \x01(\x05R\rredrivenCount\x12 \n\x04jobs\x18\x02 \x03(\x0b\x32\x0c.jobs.v1.JobR\x04jobs\"|\n\x17PurgeDeadLettersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x17\n\x07job_ids\x18\x02 \x03(\tR\x06jobIds\x12\x32\n\x06\x62\x65\x66ore\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06\x62\x65\x66ore\"=\n\x18PurgeDeadLettersResponse\x12!\n\x0cpurged_count\x18\x01 \x01(\x05R\x0bpurgedCount2\xc4\x04\n\x0cQueueService\x12\x45\n\nListQueues\x12\x1a.jobs.v1.ListQueuesRequest\x1a\x1b.jobs.v1.ListQueuesResponse\x12N\n\rGetQueueStats\x12\x1d.jobs.v1.GetQueueStatsRequest\x1a\x1e.jobs.v1.GetQueueStatsResponse\x12\x45\n\nPauseQueue\x12\x1a.jobs.v1.PauseQueueRequest\x1a\x1b.jobs.v1.PauseQueueResponse\x12H\n\x0bResumeQueue\x12\x1b.jobs.v1.ResumeQueueRequest\x1a\x1c.jobs.v1.ResumeQueueResponse\x12T\n\x0fListDeadLetters\x12\x1f.jobs.v1.ListDeadLettersRequest\x1a .jobs.v1.ListDeadLettersResponse\x12]\n\x12RedriveDeadLetters\x12\".jobs.v1.RedriveDeadLettersRequest\x1a#.jobs.v1.RedriveDeadLettersResponse\x12W\n\x10PurgeDeadLetters\x12 .jobs.v1.PurgeDeadLettersRequest\x1a!.jobs.v1.PurgeDeadLettersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bjobs/v1/queue_service.proto\x12\x07jobs.v1\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x11jobs/v1/job.proto\"\xbc\x02\n\x05Queue\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n\tjob_types\x18\x02 \x03(\tR\x08jobTypes\x12\x16\n\x06paused\x18\x03 \x01(\x08R\x06paused\x12,\n\x06policy\x18\x04 \x01(\x0b\x32\x14.jobs.v1.QueuePolicyR\x06policy\x12)\n\x05stats\x18\x05 \x01(\x0b\x32\x13.jobs.v1.QueueStatsR\x05stats\x12\x37\n\tpaused_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08pausedAt\x12\x1b\n\tpaused_by\x18\x07 \x01(\tR\x08pausedBy\x12 \n\x0b\x64\x65scription\x18\x08 \x01(\tR\x0b\x64\x65scription\x12\x19\n\x08\x62uilt_in\x18\t \x01(\x08R\x07\x62uiltIn\"\xaa\x04\n\x0bQueuePolicy\x12\x1f\n\x0bretry_limit\x18\x01 \x01(\x05R\nretryLimit\x12:\n\x0bretry_delay\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\nretryDelay\x12#\n\rretry_backoff\x18\x03 \x01(\x08R\x0cretryBackoff\x12\x36\n\texpire_in\x18\x04 \x01(\x0b\x32\x19.google.protobuf.DurationR\x08\x65xpireIn\x12*\n\x11\x64\x65\x61\x64_letter_queue\x18\x05 \x01(\tR\x0f\x64\x65\x61\x64LetterQueue\x12\x41\n\x0fretry_delay_max\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\rretryDelayMax\x12M\n\x15\x64\x65\x61\x64_letter_retention\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x13\x64\x65\x61\x64LetterRetention\x12\x1a\n\x08priority\x18\x08 \x01(\x05R\x08priority\x12 \n\x0b\x63oncurrency\x18\t \x01(\x05R\x0b\x63oncurrency\x12&\n\x0fmax_retry_limit\x18\n \x01(\x05R\rmaxRetryLimit\x12=\n\rmax_expire_in\x18\x0b \x01(\x0b\x32\x19.google.protobuf.DurationR\x0bmaxExpireIn\"\xd6\x03\n\nQueueStats\x12\x16\n\x06queued\x18\x01 \x01(\x03R\x06queued\x12\x18\n\x07\x64\x65layed\x18\x02 \x01(\x03R\x07\x64\x65layed\x12\x16\n\x06\x61\x63tive\x18\x03 \x01(\x03R\x06\x61\x63tive\x12\x1a\n\x08retrying\x18\x04 \x01(\x03R\x08retrying\x12#\n\rdead_lettered\x18\x05 \x01(\x03R\x0c\x64\x65\x61\x64Lettered\x12\x45\n\x11oldest_queued_age\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0foldestQueuedAge\x12\x1c\n\tcompleted\x18\x07 \x01(\x03R\tcompleted\x12\x16\n\x06\x66\x61iled\x18\x08 \x01(\x03R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\t \x01(\x03R\tcancelled\x12\x31\n\x06window\x18\n \x01(\x0b\x32\x19.google.protobuf.DurationR\x06window\x12;\n\x0b\x63\x61ptured_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncapturedAt\x12\x32\n\tjob_types\x18\x0c \x03(\x0b\x32\x15.jobs.v1.JobTypeStatsR\x08jobTypes\"\xc8\x02\n\x0cJobTypeStats\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n\x06queued\x18\x02 \x01(\x03R\x06queued\x12\x18\n\x07\x64\x65layed\x18\x03 \x01(\x03R\x07\x64\x65layed\x12\x16\n\x06\x61\x63tive\x18\x04 \x01(\x03R\x06\x61\x63tive\x12\x1a\n\x08retrying\x18\x05 \x01(\x03R\x08retrying\x12#\n\rdead_lettered\x18\x06 \x01(\x03R\x0c\x64\x65\x61\x64Lettered\x12\x45\n\x11oldest_queued_age\x18\x07 \x01(\x0b\x32\x19.google.protobuf.DurationR\x0foldestQueuedAge\x12\x1c\n\tcompleted\x18\x08 \x01(\x03R\tcompleted\x12\x16\n\x06\x66\x61iled\x18\t \x01(\x03R\x06\x66\x61iled\x12\x1c\n\tcancelled\x18\n \x01(\x03R\tcancelled\"O\n\x11ListQueuesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"d\n\x12ListQueuesResponse\x12&\n\x06queues\x18\x01 \x03(\x0b\x32\x0e.jobs.v1.QueueR\x06queues\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"]\n\x14GetQueueStatsRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x31\n\x06window\x18\x02 \x01(\x0b\x32\x19.google.protobuf.DurationR\x06window\"B\n\x15GetQueueStatsResponse\x12)\n\x05stats\x18\x01 \x01(\x0b\x32\x13.jobs.v1.QueueStatsR\x05stats\"\'\n\x11PauseQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\":\n\x12PauseQueueResponse\x12$\n\x05queue\x18\x01 \x01(\x0b\x32\x0e.jobs.v1.QueueR\x05queue\"(\n\x12ResumeQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\";\n\x13ResumeQueueResponse\x12$\n\x05queue\x18\x01 \x01(\x0b\x32\x0e.jobs.v1.QueueR\x05queue\"j\n\x16ListDeadLettersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x1b\n\tpage_size\x18\x02 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x03 \x01(\tR\tpageToken\"c\n\x17ListDeadLettersResponse\x12 \n\x04jobs\x18\x01 \x03(\x0b\x32\x0c.jobs.v1.JobR\x04jobs\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"`\n\x19RedriveDeadLettersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x17\n\x07job_ids\x18\x02 \x03(\tR\x06jobIds\x12\x14\n\x05limit\x18\x03 \x01(\x05R\x05limit\"e\n\x1aRedriveDeadLettersResponse\x12%\n\x0eredriven_count\x18\x01 \x01(\x05R\rredrivenCount\x12 \n\x04jobs\x18\x02 \x03(\x0b\x32\x0c.jobs.v1.JobR\x04jobs\"|\n\x17PurgeDeadLettersRequest\x12\x14\n\x05queue\x18\x01 \x01(\tR\x05queue\x12\x17\n\x07job_ids\x18\x02 \x03(\tR\x06jobIds\x12\x32\n\x06\x62\x65\x66ore\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x06\x62\x65\x66ore\"=\n\x18PurgeDeadLettersResponse\x12!\n\x0cpurged_count\x18\x01 \x01(\x05R\x0bpurgedCount\":\n\x12\x43reateQueueRequest\x12$\n\x05queue\x18\x01 \x01(\x0b\x32\x0e.jobs.v1.QueueR\x05queue\";\n\x13\x43reateQueueResponse\x12$\n\x05queue\x18\x01 \x01(\x0b\x32\x0e.jobs.v1.QueueR\x05queue\"w\n\x12UpdateQueueRequest\x12$\n\x05queue\x18\x01 \x01(\x0b\x32\x0e.jobs.v1.QueueR\x05queue\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\";\n\x13UpdateQueueResponse\x12$\n\x05queue\x18\x01 \x01(\x0b\x32\x0e.jobs.v1.QueueR\x05queue\"(\n\x12\x44\x65leteQueueRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x15\n\x13\x44\x65leteQueueResponse\"\xe2\x02\n\x07JobType\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n\x05queue\x18\x02 \x01(\tR\x05queue\x12>\n\x0epayload_schema\x18\x03 \x01(\x0b\x32\x17.google.protobuf.StructR\rpayloadSchema\x12\x1c\n\tproducers\x18\x04 \x03(\tR\tproducers\x12\x18\n\x07workers\x18\x05 \x03(\tR\x07workers\x12\x19\n\x08\x62uilt_in\x18\x06 \x01(\x08R\x07\x62uiltIn\x12 \n\x0b\x64\x65scription\x18\x07 \x01(\tR\x0b\x64\x65scription\x12;\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\ncreateTime\x12;\n\x0bupdate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.TimestampR\nupdateTime\"E\n\x16RegisterJobTypeRequest\x12+\n\x08job_type\x18\x01 \x01(\x0b\x32\x10.jobs.v1.JobTypeR\x07jobType\"F\n\x17RegisterJobTypeResponse\x12+\n\x08job_type\x18\x01 \x01(\x0b\x32\x10.jobs.v1.JobTypeR\x07jobType\"\x80\x01\n\x14UpdateJobTypeRequest\x12+\n\x08job_type\x18\x01 \x01(\x0b\x32\x10.jobs.v1.JobTypeR\x07jobType\x12;\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskR\nupdateMask\"D\n\x15UpdateJobTypeResponse\x12+\n\x08job_type\x18\x01 \x01(\x0b\x32\x10.jobs.v1.JobTypeR\x07jobType\"*\n\x14\x44\x65leteJobTypeRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"\x17\n\x15\x44\x65leteJobTypeResponse\"Q\n\x13ListJobTypesRequest\x12\x1b\n\tpage_size\x18\x01 \x01(\x05R\x08pageSize\x12\x1d\n\npage_token\x18\x02 \x01(\tR\tpageToken\"m\n\x14ListJobTypesResponse\x12-\n\tjob_types\x18\x01 \x03(\x0b\x32\x10.jobs.v1.JobTypeR\x08jobTypes\x12&\n\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\xe5\x08\n\x0cQueueService\x12\x45\n\nListQueues\x12\x1a.jobs.v1.ListQueuesRequest\x1a\x1b.jobs.v1.ListQueuesResponse\x12N\n\rGetQueueStats\x12\x1d.jobs.v1.GetQueueStatsRequest\x1a\x1e.jobs.v1.GetQueueStatsResponse\x12\x45\n\nPauseQueue\x12\x1a.jobs.v1.PauseQueueRequest\x1a\x1b.jobs.v1.PauseQueueResponse\x12H\n\x0bResumeQueue\x12\x1b.jobs.v1.ResumeQueueRequest\x1a\x1c.jobs.v1.ResumeQueueResponse\x12T\n\x0fListDeadLetters\x12\x1f.jobs.v1.ListDeadLettersRequest\x1a .jobs.v1.ListDeadLettersResponse\x12]\n\x12RedriveDeadLetters\x12\".jobs.v1.RedriveDeadLettersRequest\x1a#.jobs.v1.RedriveDeadLettersResponse\x12W\n\x10PurgeDeadLetters\x12 .jobs.v1.PurgeDeadLettersRequest\x1a!.jobs.v1.PurgeDeadLettersResponse\x12H\n\x0b\x43reateQueue\x12\x1b.jobs.v1.CreateQueueRequest\x1a\x1c.jobs.v1.CreateQueueResponse\x12H\n\x0bUpdateQueue\x12\x1b.jobs.v1.UpdateQueueRequest\x1a\x1c.jobs.v1.UpdateQueueResponse\x12H\n\x0b\x44\x65leteQueue\x12\x1b.jobs.v1.DeleteQueueRequest\x1a\x1c.jobs.v1.DeleteQueueResponse\x12T\n\x0fRegisterJobType\x12\x1f.jobs.v1.RegisterJobTypeRequest\x1a .jobs.v1.RegisterJobTypeResponse\x12N\n\rUpdateJobType\x12\x1d.jobs.v1.UpdateJobTypeRequest\x1a\x1e.jobs.v1.UpdateJobTypeResponse\x12N\n\rDeleteJobType\x12\x1d.jobs.v1.DeleteJobTypeRequest\x1a\x1e.jobs.v1.DeleteJobTypeResponse\x12K\n\x0cListJobTypes\x12\x1c.jobs.v1.ListJobTypesRequest\x1a\x1d.jobs.v1.ListJobTypesResponseb\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'jobs.v1.queue_service_pb2', globals())
 if _descriptor._USE_C_DESCRIPTORS == False:
 
   DESCRIPTOR._options = None
-  _QUEUE._serialized_start=125
-  _QUEUE._serialized_end=380
-  _QUEUEPOLICY._serialized_start=383
-  _QUEUEPOLICY._serialized_end=937
-  _QUEUESTATS._serialized_start=940
-  _QUEUESTATS._serialized_end=1410
-  _JOBTYPESTATS._serialized_start=1413
-  _JOBTYPESTATS._serialized_end=1741
-  _LISTQUEUESREQUEST._serialized_start=1743
-  _LISTQUEUESREQUEST._serialized_end=1822
-  _LISTQUEUESRESPONSE._serialized_start=1824
-  _LISTQUEUESRESPONSE._serialized_end=1924
-  _GETQUEUESTATSREQUEST._serialized_start=1926
-  _GETQUEUESTATSREQUEST._serialized_end=2019
-  _GETQUEUESTATSRESPONSE._serialized_start=2021
-  _GETQUEUESTATSRESPONSE._serialized_end=2087
-  _PAUSEQUEUEREQUEST._serialized_start=2089
-  _PAUSEQUEUEREQUEST._serialized_end=2128
-  _PAUSEQUEUERESPONSE._serialized_start=2130
-  _PAUSEQUEUERESPONSE._serialized_end=2188
-  _RESUMEQUEUEREQUEST._serialized_start=2190
-  _RESUMEQUEUEREQUEST._serialized_end=2230
-  _RESUMEQUEUERESPONSE._serialized_start=2232
-  _RESUMEQUEUERESPONSE._serialized_end=2291
-  _LISTDEADLETTERSREQUEST._serialized_start=2293
-  _LISTDEADLETTERSREQUEST._serialized_end=2399
-  _LISTDEADLETTERSRESPONSE._serialized_start=2401
-  _LISTDEADLETTERSRESPONSE._serialized_end=2500
-  _REDRIVEDEADLETTERSREQUEST._serialized_start=2502
-  _REDRIVEDEADLETTERSREQUEST._serialized_end=2598
-  _REDRIVEDEADLETTERSRESPONSE._serialized_start=2600
-  _REDRIVEDEADLETTERSRESPONSE._serialized_end=2701
-  _PURGEDEADLETTERSREQUEST._serialized_start=2703
-  _PURGEDEADLETTERSREQUEST._serialized_end=2827
-  _PURGEDEADLETTERSRESPONSE._serialized_start=2829
-  _PURGEDEADLETTERSRESPONSE._serialized_end=2890
-  _QUEUESERVICE._serialized_start=2893
-  _QUEUESERVICE._serialized_end=3473
+  _QUEUE._serialized_start=189
+  _QUEUE._serialized_end=505
+  _QUEUEPOLICY._serialized_start=508
+  _QUEUEPOLICY._serialized_end=1062
+  _QUEUESTATS._serialized_start=1065
+  _QUEUESTATS._serialized_end=1535
+  _JOBTYPESTATS._serialized_start=1538
+  _JOBTYPESTATS._serialized_end=1866
+  _LISTQUEUESREQUEST._serialized_start=1868
+  _LISTQUEUESREQUEST._serialized_end=1947
+  _LISTQUEUESRESPONSE._serialized_start=1949
+  _LISTQUEUESRESPONSE._serialized_end=2049
+  _GETQUEUESTATSREQUEST._serialized_start=2051
+  _GETQUEUESTATSREQUEST._serialized_end=2144
+  _GETQUEUESTATSRESPONSE._serialized_start=2146
+  _GETQUEUESTATSRESPONSE._serialized_end=2212
+  _PAUSEQUEUEREQUEST._serialized_start=2214
+  _PAUSEQUEUEREQUEST._serialized_end=2253
+  _PAUSEQUEUERESPONSE._serialized_start=2255
+  _PAUSEQUEUERESPONSE._serialized_end=2313
+  _RESUMEQUEUEREQUEST._serialized_start=2315
+  _RESUMEQUEUEREQUEST._serialized_end=2355
+  _RESUMEQUEUERESPONSE._serialized_start=2357
+  _RESUMEQUEUERESPONSE._serialized_end=2416
+  _LISTDEADLETTERSREQUEST._serialized_start=2418
+  _LISTDEADLETTERSREQUEST._serialized_end=2524
+  _LISTDEADLETTERSRESPONSE._serialized_start=2526
+  _LISTDEADLETTERSRESPONSE._serialized_end=2625
+  _REDRIVEDEADLETTERSREQUEST._serialized_start=2627
+  _REDRIVEDEADLETTERSREQUEST._serialized_end=2723
+  _REDRIVEDEADLETTERSRESPONSE._serialized_start=2725
+  _REDRIVEDEADLETTERSRESPONSE._serialized_end=2826
+  _PURGEDEADLETTERSREQUEST._serialized_start=2828
+  _PURGEDEADLETTERSREQUEST._serialized_end=2952
+  _PURGEDEADLETTERSRESPONSE._serialized_start=2954
+  _PURGEDEADLETTERSRESPONSE._serialized_end=3015
+  _CREATEQUEUEREQUEST._serialized_start=3017
+  _CREATEQUEUEREQUEST._serialized_end=3075
+  _CREATEQUEUERESPONSE._serialized_start=3077
+  _CREATEQUEUERESPONSE._serialized_end=3136
+  _UPDATEQUEUEREQUEST._serialized_start=3138
+  _UPDATEQUEUEREQUEST._serialized_end=3257
+  _UPDATEQUEUERESPONSE._serialized_start=3259
+  _UPDATEQUEUERESPONSE._serialized_end=3318
+  _DELETEQUEUEREQUEST._serialized_start=3320
+  _DELETEQUEUEREQUEST._serialized_end=3360
+  _DELETEQUEUERESPONSE._serialized_start=3362
+  _DELETEQUEUERESPONSE._serialized_end=3383
+  _JOBTYPE._serialized_start=3386
+  _JOBTYPE._serialized_end=3740
+  _REGISTERJOBTYPEREQUEST._serialized_start=3742
+  _REGISTERJOBTYPEREQUEST._serialized_end=3811
+  _REGISTERJOBTYPERESPONSE._serialized_start=3813
+  _REGISTERJOBTYPERESPONSE._serialized_end=3883
+  _UPDATEJOBTYPEREQUEST._serialized_start=3886
+  _UPDATEJOBTYPEREQUEST._serialized_end=4014
+  _UPDATEJOBTYPERESPONSE._serialized_start=4016
+  _UPDATEJOBTYPERESPONSE._serialized_end=4084
+  _DELETEJOBTYPEREQUEST._serialized_start=4086
+  _DELETEJOBTYPEREQUEST._serialized_end=4128
+  _DELETEJOBTYPERESPONSE._serialized_start=4130
+  _DELETEJOBTYPERESPONSE._serialized_end=4153
+  _LISTJOBTYPESREQUEST._serialized_start=4155
+  _LISTJOBTYPESREQUEST._serialized_end=4236
+  _LISTJOBTYPESRESPONSE._serialized_start=4238
+  _LISTJOBTYPESRESPONSE._serialized_end=4347
+  _QUEUESERVICE._serialized_start=4350
+  _QUEUESERVICE._serialized_end=5475
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,6 @@
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from jobs.v1 import job_pb2 as _job_pb2
 from google.protobuf.internal import containers as _containers
@@ -7,6 +9,38 @@ from google.protobuf import message as _message
 from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CreateQueueRequest(_message.Message):
+    __slots__ = ["queue"]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    queue: Queue
+    def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
+
+class CreateQueueResponse(_message.Message):
+    __slots__ = ["queue"]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    queue: Queue
+    def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
+
+class DeleteJobTypeRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteJobTypeResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class DeleteQueueRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteQueueResponse(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
 
 class GetQueueStatsRequest(_message.Message):
     __slots__ = ["name", "window"]
@@ -21,6 +55,28 @@ class GetQueueStatsResponse(_message.Message):
     STATS_FIELD_NUMBER: _ClassVar[int]
     stats: QueueStats
     def __init__(self, stats: _Optional[_Union[QueueStats, _Mapping]] = ...) -> None: ...
+
+class JobType(_message.Message):
+    __slots__ = ["built_in", "create_time", "description", "name", "payload_schema", "producers", "queue", "update_time", "workers"]
+    BUILT_IN_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    PRODUCERS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    built_in: bool
+    create_time: _timestamp_pb2.Timestamp
+    description: str
+    name: str
+    payload_schema: _struct_pb2.Struct
+    producers: _containers.RepeatedScalarFieldContainer[str]
+    queue: str
+    update_time: _timestamp_pb2.Timestamp
+    workers: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., queue: _Optional[str] = ..., payload_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., producers: _Optional[_Iterable[str]] = ..., workers: _Optional[_Iterable[str]] = ..., built_in: bool = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobTypeStats(_message.Message):
     __slots__ = ["active", "cancelled", "completed", "dead_lettered", "delayed", "failed", "oldest_queued_age", "queued", "retrying", "type"]
@@ -63,6 +119,22 @@ class ListDeadLettersResponse(_message.Message):
     jobs: _containers.RepeatedCompositeFieldContainer[_job_pb2.Job]
     next_page_token: str
     def __init__(self, jobs: _Optional[_Iterable[_Union[_job_pb2.Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobTypesRequest(_message.Message):
+    __slots__ = ["page_size", "page_token"]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListJobTypesResponse(_message.Message):
+    __slots__ = ["job_types", "next_page_token"]
+    JOB_TYPES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    job_types: _containers.RepeatedCompositeFieldContainer[JobType]
+    next_page_token: str
+    def __init__(self, job_types: _Optional[_Iterable[_Union[JobType, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ListQueuesRequest(_message.Message):
     __slots__ = ["page_size", "page_token"]
@@ -109,7 +181,9 @@ class PurgeDeadLettersResponse(_message.Message):
     def __init__(self, purged_count: _Optional[int] = ...) -> None: ...
 
 class Queue(_message.Message):
-    __slots__ = ["job_types", "name", "paused", "paused_at", "paused_by", "policy", "stats"]
+    __slots__ = ["built_in", "description", "job_types", "name", "paused", "paused_at", "paused_by", "policy", "stats"]
+    BUILT_IN_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     JOB_TYPES_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PAUSED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +191,8 @@ class Queue(_message.Message):
     PAUSED_FIELD_NUMBER: _ClassVar[int]
     POLICY_FIELD_NUMBER: _ClassVar[int]
     STATS_FIELD_NUMBER: _ClassVar[int]
+    built_in: bool
+    description: str
     job_types: _containers.RepeatedScalarFieldContainer[str]
     name: str
     paused: bool
@@ -124,7 +200,7 @@ class Queue(_message.Message):
     paused_by: str
     policy: QueuePolicy
     stats: QueueStats
-    def __init__(self, name: _Optional[str] = ..., job_types: _Optional[_Iterable[str]] = ..., paused: bool = ..., policy: _Optional[_Union[QueuePolicy, _Mapping]] = ..., stats: _Optional[_Union[QueueStats, _Mapping]] = ..., paused_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., paused_by: _Optional[str] = ...) -> None: ...
+    def __init__(self, name: _Optional[str] = ..., job_types: _Optional[_Iterable[str]] = ..., paused: bool = ..., policy: _Optional[_Union[QueuePolicy, _Mapping]] = ..., stats: _Optional[_Union[QueueStats, _Mapping]] = ..., paused_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., paused_by: _Optional[str] = ..., description: _Optional[str] = ..., built_in: bool = ...) -> None: ...
 
 class QueuePolicy(_message.Message):
     __slots__ = ["concurrency", "dead_letter_queue", "dead_letter_retention", "expire_in", "max_expire_in", "max_retry_limit", "priority", "retry_backoff", "retry_delay", "retry_delay_max", "retry_limit"]
@@ -198,6 +274,18 @@ class RedriveDeadLettersResponse(_message.Message):
     redriven_count: int
     def __init__(self, redriven_count: _Optional[int] = ..., jobs: _Optional[_Iterable[_Union[_job_pb2.Job, _Mapping]]] = ...) -> None: ...
 
+class RegisterJobTypeRequest(_message.Message):
+    __slots__ = ["job_type"]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    job_type: JobType
+    def __init__(self, job_type: _Optional[_Union[JobType, _Mapping]] = ...) -> None: ...
+
+class RegisterJobTypeResponse(_message.Message):
+    __slots__ = ["job_type"]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    job_type: JobType
+    def __init__(self, job_type: _Optional[_Union[JobType, _Mapping]] = ...) -> None: ...
+
 class ResumeQueueRequest(_message.Message):
     __slots__ = ["name"]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -205,6 +293,34 @@ class ResumeQueueRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class ResumeQueueResponse(_message.Message):
+    __slots__ = ["queue"]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    queue: Queue
+    def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ...) -> None: ...
+
+class UpdateJobTypeRequest(_message.Message):
+    __slots__ = ["job_type", "update_mask"]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    job_type: JobType
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, job_type: _Optional[_Union[JobType, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateJobTypeResponse(_message.Message):
+    __slots__ = ["job_type"]
+    JOB_TYPE_FIELD_NUMBER: _ClassVar[int]
+    job_type: JobType
+    def __init__(self, job_type: _Optional[_Union[JobType, _Mapping]] = ...) -> None: ...
+
+class UpdateQueueRequest(_message.Message):
+    __slots__ = ["queue", "update_mask"]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    queue: Queue
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, queue: _Optional[_Union[Queue, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateQueueResponse(_message.Message):
     __slots__ = ["queue"]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     queue: Queue

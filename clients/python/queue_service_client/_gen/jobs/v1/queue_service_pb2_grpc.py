@@ -6,7 +6,8 @@ from jobs.v1 import queue_service_pb2 as jobs_dot_v1_dot_queue__service__pb2
 
 
 class QueueServiceStub(object):
-    """QueueService shows and controls queues: stats, pause and resume, dead letters and redrive.
+    """QueueService shows and controls queues: stats, pause and resume, dead letters and redrive, and the
+    queues and job types of your own.
     """
 
     def __init__(self, channel):
@@ -50,10 +51,46 @@ class QueueServiceStub(object):
                 request_serializer=jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersRequest.SerializeToString,
                 response_deserializer=jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersResponse.FromString,
                 )
+        self.CreateQueue = channel.unary_unary(
+                '/jobs.v1.QueueService/CreateQueue',
+                request_serializer=jobs_dot_v1_dot_queue__service__pb2.CreateQueueRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_queue__service__pb2.CreateQueueResponse.FromString,
+                )
+        self.UpdateQueue = channel.unary_unary(
+                '/jobs.v1.QueueService/UpdateQueue',
+                request_serializer=jobs_dot_v1_dot_queue__service__pb2.UpdateQueueRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_queue__service__pb2.UpdateQueueResponse.FromString,
+                )
+        self.DeleteQueue = channel.unary_unary(
+                '/jobs.v1.QueueService/DeleteQueue',
+                request_serializer=jobs_dot_v1_dot_queue__service__pb2.DeleteQueueRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_queue__service__pb2.DeleteQueueResponse.FromString,
+                )
+        self.RegisterJobType = channel.unary_unary(
+                '/jobs.v1.QueueService/RegisterJobType',
+                request_serializer=jobs_dot_v1_dot_queue__service__pb2.RegisterJobTypeRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_queue__service__pb2.RegisterJobTypeResponse.FromString,
+                )
+        self.UpdateJobType = channel.unary_unary(
+                '/jobs.v1.QueueService/UpdateJobType',
+                request_serializer=jobs_dot_v1_dot_queue__service__pb2.UpdateJobTypeRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_queue__service__pb2.UpdateJobTypeResponse.FromString,
+                )
+        self.DeleteJobType = channel.unary_unary(
+                '/jobs.v1.QueueService/DeleteJobType',
+                request_serializer=jobs_dot_v1_dot_queue__service__pb2.DeleteJobTypeRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_queue__service__pb2.DeleteJobTypeResponse.FromString,
+                )
+        self.ListJobTypes = channel.unary_unary(
+                '/jobs.v1.QueueService/ListJobTypes',
+                request_serializer=jobs_dot_v1_dot_queue__service__pb2.ListJobTypesRequest.SerializeToString,
+                response_deserializer=jobs_dot_v1_dot_queue__service__pb2.ListJobTypesResponse.FromString,
+                )
 
 
 class QueueServiceServicer(object):
-    """QueueService shows and controls queues: stats, pause and resume, dead letters and redrive.
+    """QueueService shows and controls queues: stats, pause and resume, dead letters and redrive, and the
+    queues and job types of your own.
     """
 
     def ListQueues(self, request, context):
@@ -112,6 +149,59 @@ class QueueServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateQueue(self, request, context):
+        """Creates a queue of your own with its policy (unset fields: the defaults). ALREADY_EXISTS when
+        the name is taken. Every replica sees it within a second. Role: admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateQueue(self, request, context):
+        """Changes a queue's policy or description (the fields `update_mask` names). The seed's queues can
+        be changed too. Role: admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteQueue(self, request, context):
+        """Deletes a queue of your own that has no job types left. The seed's queues cannot be deleted.
+        Role: admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterJobType(self, request, context):
+        """Registers a job type of your own: its queue, payload schema (JSON Schema draft 2020-12), who may
+        add it and which worker principals may fetch it. Role: admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateJobType(self, request, context):
+        """Changes a registered job type (the fields `update_mask` names; not its name or queue). Role: admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteJobType(self, request, context):
+        """Deletes a registered job type; FAILED_PRECONDITION while live jobs of it exist. Role: admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListJobTypes(self, request, context):
+        """Lists the job types, built-in and registered, by name. Role: service.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QueueServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +240,41 @@ def add_QueueServiceServicer_to_server(servicer, server):
                     request_deserializer=jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersRequest.FromString,
                     response_serializer=jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersResponse.SerializeToString,
             ),
+            'CreateQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateQueue,
+                    request_deserializer=jobs_dot_v1_dot_queue__service__pb2.CreateQueueRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_queue__service__pb2.CreateQueueResponse.SerializeToString,
+            ),
+            'UpdateQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateQueue,
+                    request_deserializer=jobs_dot_v1_dot_queue__service__pb2.UpdateQueueRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_queue__service__pb2.UpdateQueueResponse.SerializeToString,
+            ),
+            'DeleteQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteQueue,
+                    request_deserializer=jobs_dot_v1_dot_queue__service__pb2.DeleteQueueRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_queue__service__pb2.DeleteQueueResponse.SerializeToString,
+            ),
+            'RegisterJobType': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterJobType,
+                    request_deserializer=jobs_dot_v1_dot_queue__service__pb2.RegisterJobTypeRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_queue__service__pb2.RegisterJobTypeResponse.SerializeToString,
+            ),
+            'UpdateJobType': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateJobType,
+                    request_deserializer=jobs_dot_v1_dot_queue__service__pb2.UpdateJobTypeRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_queue__service__pb2.UpdateJobTypeResponse.SerializeToString,
+            ),
+            'DeleteJobType': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteJobType,
+                    request_deserializer=jobs_dot_v1_dot_queue__service__pb2.DeleteJobTypeRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_queue__service__pb2.DeleteJobTypeResponse.SerializeToString,
+            ),
+            'ListJobTypes': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListJobTypes,
+                    request_deserializer=jobs_dot_v1_dot_queue__service__pb2.ListJobTypesRequest.FromString,
+                    response_serializer=jobs_dot_v1_dot_queue__service__pb2.ListJobTypesResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'jobs.v1.QueueService', rpc_method_handlers)
@@ -158,7 +283,8 @@ def add_QueueServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class QueueService(object):
-    """QueueService shows and controls queues: stats, pause and resume, dead letters and redrive.
+    """QueueService shows and controls queues: stats, pause and resume, dead letters and redrive, and the
+    queues and job types of your own.
     """
 
     @staticmethod
@@ -277,5 +403,124 @@ class QueueService(object):
         return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/PurgeDeadLetters',
             jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersRequest.SerializeToString,
             jobs_dot_v1_dot_queue__service__pb2.PurgeDeadLettersResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def CreateQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/CreateQueue',
+            jobs_dot_v1_dot_queue__service__pb2.CreateQueueRequest.SerializeToString,
+            jobs_dot_v1_dot_queue__service__pb2.CreateQueueResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/UpdateQueue',
+            jobs_dot_v1_dot_queue__service__pb2.UpdateQueueRequest.SerializeToString,
+            jobs_dot_v1_dot_queue__service__pb2.UpdateQueueResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/DeleteQueue',
+            jobs_dot_v1_dot_queue__service__pb2.DeleteQueueRequest.SerializeToString,
+            jobs_dot_v1_dot_queue__service__pb2.DeleteQueueResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def RegisterJobType(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/RegisterJobType',
+            jobs_dot_v1_dot_queue__service__pb2.RegisterJobTypeRequest.SerializeToString,
+            jobs_dot_v1_dot_queue__service__pb2.RegisterJobTypeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def UpdateJobType(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/UpdateJobType',
+            jobs_dot_v1_dot_queue__service__pb2.UpdateJobTypeRequest.SerializeToString,
+            jobs_dot_v1_dot_queue__service__pb2.UpdateJobTypeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def DeleteJobType(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/DeleteJobType',
+            jobs_dot_v1_dot_queue__service__pb2.DeleteJobTypeRequest.SerializeToString,
+            jobs_dot_v1_dot_queue__service__pb2.DeleteJobTypeResponse.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+    @staticmethod
+    def ListJobTypes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/jobs.v1.QueueService/ListJobTypes',
+            jobs_dot_v1_dot_queue__service__pb2.ListJobTypesRequest.SerializeToString,
+            jobs_dot_v1_dot_queue__service__pb2.ListJobTypesResponse.FromString,
             options, channel_credentials,
             insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
