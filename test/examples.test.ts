@@ -1,7 +1,7 @@
 /**
  * The examples run with one command against a running service: the producer's payment completes (and
- * a declined card is reported as such), and the watcher prints the job's changes and the queue's
- * numbers.
+ * a declined card is reported as such), the watcher prints the job's changes and the queue's
+ * numbers, and the worker registers a job type of its own and runs its jobs to COMPLETED.
  */
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -66,5 +66,16 @@ describe("examples", () => {
       w.child.kill("SIGINT");
     }
     expect(await w.exited).toBe(0);
+  }, 90_000);
+
+  it("worker.ts registers a job type of its own and renders its jobs with progress", async () => {
+    const w = example("worker.ts", ["--once"]);
+    const code = await w.exited;
+    expect(code, w.output()).toBe(0);
+    const done = w.output().match(/^[0-9a-f-]{36}: COMPLETED \{"url":"https:\/\/files\.example\/inv_\d+_\d\.pdf","pages":2\} \(progress 100%\)$/gm) ?? [];
+    expect(done, w.output()).toHaveLength(3);
+    // Run again: the type exists already, and the new jobs run as well.
+    const again = example("worker.ts", ["--once"]);
+    expect(await again.exited, again.output()).toBe(0);
   }, 90_000);
 });

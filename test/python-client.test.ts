@@ -1,7 +1,8 @@
 /**
  * The Python client (clients/python) against a live server: Debian's python3-grpcio runs
- * clients/python/tests/smoke.py, which prints one JSON line per step; and its committed generated
- * code is what `buf generate --template buf.gen.python.yaml` produces.
+ * clients/python/tests/smoke.py, which prints one JSON line per step, and the worker example, which
+ * registers a job type and runs its jobs; and its committed generated code is what
+ * `buf generate --template buf.gen.python.yaml` produces.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -96,6 +97,16 @@ describe.skipIf(skipWithout(python, ["-c", "import grpc, google.protobuf"]))("Py
     expect(delayed.delay_seconds).toBeGreaterThan(3590);
     expect(steps.get("wait_timeout")).toMatchObject({ code: "DEADLINE_EXCEEDED" });
     expect(steps.get("bad_token")).toMatchObject({ code: "UNAUTHENTICATED" });
+  });
+
+  it("runs a worker for a job type of its own: registered, added, built with progress, COMPLETED", async () => {
+    const { stdout } = await run(python, ["clients/python/examples/worker.py", "--target", `127.0.0.1:${svc.service.port}`, "--token", tokens.admin, "--once"], {
+      cwd: root,
+      timeout: 90_000,
+      env: { PATH: process.env.PATH ?? "", PYTHONDONTWRITEBYTECODE: "1" },
+    });
+    const done = stdout.match(/^[0-9a-f-]{36}: COMPLETED \{"pages": 6, "reportId": "rep_[0-9a-f]{8}"\} \(progress 100%\)$/gm) ?? [];
+    expect(done, stdout).toHaveLength(3);
   });
 
   // The plugin takes no --version; given an empty request on stdin it answers an empty response.

@@ -16,10 +16,20 @@ if str(GENERATED_ROOT) not in sys.path:
 
 try:
     from google.rpc import error_details_pb2, status_pb2
-    from jobs.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc
+    from jobs.v1 import job_pb2, job_service_pb2, job_service_pb2_grpc, queue_service_pb2, queue_service_pb2_grpc, worker_service_pb2, worker_service_pb2_grpc
 except ImportError as err:
     raise ImportError(f"queue_service_client: cannot import the generated code from {GENERATED_ROOT} ({err}); is a module named `jobs` or `google.rpc` shadowing it?") from err
 if not Path(job_pb2.__file__).resolve().is_relative_to(GENERATED_ROOT):
     raise ImportError(f"queue_service_client: `jobs.v1` was imported from {job_pb2.__file__}, not from {GENERATED_ROOT}")
 
-__all__ = ["error_details_pb2", "status_pb2", "job_pb2", "job_service_pb2", "job_service_pb2_grpc"]
+__all__ = [
+    "error_details_pb2",
+    "status_pb2",
+    "job_pb2",
+    "job_service_pb2",
+    "job_service_pb2_grpc",
+    "queue_service_pb2",
+    "queue_service_pb2_grpc",
+    "worker_service_pb2",
+    "worker_service_pb2_grpc",
+]

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 
-from ._protos import job_pb2, job_service_pb2, job_service_pb2_grpc
+from ._protos import job_pb2, job_service_pb2, job_service_pb2_grpc, queue_service_pb2, queue_service_pb2_grpc
 from .errors import QueueServiceError
 from .job_views import AddedJob, Job, struct_from_dict
 
@@ -35,6 +35,7 @@ class QueueClient:
         else:
             self._channel = grpc.insecure_channel(target)
         self._jobs = job_service_pb2_grpc.JobServiceStub(self._channel)
+        self._queues = queue_service_pb2_grpc.QueueServiceStub(self._channel)
         self._metadata = (("authorization", f"Bearer {token}"),)
         self._timeout = timeout
 
@@ -90,6 +91,32 @@ class QueueClient:
         if last is None:
             raise QueueServiceError(grpc.StatusCode.INTERNAL, f"WatchJob ended without an event for job {id}")
         return last
+
+    def create_queue(self, name: str, description: str = "") -> None:
+        """Creates a queue of your own with the default policy (admin). ALREADY_EXISTS if it exists."""
+        self._unary(self._queues.CreateQueue, queue_service_pb2.CreateQueueRequest(queue=queue_service_pb2.Queue(name=name, description=description)))
+
+    def register_job_type(
+        self,
+        name: str,
+        queue: str,
+        payload_schema: Mapping[str, Any],
+        *,
+        producers: Sequence[str] = ("*",),
+        workers: Sequence[str] = (),
+        description: str = "",
+    ) -> None:
+        """Registers a job type of your own (admin): its queue, its payload's JSON Schema (draft 2020-12),
+        the service principals that may add it and the worker principals that may run it."""
+        job_type = queue_service_pb2.JobType(
+            name=name,
+            queue=queue,
+            payload_schema=struct_from_dict(dict(payload_schema)),
+            producers=list(producers),
+            workers=list(workers),
+            description=description,
+        )
+        self._unary(self._queues.RegisterJobType, queue_service_pb2.RegisterJobTypeRequest(job_type=job_type))
 
     def close(self) -> None:
         """Closes the channel."""

@@ -9,7 +9,8 @@ import { type Client, createClient, type Interceptor, type Transport } from "@co
 import { type Job, type JobEvent, type JobOptions, JobOptionsSchema } from "./gen/jobs/v1/job_pb.js";
 import { JobService, type WatchJobsRequest } from "./gen/jobs/v1/job_service_pb.js";
 import { type MetricsSnapshot, MonitoringService } from "./gen/jobs/v1/monitoring_service_pb.js";
-import { QueueService } from "./gen/jobs/v1/queue_service_pb.js";
+import { type JobType as JobTypeMessage, QueueService } from "./gen/jobs/v1/queue_service_pb.js";
+import { WorkerService } from "./gen/jobs/v1/worker_service_pb.js";
 import { backoffOf, bearer, idempotencyKeys, type RetryOptions, retryUnavailable } from "./interceptors.js";
 import type { AnalyticsAggregatePayload, EmailPayload, JobPayloads, JobType, NftMintPayload, PaymentPayload, RefundPayload } from "./payloads.js";
 import { type WaitOptions, type WatchOptions, waitForJob, watchJobs, watchMetrics } from "./watch.js";
@@ -83,12 +84,15 @@ export class QueueClient {
   readonly queues: Client<typeof QueueService>;
   /** The generated MonitoringService client. */
   readonly monitoring: Client<typeof MonitoringService>;
+  /** The generated WorkerService client (for workers of your own; `createWorker` runs the loop for you). */
+  readonly workers: Client<typeof WorkerService>;
   readonly #backoff;
 
   constructor(transport: Transport, retry?: RetryOptions) {
     this.jobs = createClient(JobService, transport);
     this.queues = createClient(QueueService, transport);
     this.monitoring = createClient(MonitoringService, transport);
+    this.workers = createClient(WorkerService, transport);
     this.#backoff = backoffOf(retry);
   }
 
@@ -125,6 +129,44 @@ export class QueueClient {
   /** Rolls analytics up now (`analytics:aggregate`). */
   addAnalyticsAggregate(payload: AnalyticsAggregatePayload = {}, options?: AddOptions): Promise<AddedJob> {
     return this.addJob("analytics:aggregate", payload, options);
+  }
+
+  /**
+   * Registers a job type of your own (admin): its queue, its payload's JSON Schema (draft 2020-12),
+   * the service principals that may add it (`["*"]`: all) and the worker principals that may run it.
+   */
+  async registerJobType(type: {
+    name: string;
+    queue: string;
+    payloadSchema: Record<string, unknown>;
+    producers?: string[];
+    workers?: string[];
+    description?: string;
+  }): Promise<JobTypeMessage> {
+    const res = await this.queues.registerJobType({
+      jobType: {
+        name: type.name,
+        queue: type.queue,
+        payloadSchema: type.payloadSchema as JsonObject,
+        producers: type.producers ?? ["*"],
+        workers: type.workers ?? [],
+        description: type.description ?? "",
+      },
+    });
+    return res.jobType!;
+  }
+
+  /**
+   * A typed handle on a job type of your own: `client.jobType<Invoice>("invoice:render").add({...})`.
+   * The payload type is yours to declare (the service checks it against the registered schema).
+   */
+  jobType<P extends object>(name: string): { add(payload: P, options?: AddOptions): Promise<AddedJob> } {
+    return {
+      add: async (payload, options) => {
+        const res = await this.jobs.addJob({ type: name, payload: struct(payload), options: jobOptions(options) });
+        return { job: res.job!, deduplicated: res.deduplicated };
+      },
+    };
   }
 
   /** A job by id (NOT_FOUND if there is none, or if it is another principal's). */

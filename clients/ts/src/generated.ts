@@ -16,4 +16,5 @@ export {
   type QueueMetrics,
   RateLimitScope,
 } from "./gen/jobs/v1/monitoring_service_pb.js";
-export { QueueService } from "./gen/jobs/v1/queue_service_pb.js";
+export { type JobType as JobTypeInfo, QueueService } from "./gen/jobs/v1/queue_service_pb.js";
+export { type LeasedJob, LeaseState, WorkerService } from "./gen/jobs/v1/worker_service_pb.js";

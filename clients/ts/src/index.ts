@@ -4,6 +4,8 @@
  *   const client = createQueueClient({ baseUrl: "http://127.0.0.1:8080", token });
  *   const { job } = await client.addPayment({ paymentId, orderId, customerId, amount: 1299, currency: "USD", paymentMethod });
  *   const done = await client.waitForJob(job.id, { timeoutMs: 30_000 });
+ *
+ * and workers for job types of your own: `createWorker({ baseUrl, token, types, handler })` (worker.ts).
  */
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { type ClientOptions, clientInterceptors, QueueClient } from "./client.js";
@@ -56,3 +58,4 @@ export * from "./generated.js";
 export type { RetryOptions } from "./interceptors.js";
 export * from "./payloads.js";
 export { isFinal, type WaitOptions, type WatchOptions } from "./watch.js";
+export { createWorker, JobStopped, PermanentJobError, QueueWorker, type StopReason, type WorkerJob, type WorkerOptions } from "./worker.js";
