@@ -100,11 +100,15 @@ describe.skipIf(skipWithout(python, ["-c", "import grpc, google.protobuf"]))("Py
   });
 
   it("runs a worker for a job type of its own: registered, added, built with progress, COMPLETED", async () => {
-    const { stdout } = await run(python, ["clients/python/examples/worker.py", "--target", `127.0.0.1:${svc.service.port}`, "--token", tokens.admin, "--once"], {
-      cwd: root,
-      timeout: 90_000,
-      env: { PATH: process.env.PATH ?? "", PYTHONDONTWRITEBYTECODE: "1" },
-    });
+    const { stdout } = await run(
+      python,
+      ["clients/python/examples/worker.py", "--target", `127.0.0.1:${svc.service.port}`, "--token", tokens.admin, "--once"],
+      {
+        cwd: root,
+        timeout: 90_000,
+        env: { PATH: process.env.PATH ?? "", PYTHONDONTWRITEBYTECODE: "1" },
+      },
+    );
     const done = stdout.match(/^[0-9a-f-]{36}: COMPLETED \{"pages": 6, "reportId": "rep_[0-9a-f]{8}"\} \(progress 100%\)$/gm) ?? [];
     expect(done, stdout).toHaveLength(3);
   });

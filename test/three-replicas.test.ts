@@ -24,6 +24,7 @@ import { testDatabase } from "./support/database.js";
 import { jobHistories, unsoundHistories } from "./support/job-history.js";
 import { analytics, email, nftMint, payment } from "./support/payloads.js";
 import { type ServiceProcess, startReplica } from "./support/process.js";
+import { worstWindow } from "./support/rate-windows.js";
 import { runAlone } from "./support/run-alone.js";
 import { tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
@@ -34,8 +35,6 @@ const TOTAL = Number(process.env.QS_THREE_REPLICA_JOBS ?? 100_000);
 const BATCH = 1000;
 /** Starts per second allowed for nft:mint across the three replicas. */
 const MINT_LIMIT = 100;
-/** Longest a fetch may start after its tokens were taken, at this load (see worstWindow). */
-const TOKEN_TO_FETCH_MS = 250;
 /** How long the paused queue is watched while everything else runs. */
 const PAUSE_HOLD_MS = 4000;
 const fast = { retryDelay: durationFromMs(1000), retryBackoff: false };
@@ -108,22 +107,6 @@ const api = (p: ServiceProcess) => ({
   queues: client(QueueService, p.baseUrl, { protocol: "grpc", token: tokens.admin }),
   monitoring: client(MonitoringService, p.baseUrl, { protocol: "grpc", token: tokens.admin }),
 });
-
-/** In any span of k seconds a bucket of `limit` tokens refilled at `limit`/s allows limit * (k + 1) starts. */
-function worstWindow(starts: number[], limit: number, seconds: number): { within: number; allowed: number } {
-  let worst = 0;
-  let lo = 0;
-  for (let hi = 0; hi < starts.length; hi++) {
-    while (starts[hi]! - starts[lo]! >= seconds * 1000) lo++;
-    worst = Math.max(worst, hi - lo + 1);
-  }
-  // A start is recorded at its fetch's transaction start, a little after the tokens were taken (the
-  // fetch waits for a pooled connection, which under this load takes up to tens of milliseconds), so
-  // starts bunch a little relative to their tokens: allow the tokens of TOKEN_TO_FETCH_MS more. (In
-  // CI once: 604 starts in a 5 s window against a bucket bound of 601.) A limit broken by a replica
-  // taking its own tokens would show three times the bound.
-  return { within: worst, allowed: limit * (seconds + 1) + Math.ceil((limit * TOKEN_TO_FETCH_MS) / 1000) };
-}
 
 describe("three replicas on one database", () => {
   it(`run ${TOTAL} mixed jobs: the counts add up, no job runs twice at once, pause and rate limit hold`, async () => {

@@ -41,7 +41,9 @@ export async function startBoss(options: StartBossOptions): Promise<PgBoss> {
     supervise: true,
     superviseIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
     monitorIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
-    queueCacheIntervalSeconds: 60,
+    // The supervisor expires attempts only in the queues of its cache: a job type registered through
+    // the API must be supervised (lost leases reclaimed) within seconds, not a minute.
+    queueCacheIntervalSeconds: SUPERVISE_INTERVAL_SECONDS,
     schedule: true,
     migrate: true,
     persistWarnings: false,

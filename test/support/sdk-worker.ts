@@ -1,0 +1,24 @@
+/**
+ * A worker process built on the TypeScript SDK, for tests: QS_URL, QS_TOKEN, QS_TYPES (comma
+ * separated), QS_MODE (`complete`: finish each job at once with {by: QS_NAME}; `hang`: hold every
+ * job until killed), QS_CONCURRENCY. Prints `STARTED <id>` and `DONE <id>` lines.
+ */
+import { createWorker } from "@queue-service/client";
+
+const mode = process.env.QS_MODE ?? "complete";
+const worker = createWorker({
+  baseUrl: process.env.QS_URL!,
+  token: process.env.QS_TOKEN!,
+  types: process.env.QS_TYPES!.split(","),
+  concurrency: Number(process.env.QS_CONCURRENCY ?? 10),
+  pollWaitMs: 5000,
+  onError: () => {},
+  handler: async (job) => {
+    process.stdout.write(`STARTED ${job.id}\n`);
+    if (mode === "hang") await new Promise(() => {});
+    process.stdout.write(`DONE ${job.id}\n`);
+    return { by: process.env.QS_NAME ?? "worker" };
+  },
+});
+process.stdout.write("READY\n");
+process.once("beforeExit", () => void worker.stop());
