@@ -11,8 +11,11 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { payment } from "./support/payloads.js";
 import { type ServiceProcess, startReplica } from "./support/process.js";
+import { runAlone } from "./support/run-alone.js";
 import { tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
+
+runAlone();
 
 const db = testDatabase();
 const processes: ServiceProcess[] = [];

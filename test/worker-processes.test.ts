@@ -18,8 +18,11 @@ import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { Code, errorInfo, failure } from "./support/errors.js";
 import { worstWindow } from "./support/rate-windows.js";
+import { runAlone } from "./support/run-alone.js";
 import { startTestService, type TestService, tokens } from "./support/service.js";
 import { eventually } from "./support/wait.js";
+
+runAlone();
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const db = testDatabase();
