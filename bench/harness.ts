@@ -60,6 +60,8 @@ export interface BenchService {
   monitoring(): Client<typeof MonitoringService>;
   /** The process's peak resident set so far, in MiB. */
   peakRssMb(): number;
+  /** The service's process id. */
+  readonly pid: number;
   stop(): Promise<void>;
 }
 
@@ -120,6 +122,7 @@ export async function benchService(db: BenchDatabase, env: Record<string, string
     jobs: () => createClient(JobService, transport()),
     queues: () => createClient(QueueService, transport()),
     monitoring: () => createClient(MonitoringService, transport()),
+    pid: child.pid!,
     peakRssMb: () => {
       const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"));
       return hwm ? Math.round(Number(hwm[1]) / 1024) : NaN;

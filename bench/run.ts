@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { batchEnqueue, unaryEnqueue } from "./enqueue.js";
+import { addToHandlerStart, idleLongPolls, rawNoopDrain, registerBenchType, sdkDrain } from "./external.js";
 import { type BenchService, benchDatabase, benchService } from "./harness.js";
 import { enqueueToStart, watchFinalEvent } from "./latency.js";
 import { type Load, RAW_WORK_SETTINGS, type RawWorkSettings, rawProcessing, serviceProcessing } from "./processing.js";
@@ -17,8 +18,10 @@ import { atScale, type ScaleFigures } from "./scale.js";
 
 const quick = process.argv.includes("--quick");
 const counts = quick
-  ? { batch: 5_000, unary: 2_000, processing: 5_000, delayed: 10_000, latency: 50, watchRounds: 1 }
-  : { batch: 50_000, unary: 20_000, processing: 50_000, delayed: 100_000, latency: 300, watchRounds: 6 };
+  ? { batch: 5_000, unary: 2_000, processing: 5_000, delayed: 10_000, latency: 50, watchRounds: 1, external: 5_000, idleSeconds: 5 }
+  : { batch: 50_000, unary: 20_000, processing: 50_000, delayed: 100_000, latency: 300, watchRounds: 6, external: 50_000, idleSeconds: 10 };
+/** Long-polling workers waiting at once on one replica. */
+const IDLE_WAITERS = 1000;
 const SCALE = { reference: 20_000, backlog: 500_000, total: 1_000_000, samples: 20 };
 /** The drain an operator sees: a delayed backlog in the same queue, a dashboard polling its stats every 10 ms. */
 const UNDER_LOAD: Load = { delayed: counts.delayed, statsEveryMs: 10 };
@@ -66,6 +69,20 @@ log(`raw pg-boss processing under load (its best setting): ${counts.delayed} del
 const rawLoaded = await rawProcessing(db, budget, counts.processing, bestRaw.settings, UNDER_LOAD);
 log(`WatchJob final event: ${counts.watchRounds} rounds of 50 jobs finishing together`);
 const watch = await withService("WatchJob", WORKERS, (svc) => watchFinalEvent(svc, counts.watchRounds));
+log(`external workers: an SDK worker drains ${counts.external} jobs; AddJob -> handler start; ${IDLE_WAITERS} idle long polls`);
+const external = await withService("external workers", { WORKERS_ENABLED: "false" }, async (svc) => {
+  await registerBenchType(svc);
+  const drain = await sdkDrain(db, svc, counts.external);
+  const start = await addToHandlerStart(svc, counts.latency);
+  const idle = await idleLongPolls(svc, IDLE_WAITERS, counts.idleSeconds);
+  return { drain, start, idle };
+});
+const rawNoop: { settings: RawWorkSettings; rate: number }[] = [];
+for (const settings of quick ? RAW_WORK_SETTINGS.slice(1, 2) : RAW_WORK_SETTINGS) {
+  log(`raw pg-boss no-op drain: batchSize ${settings.batchSize}, localConcurrency ${settings.localConcurrency}`);
+  rawNoop.push({ settings, rate: await rawNoopDrain(db, budget, counts.external, settings) });
+}
+const bestRawNoop = rawNoop.reduce((a, b) => (b.rate > a.rate ? b : a));
 let scale: ScaleFigures | undefined;
 if (!quick) {
   log(`at scale: ${SCALE.reference} ready, then ${SCALE.backlog} more, then reads at ${SCALE.total} jobs`);
@@ -103,6 +120,16 @@ const rows: Row[] = [
         ...scale.reads.map((r) => ({ figure: `${r.read} at ${SCALE.total} jobs, p50 ms`, value: r.latency.p50, goal: { atMost: 50 } })),
       ]
     : []),
+  {
+    figure: `external worker drain, jobs/s (SDK, no-op, ${counts.external} jobs vs work())`,
+    value: external.drain,
+    reference: bestRawNoop.rate,
+    goal: { ratio: 0.5 },
+  },
+  { figure: "AddJob -> handler start in a waiting SDK worker, p50 ms", value: external.start.p50, goal: { atMost: 10 } },
+  { figure: "AddJob -> handler start in a waiting SDK worker, p99 ms", value: external.start.p99, goal: { atMost: 50 } },
+  { figure: `${IDLE_WAITERS} idle long polls: resident set added, MiB`, value: external.idle.rssAddedMb, goal: { atMost: 100 } },
+  { figure: `${IDLE_WAITERS} idle long polls: CPU, % of a core`, value: external.idle.cpuShare * 100, goal: { atMost: 5 } },
   { figure: "enqueue -> start at light load, p50 ms", value: fresh.enqueueToStart.p50, goal: { atMost: 5 } },
   { figure: "enqueue -> start at light load, p99 ms", value: fresh.enqueueToStart.p99, goal: { atMost: 25 } },
   { figure: "WatchJob final event, 50 finishing together, p99 ms", value: watch.p99, goal: { atMost: 20 } },
@@ -131,6 +158,9 @@ console.log(
 );
 console.log(`WatchJob final event (ms): p50 ${watch.p50}, p90 ${watch.p90}, p99 ${watch.p99} (n=${watch.n})`);
 console.log(
+  `AddJob -> handler start (ms): p50 ${external.start.p50}, p90 ${external.start.p90}, p99 ${external.start.p99} (n=${external.start.n}); raw no-op settings: ${rawNoop.map((t) => `${t.settings.batchSize}x${t.settings.localConcurrency}: ${t.rate.toFixed(0)}/s`).join("; ")}`,
+);
+console.log(
   `service peak RSS by phase (MiB): ${Object.entries(rss)
     .map(([phase, mb]) => `${phase} ${mb}`)
     .join(", ")}`,
@@ -146,6 +176,8 @@ const result = {
   connectionBudget: budget,
   figures: rows.map((r) => ({ ...r, met: verdict(r) })),
   rawWorkSettings: rawTries,
+  rawNoopSettings: rawNoop,
+  external,
   statsWhileDrainingMs: { service: loaded.stats, raw: rawLoaded.stats },
   enqueueToStartMs: fresh.enqueueToStart,
   watchFinalEventMs: watch,

@@ -41,9 +41,7 @@ await client
 
 // 2. A few jobs, typed by the payload above.
 const invoices = client.jobType<Invoice>("invoice:render");
-const added = await Promise.all(
-  [1, 2, 3].map((n) => invoices.add({ invoiceId: `inv_${Date.now()}_${n}`, amount: 1000 * n, lines: ["consulting", "travel"] })),
-);
+const added = await Promise.all([1, 2, 3].map((n) => invoices.add({ invoiceId: `inv_${Date.now()}_${n}`, amount: 1000 * n, lines: ["consulting", "travel"] })));
 console.log(`added ${added.map((a) => a.job.id).join(", ")}`);
 
 // 3. The worker: fetches, heartbeats, reports progress, completes.

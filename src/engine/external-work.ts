@@ -14,6 +14,7 @@
  */
 import type { Pool } from "../db/pool.js";
 import { inTransaction } from "../db/pool.js";
+import { createBatcher } from "../db/statement-batcher.js";
 import type { Logger } from "../logger.js";
 import type { FetchGate } from "./dispatch/fetcher.js";
 import { storedFailure } from "./dispatch/outcomes.js";
@@ -23,7 +24,7 @@ import type { Listener } from "./listener.js";
 import type { ProgressWriter } from "./progress.js";
 import { type JobRegistry, mayWork, type RegisteredJobType } from "./registry.js";
 import type { JobQueries } from "./store/job-queries.js";
-import { type JobRecord, requireRecord } from "./store/job-record.js";
+import { type JobRecord, type JobRow, requireRecord } from "./store/job-record.js";
 import { type Attempt, rowOfClaimed, type WorkQueries } from "./store/work-queries.js";
 import type { Viewer } from "./viewer.js";
 
@@ -165,6 +166,23 @@ export function createExternalWork(deps: ExternalWorkDeps) {
       job_id: id,
     });
 
+  const completions = new Map<string, (item: Attempt & { output: object }) => Promise<JobRow | undefined>>();
+  const completionsOf = (bossQueue: string) => {
+    let add = completions.get(bossQueue);
+    if (!add) {
+      add = createBatcher({
+        maxBatch: 500,
+        concurrency: 2,
+        run: async (items: (Attempt & { output: object })[]) => {
+          const rows = new Map((await work.completeReturning(pool, bossQueue, items)).map((r) => [r.id, r]));
+          return items.map((i) => rows.get(i.id));
+        },
+      });
+      completions.set(bossQueue, add);
+    }
+    return add;
+  };
+
   async function recordOf(id: string, bossQueue: string): Promise<JobRecord> {
     const [row] = await deps.jobs.byIds(pool, [id], [bossQueue]);
     if (!row) throw new NotFoundError(`job ${id} not found`);
@@ -225,12 +243,15 @@ export function createExternalWork(deps: ExternalWorkDeps) {
       return tokens.map((t) => answers.get(t)!);
     },
 
-    /** Completes the attempt; a repeat of a completion already recorded for it returns the job unchanged. */
+    /**
+     * Completes the attempt (with the completions of concurrent calls, one statement per pg-boss
+     * queue); a repeat of a completion already recorded for it returns the job unchanged.
+     */
     async complete(viewer: Viewer, token: string, result: Record<string, unknown>): Promise<JobRecord> {
       const a = attemptOf(viewer, token);
-      const done = await work.complete(pool, a.bossQueue, [{ id: a.id, retryCount: a.retryCount, output: result }]);
+      const done = await completionsOf(a.bossQueue)({ id: a.id, retryCount: a.retryCount, output: result });
+      if (done) return requireRecord(done, registry);
       const record = await recordOf(a.id, a.bossQueue);
-      if (done.length > 0) return record;
       // Not ours any more: fine only if this very attempt already completed (a retried call).
       if (record.state === "completed" && record.retryCount === a.retryCount) return record;
       throw leaseLost(a.id);

@@ -21,8 +21,9 @@
  *   get `graceMs` to finish, the rest are failed as retryable.
  * - A lost connection is retried with backoff, forever, until stopped.
  */
-import { Code, ConnectError } from "@connectrpc/connect";
+
 import type { JsonObject } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
 import type { Job } from "./gen/jobs/v1/job_pb.js";
 import { type LeasedJob, LeaseState } from "./gen/jobs/v1/worker_service_pb.js";
 import { createQueueClient, type NodeClientOptions, type NodeQueueClient } from "./index.js";
@@ -69,6 +70,8 @@ export interface WorkerJob<P> {
 export interface WorkerOptions<P> extends NodeClientOptions {
   /** The job types to run (each must list this worker's principal in its `workers`). */
   types: string[];
+  /** Returns the job's result (a JSON object), or nothing. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a handler that returns nothing is `async () => {}`, typed Promise<void>.
   handler: (job: WorkerJob<P>) => Promise<Record<string, unknown> | undefined | void>;
   /** Jobs run at once. Default 10. */
   concurrency?: number;
@@ -161,7 +164,12 @@ export class QueueWorker<P = Record<string, unknown>> {
       }
       try {
         const { jobs } = await this.#client.workers.fetchJobs(
-          { types: this.#options.types, maxJobs: Math.min(free, 100), wait: { seconds: BigInt(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1e6 }, workerId },
+          {
+            types: this.#options.types,
+            maxJobs: Math.min(free, 100),
+            wait: { seconds: BigInt(Math.floor(waitMs / 1000)), nanos: (waitMs % 1000) * 1e6 },
+            workerId,
+          },
           { signal: this.#fetching.signal },
         );
         failures = 0;
@@ -198,11 +206,11 @@ export class QueueWorker<P = Record<string, unknown>> {
     };
     void (async () => {
       try {
-        let result: Record<string, unknown> | undefined | void;
+        let result: Record<string, unknown> | undefined;
         let error: unknown;
         let threw = false;
         try {
-          result = await this.#options.handler(workerJob);
+          result = (await this.#options.handler(workerJob)) ?? undefined;
         } catch (err) {
           error = err;
           threw = true;

@@ -71,10 +71,37 @@ export interface JobRecord {
   deadLetterQueue?: string;
 }
 
-/** The columns every job query selects, in the shape {@link recordFromRow} reads. */
-export const JOB_COLUMNS = `id, name, data, state::text AS state, priority, retry_count, retry_limit, retry_delay,
-  retry_backoff, expire_seconds, created_on, start_after, started_on, completed_on, output, dead_letter,
-  source_id, source_root_id, source_retry_count, source_output`;
+const COLUMN_NAMES = [
+  "id",
+  "name",
+  "data",
+  "state",
+  "priority",
+  "retry_count",
+  "retry_limit",
+  "retry_delay",
+  "retry_backoff",
+  "expire_seconds",
+  "created_on",
+  "start_after",
+  "started_on",
+  "completed_on",
+  "output",
+  "dead_letter",
+  "source_id",
+  "source_root_id",
+  "source_retry_count",
+  "source_output",
+] as const;
+
+/** The columns every job query selects, in the shape {@link recordFromRow} reads (of table `alias`, if given). */
+export function jobColumns(alias?: string): string {
+  const of = (c: string) => (alias ? `${alias}.${c}` : c);
+  return COLUMN_NAMES.map((c) => (c === "state" ? `${of(c)}::text AS state` : of(c))).join(", ");
+}
+
+/** {@link jobColumns} of an unaliased table. */
+export const JOB_COLUMNS = jobColumns();
 
 /** A row of {@link JOB_COLUMNS}. */
 export interface JobRow {

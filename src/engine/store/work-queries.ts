@@ -8,7 +8,7 @@
 import type { JobWithMetadata, PgBoss } from "pg-boss";
 import { inTransaction, type Pool, type PoolClient, type Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
-import type { Envelope, JobRow } from "./job-record.js";
+import { type Envelope, type JobRow, jobColumns } from "./job-record.js";
 
 /** One attempt of a job: its id and the retry count it was fetched with. */
 export interface Attempt {
@@ -53,6 +53,24 @@ const onClient = (client: PoolClient) => ({
 /** The work queries of one installation. */
 export function workQueries(bossSchema: string, boss: PgBoss) {
   const job = qualified(bossSchema, "job");
+
+  /** Completes the attempts still active with their retry counts, returning `returning` of each. */
+  async function completeAttempts<R extends object>(
+    db: Queryable,
+    bossQueue: string,
+    done: (Attempt & { output: unknown })[],
+    returning: string,
+  ): Promise<R[]> {
+    const { rows } = await db.query<R>(
+      `UPDATE ${job} j SET state = 'completed', completed_on = now(), output = r.output
+       FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, retry_count int, output jsonb)
+       WHERE j.name = $1 AND j.id = r.id AND j.retry_count = r.retry_count AND j.state = 'active'
+       RETURNING ${returning}`,
+      [bossQueue, JSON.stringify(done.map((d) => ({ id: d.id, retry_count: d.retryCount, output: d.output })))],
+    );
+    return rows;
+  }
+
   return {
     /** Claims up to `max` runnable jobs of a pg-boss queue (pg-boss's `FOR UPDATE SKIP LOCKED` fetch). */
     claim(bossQueue: string, max: number): Promise<ClaimedJob[]> {
@@ -75,14 +93,12 @@ export function workQueries(bossSchema: string, boss: PgBoss) {
 
     /** Completes attempts with their own outputs; returns the ids that were still theirs. */
     async complete(db: Queryable, bossQueue: string, done: (Attempt & { output: unknown })[]): Promise<string[]> {
-      const { rows } = await db.query<{ id: string }>(
-        `UPDATE ${job} j SET state = 'completed', completed_on = now(), output = r.output
-         FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, retry_count int, output jsonb)
-         WHERE j.name = $1 AND j.id = r.id AND j.retry_count = r.retry_count AND j.state = 'active'
-         RETURNING j.id`,
-        [bossQueue, JSON.stringify(done.map((d) => ({ id: d.id, retry_count: d.retryCount, output: d.output })))],
-      );
-      return rows.map((r) => r.id);
+      return (await completeAttempts<{ id: string }>(db, bossQueue, done, "j.id")).map((r) => r.id);
+    },
+
+    /** {@link complete}, returning the completed jobs' rows. */
+    completeReturning(db: Queryable, bossQueue: string, done: (Attempt & { output: unknown })[]): Promise<JobRow[]> {
+      return completeAttempts<JobRow>(db, bossQueue, done, jobColumns("j"));
     },
 
     /**
