@@ -234,7 +234,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
 
 /** The gauges, read when metrics are collected: the queues' (cluster-wide, exact) and this replica's. */
 function observeGauges(telemetry: MetricsTelemetry, engine: Engine, replica: { server: OnePortServer; streams: StreamLimits; dispatcher?: Dispatcher }): void {
-  const { queueDepth, queueActive, leasesHeld, streamsOpen, connectionsOpen } = telemetry.instruments;
+  const { queueDepth, queueActive, leasesHeld, streamsOpen, fetchesWaiting, connectionsOpen } = telemetry.instruments;
   telemetry.provider.getMeter("queue-service").addBatchObservableCallback(
     async (result) => {
       for (const q of await engine.parts.stats.all(60)) {
@@ -246,9 +246,10 @@ function observeGauges(telemetry: MetricsTelemetry, engine: Engine, replica: { s
       }
       for (const [type, n] of replica.dispatcher?.runningByType() ?? []) result.observe(leasesHeld, n, jobAttributes(type.queue, type.type));
       result.observe(streamsOpen, replica.streams.count);
+      result.observe(fetchesWaiting, engine.parts.external.waiting());
       result.observe(connectionsOpen, replica.server.connections());
     },
-    [queueDepth, queueActive, leasesHeld, streamsOpen, connectionsOpen],
+    [queueDepth, queueActive, leasesHeld, streamsOpen, fetchesWaiting, connectionsOpen],
   );
 }
 

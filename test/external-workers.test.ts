@@ -256,6 +256,9 @@ describe("external workers", () => {
       wrkA.workers.fetchJobs({ types: ["invoice:render"], wait: { seconds: 30n } }, { signal: c.signal }).catch(() => undefined),
     );
     await eventually(async () => svc.service.engine!.parts.external.waiting() === 2, "two waiting fetches");
+    // Operators see them as a gauge.
+    const gauge = async () => /^queue_service_fetches_waiting(?:\{[^}]*\})? (\d+)$/m.exec(await (await fetch(`${svc.baseUrl}/metrics`)).text())?.[1];
+    expect(await gauge()).toBe("2");
     const third = await failure(wrkA.workers.fetchJobs({ types: ["invoice:render"], wait: { seconds: 30n } }));
     expect(third.code).toBe(Code.ResourceExhausted);
     controllers[0]!.abort();
@@ -263,6 +266,7 @@ describe("external workers", () => {
     controllers[1]!.abort();
     await Promise.all(waits);
     await eventually(async () => svc.service.engine!.parts.external.waiting() === 0, "no waiting fetch");
+    expect(await gauge()).toBe("0");
   });
 });
 

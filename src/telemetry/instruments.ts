@@ -54,6 +54,7 @@ export const METRICS = {
   queueActive: spec("queue_service.queue.active", "gauge", "{job}", "Jobs running now, cluster-wide.", JOB),
   leasesHeld: spec("queue_service.leases.held", "gauge", "{job}", "Attempts this replica runs now (the leases it holds).", JOB),
   streamsOpen: spec("queue_service.streams.open", "gauge", "{stream}", "WatchJob, WatchJobs and WatchMetrics streams open on this replica.", []),
+  fetchesWaiting: spec("queue_service.fetches.waiting", "gauge", "{call}", "WorkerService.FetchJobs calls waiting for jobs on this replica (long polls).", []),
   connectionsOpen: spec("queue_service.connections.open", "gauge", "{connection}", "Client connections (HTTP/1.1 and HTTP/2) open on this replica.", []),
 } as const satisfies Record<string, MetricSpec>;
 
