@@ -80,7 +80,7 @@ export const settings = {
     "AUTH_TOKENS",
     optionalString,
     undefined,
-    "Comma-separated `name:role:token` (role `service` or `admin`; token may be `sha256:<hex>`). Unset: an admin token is generated into DATA_DIR/admin-token.",
+    "Comma-separated `name:role:token` (role `service`, `worker` or `admin`; token may be `sha256:<hex>`). Unset: an admin token is generated into DATA_DIR/admin-token.",
   ),
   logFormat: setting(
     "LOG_FORMAT",
