@@ -27,6 +27,7 @@ import { listenOnePort, type OnePortServer } from "./server/one-port-server.js";
 import { routes } from "./server/routes.js";
 import { telemetryInterceptor } from "./server/telemetry-interceptor.js";
 import { developmentTokens, parseTokens, type TokenStore } from "./server/tokens.js";
+import { defaultUiDir, uiRoutes } from "./server/ui-assets.js";
 import { createMetricsTelemetry, jobAttributes, type MetricsTelemetry } from "./telemetry/instruments.js";
 import { concurrencySettings, createProcessors, type Processors, serviceRegistry } from "./workers/registry.js";
 
@@ -103,7 +104,11 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
     readMaxBytes: config.maxMessageBytes,
     writeMaxBytes: 64 * 1024 * 1024,
     shutdownSignal: shutdown.signal,
-    fallback: httpRoutes(health, { "/metrics": (req, res) => telemetry.prometheus.getMetricsRequestHandler(req as never, res as never) }),
+    fallback: httpRoutes(
+      health,
+      { "/metrics": (req, res) => telemetry.prometheus.getMetricsRequestHandler(req as never, res as never) },
+      config.uiEnabled ? uiRoutes({ dir: defaultUiDir(), tokens }) : undefined,
+    ),
   });
   const server = await listenOnePort({
     host: config.host,

@@ -100,6 +100,7 @@ export const settings = {
     "8000",
     "On SIGTERM/SIGINT: how long running jobs and requests may take to finish before the process exits anyway.",
   ),
+  uiEnabled: setting("UI_ENABLED", bool, "true", "Serve the operations dashboard at /ui/ on the same port (and redirect browsers from / to it)."),
   corsAllowedOrigins: setting(
     "CORS_ALLOWED_ORIGINS",
     z

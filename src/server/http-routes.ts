@@ -1,6 +1,7 @@
 /**
  * Plain HTTP routes beside the RPCs: `GET /healthz` (the process is alive) and `GET /readyz`
- * (ready to serve: database and engine up, not stopping). Anything else is 404.
+ * (ready to serve: database and engine up, not stopping), the dashboard under `/ui/` when it is on
+ * (ui-assets.ts). Anything else is 404.
  */
 import type { connectNodeAdapter } from "@connectrpc/connect-node";
 import type { HealthMonitor } from "../health.js";
@@ -8,12 +9,14 @@ import type { HealthMonitor } from "../health.js";
 type NodeHandler = ReturnType<typeof connectNodeAdapter>;
 type Req = Parameters<NodeHandler>[0];
 type Res = Parameters<NodeHandler>[1];
+export type RouteRequest = Req;
+export type RouteResponse = Res;
 
 /** Extra routes (e.g. `/metrics`), by path. */
 export type RouteTable = Record<string, (req: Req, res: Res) => void | Promise<void>>;
 
 /** The fallback handler for requests that are not RPCs. */
-export function httpRoutes(health: HealthMonitor, extra: RouteTable = {}): (req: Req, res: Res) => void {
+export function httpRoutes(health: HealthMonitor, extra: RouteTable = {}, ui?: (req: Req, res: Res, path: string) => boolean): (req: Req, res: Res) => void {
   const send = (res: Res, status: number, body: unknown) => {
     const text = JSON.stringify(body);
     res.statusCode = status;
@@ -35,6 +38,7 @@ export function httpRoutes(health: HealthMonitor, extra: RouteTable = {}): (req:
       return;
     }
     if (req.method !== "GET" && req.method !== "HEAD") return send(res, 404, { error: "not found" });
+    if (ui?.(req, res, path)) return;
     if (path === "/healthz") return send(res, 200, { status: "alive" });
     if (path === "/readyz") {
       const ready = health.ready();
