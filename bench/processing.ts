@@ -10,7 +10,8 @@
  * the service, `getQueue()` for raw pg-boss).
  */
 import { createHash } from "node:crypto";
-import { type BenchDatabase, type BenchService, createRawQueue, loops, paymentPayload, poller, rawBoss, type Summary, until } from "./harness.js";
+import { openDashboards } from "./dashboards.js";
+import { type BenchDatabase, type BenchService, createRawQueue, loops, paymentPayload, poller, rawBoss, type Summary, sleep, until } from "./harness.js";
 
 /** What else the queue holds and who watches it while the backlog drains. */
 export interface Load {
@@ -18,6 +19,8 @@ export interface Load {
   delayed: number;
   /** The dashboard's stats poll (0: nobody polls). */
   statsEveryMs: number;
+  /** Operations dashboards open on the Overview (bench/dashboards.ts). */
+  dashboards?: number;
 }
 
 export const NO_LOAD: Load = { delayed: 0, statsEveryMs: 0 };
@@ -59,10 +62,14 @@ export async function serviceProcessing(db: BenchDatabase, svc: BenchService, jo
   if (load.delayed > 0) await addPayments(svc, load.delayed, 10_000_000, HOUR_MS);
   await addPayments(svc, jobs);
   const dashboard = load.statsEveryMs > 0 ? poller(load.statsEveryMs, () => svc.queues().getQueueStats({ name: "money" })) : undefined;
+  const tabs = load.dashboards ? openDashboards(svc, load.dashboards) : undefined;
+  if (tabs) await sleep(1500); // their streams open and deliver before the drain starts
   const started = performance.now();
   await queues.resumeQueue({ name: "money" });
   const done = await until(completedPayments(db, svc), jobs);
   const stats = await dashboard?.stop();
+  const seen = await tabs?.stop();
+  if (tabs && seen!.snapshots === 0) throw new Error("the dashboards received no metrics");
   const ledger = (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${svc.schema}".sandbox_ledger`))[0]!.n;
   if (ledger !== jobs) throw new Error(`the ledger has ${ledger} rows for ${jobs} jobs`);
   return { rate: jobs / ((done - started) / 1000), stats };

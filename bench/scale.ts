@@ -8,6 +8,7 @@
  *    every read a dashboard or a client makes is timed (median of `samples` calls each).
  */
 import { JobState } from "../gen/jobs/v1/job_pb.js";
+import { firstPaint } from "./first-paint.js";
 import type { BenchDatabase, BenchService, Summary } from "./harness.js";
 import { summary, until } from "./harness.js";
 import { addPayments, completedPayments } from "./processing.js";
@@ -18,6 +19,8 @@ export interface ScaleFigures {
   large: number;
   /** Each read's latency (ms) with `total` jobs in the table. */
   reads: { read: string; latency: Summary }[];
+  /** The dashboard's first useful paint (ms) with `total` jobs, where Chromium is installed. */
+  paints?: { page: string; latency: Summary }[];
 }
 
 export async function atScale(
@@ -80,5 +83,5 @@ export async function atScale(
     }
     figures.push({ read, latency: summary(latencies) });
   }
-  return { small, large, reads: figures };
+  return { small, large, reads: figures, paints: await firstPaint(svc, 5) };
 }

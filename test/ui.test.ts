@@ -11,6 +11,7 @@ import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
+import { AlertMetric, MonitoringService, RateLimitScope } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
@@ -196,6 +197,39 @@ describe.skipIf(skipWithout(CHROMIUM, ["--version"]))("the dashboard in a browse
     // Each came back as a new payment job of its line.
     expect(await payments()).toBe(paymentsBefore + before);
     expect(added).toHaveLength(3);
+    await page.close();
+  });
+
+  it("sets a processing rate limit and manages an alert rule, as an operator would", async () => {
+    const page = await signedIn(tokens.admin);
+    await page.goto(`${a.baseUrl}/ui/queues/money`);
+    await page.getByRole("heading", { name: /Queue money/ }).waitFor();
+    const form = page.getByRole("form", { name: "Set a processing rate limit" });
+    await form.getByRole("combobox", { name: /^On/ }).selectOption("nft:mint");
+    await form.getByLabel("Starts").fill("7");
+    await form.getByLabel("per seconds").fill("2");
+    await form.getByRole("button", { name: "Set limit" }).click();
+    await page.getByText("nft:mint: 7 per 2 s").waitFor();
+    const monitoring = client(MonitoringService, b.baseUrl, { protocol: "grpc", token: tokens.admin });
+    const limit = (await monitoring.listRateLimits({})).rateLimits.find((l) => l.key === "nft:mint");
+    expect([limit?.scope, limit?.limit, Number(limit?.interval?.seconds)]).toEqual([RateLimitScope.JOB_TYPE, 7, 2]);
+    await page.getByRole("button", { name: "Remove the limit on nft:mint" }).click();
+    await expect.poll(async () => (await monitoring.listRateLimits({})).rateLimits.some((l) => l.key === "nft:mint")).toBe(false);
+
+    await page.getByRole("link", { name: "Alerts" }).click();
+    const rule = page.getByRole("form", { name: "New alert rule" });
+    await rule.getByLabel("Name").fill("money backlog");
+    await rule.getByRole("combobox", { name: /^Queue/ }).selectOption("money");
+    await rule.getByLabel(/^Above/).fill("500");
+    await rule.getByRole("button", { name: "Create rule" }).click();
+    await page.getByRole("button", { name: "Disable" }).click();
+    await expect
+      .poll(async () => (await monitoring.listAlertRules({})).rules.map((r) => [r.name, r.metric, r.queue, r.threshold, r.enabled]))
+      .toEqual([["money backlog", AlertMetric.QUEUE_DEPTH, "money", 500, false]]);
+    await shot(page, "alerts");
+    page.once("dialog", (d) => void d.accept());
+    await page.getByRole("button", { name: "Delete" }).click();
+    await expect.poll(async () => (await monitoring.listAlertRules({})).rules.length).toBe(0);
     await page.close();
   });
 

@@ -107,10 +107,18 @@ describe("external worker processes", () => {
   it("a processing rate limit holds across workers on two replicas", async () => {
     const LIMIT = 5;
     await api(a).monitoring.setRateLimit({ rateLimit: { scope: RateLimitScope.JOB_TYPE, key: "ext:limited", limit: LIMIT, interval: durationFromMs(1000) } });
+    // One job at a time, 300 ms each: a worker alone runs at most ~3.3 a second, the two together
+    // more than the limit. So the limit binds, and neither worker can take every token.
+    const slow = { QS_TYPES: "ext:limited", QS_MODE: "slow", QS_SLOW_MS: "300", QS_CONCURRENCY: "1" };
+    const workers = [worker(a, slow), worker(b, slow)];
+    await eventually(
+      async () => a.service.engine!.parts.external.waiting() >= 1 && b.service.engine!.parts.external.waiting() >= 1,
+      "both workers to wait in FetchJobs",
+      30_000,
+    );
     const ids = (await api(a).jobs.addJobs({ jobs: Array.from({ length: 30 }, (_, i) => ({ type: "ext:limited", payload: { i } })) })).results.map(
       (r) => r.job!.id,
     );
-    const workers = [worker(a, { QS_TYPES: "ext:limited" }), worker(b, { QS_TYPES: "ext:limited" })];
     await eventually(async () => (await completions(ids)).length === ids.length, "every limited job to complete", 60_000, 250);
     const { rows } = await db.query<{ t: Date }>(
       `SELECT occurred_at AS t FROM "${db.schema}".job_event WHERE type = 'started' AND job_id = ANY($1::uuid[]) ORDER BY occurred_at`,

@@ -1,7 +1,8 @@
 /**
  * A worker process built on the TypeScript SDK, for tests: QS_URL, QS_TOKEN, QS_TYPES (comma
- * separated), QS_MODE (`complete`: finish each job at once with {by: QS_NAME}; `hang`: hold every
- * job until killed), QS_CONCURRENCY. Prints `STARTED <id>` and `DONE <id>` lines.
+ * separated), QS_MODE (`complete`: finish each job at once with {by: QS_NAME}; `slow`: the same after
+ * QS_SLOW_MS; `hang`: hold every job until killed), QS_CONCURRENCY. Prints `STARTED <id>` and
+ * `DONE <id>` lines.
  */
 import { createWorker } from "@queue-service/client";
 
@@ -16,6 +17,7 @@ const worker = createWorker({
   handler: async (job) => {
     process.stdout.write(`STARTED ${job.id}\n`);
     if (mode === "hang") await new Promise(() => {});
+    if (mode === "slow") await new Promise((r) => setTimeout(r, Number(process.env.QS_SLOW_MS ?? 300)));
     process.stdout.write(`DONE ${job.id}\n`);
     return { by: process.env.QS_NAME ?? "worker" };
   },

@@ -135,21 +135,84 @@ function DeadLetters({ queue }: { queue: string }) {
 }
 
 function RateLimits({ queue, types }: { queue: string; types: string[] }) {
+  const admin = useIsAdmin();
+  const client = useQueryClient();
   const limits = useQuery(MonitoringService.method.listRateLimits, { pageSize: 100 });
+  const [target, setTarget] = useState(queue);
+  const [limit, setLimit] = useState("10");
+  const [per, setPer] = useState("1");
+  const [outcome, setOutcome] = useState<string | undefined>();
+  const done = (text: string) => () => {
+    setOutcome(text);
+    void client.invalidateQueries({ queryKey: createConnectQueryKey({ schema: MonitoringService.method.listRateLimits, cardinality: undefined }) });
+  };
+  const set = useMutation(MonitoringService.method.setRateLimit, {
+    onSuccess: done("Limit set: every replica holds it within a second."),
+    onError: (e) => setOutcome(describeError(e)),
+  });
+  const remove = useMutation(MonitoringService.method.deleteRateLimit, { onSuccess: done("Limit removed."), onError: (e) => setOutcome(describeError(e)) });
   if (limits.error) return <ErrorBox error={limits.error} />;
   if (!limits.data) return <Loading what="rate limits" />;
+  const scopeOf = (key: string) => (key === queue ? RateLimitScope.QUEUE : RateLimitScope.JOB_TYPE);
   const mine = limits.data.rateLimits.filter(
     (l) => (l.scope === RateLimitScope.QUEUE && l.key === queue) || (l.scope === RateLimitScope.JOB_TYPE && types.includes(l.key)),
   );
-  if (mine.length === 0) return <p className="muted">No processing rate limit on this queue or its job types.</p>;
   return (
-    <ul>
-      {mine.map((l) => (
-        <li key={`${l.scope}:${l.key}`}>
-          <strong>{l.key}</strong>: {l.limit} per {seconds(l.interval)} <span className="muted">(set by {l.updatedBy})</span>
-        </li>
-      ))}
-    </ul>
+    <>
+      {mine.length === 0 ? (
+        <p className="muted">No processing rate limit on this queue or its job types.</p>
+      ) : (
+        <ul>
+          {mine.map((l) => (
+            <li key={`${l.scope}:${l.key}`}>
+              <strong>{l.key}</strong>: {l.limit} per {seconds(l.interval)} <span className="muted">(set by {l.updatedBy})</span>{" "}
+              {admin && (
+                <button
+                  type="button"
+                  className="danger"
+                  onClick={() => remove.mutate({ scope: l.scope, key: l.key })}
+                  aria-label={`Remove the limit on ${l.key}`}
+                >
+                  Remove
+                </button>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+      {admin && (
+        <form
+          className="filters"
+          aria-label="Set a processing rate limit"
+          onSubmit={(e) => {
+            e.preventDefault();
+            set.mutate({ rateLimit: { scope: scopeOf(target), key: target, limit: Number(limit), interval: { seconds: BigInt(Number(per) || 1) } } });
+          }}
+        >
+          <label>
+            On
+            <select value={target} onChange={(e) => setTarget(e.target.value)}>
+              <option value={queue}>the whole queue</option>
+              {types.map((t) => (
+                <option key={t}>{t}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Starts
+            <input type="number" min={1} max={1_000_000} value={limit} onChange={(e) => setLimit(e.target.value)} required />
+          </label>
+          <label>
+            per seconds
+            <input type="number" min={1} max={86_400} value={per} onChange={(e) => setPer(e.target.value)} required />
+          </label>
+          <button type="submit" disabled={set.isPending}>
+            Set limit
+          </button>
+        </form>
+      )}
+      {outcome && <p role="status">{outcome}</p>}
+    </>
   );
 }
 
