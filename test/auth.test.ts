@@ -54,6 +54,13 @@ const roles: Record<string, "public" | "service" | "worker" | "service+worker" |
   CompleteJob: "worker",
   FailJob: "worker",
   ReportProgress: "worker",
+  CreateSchedule: "admin",
+  GetSchedule: "service",
+  ListSchedules: "service",
+  UpdateSchedule: "admin",
+  DeleteSchedule: "admin",
+  PauseSchedule: "admin",
+  ResumeSchedule: "admin",
 };
 const allows = (role: string, who: "service" | "worker") => role === "public" || role === who || role === "service+worker";
 

@@ -34,7 +34,7 @@ describe("reflection", () => {
     const { stdout } = await bufCurl("--list-methods", svc.baseUrl);
     const listed = stdout.trim().split("\n");
     const expected = apiServices.flatMap((s) => s.methods.map((m) => `${s.typeName}/${m.name}`));
-    expect(expected.length).toBe(39);
+    expect(expected.length).toBe(46);
     expect(listed).toEqual(expect.arrayContaining(expected));
     expect(listed).toEqual(expect.arrayContaining(["grpc.health.v1.Health/Check", "grpc.reflection.v1.ServerReflection/ServerReflectionInfo"]));
   });

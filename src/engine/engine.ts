@@ -32,10 +32,12 @@ import { catalogQueries } from "./queries/catalog-queries.js";
 import { controlQueries } from "./queries/control-queries.js";
 import { idempotencyQueries } from "./queries/idempotency-queries.js";
 import { rollupQueries } from "./queries/rollup-queries.js";
+import { scheduleQueries } from "./queries/schedule-queries.js";
 import { type QueueControl, startQueueControl } from "./queue-control.js";
 import { createQueueStats, type QueueStatsReader } from "./queue-stats.js";
 import { isLive, type JobRegistry, liveRegistry } from "./registry.js";
 import { type Replicas, startReplicas } from "./replicas.js";
+import { createSchedules, type Schedules } from "./schedules.js";
 import { sharedSecret } from "./secrets.js";
 import { applySchedule, LEASE_SECONDS, startBoss } from "./store/boss.js";
 import { deadLetterQueries } from "./store/dead-letter-queries.js";
@@ -98,6 +100,7 @@ export interface EngineParts {
   readonly replicas: Replicas;
   readonly maintenance: Maintenance;
   readonly catalog: Catalog;
+  readonly schedules: Schedules;
   readonly external: ExternalWork;
   /** Progress of running attempts (external and in-process), coalesced per job. */
   readonly progress: ProgressWriter;
@@ -210,6 +213,8 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     webhookTimeoutMs: alertOptions.webhookTimeoutMs,
   });
   const replicas = await startReplicas(pool, options.schema, logger);
+  const schedules = createSchedules({ pool, queries: scheduleQueries(options.schema), registry, enqueuer, logger });
+  schedules.start();
   const maintenance = startMaintenance({
     pool,
     schema: options.schema,
@@ -260,6 +265,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     replicas,
     maintenance,
     catalog,
+    schedules,
     external,
     progress,
   };
@@ -303,6 +309,15 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
       deleteType: (name) => catalog.deleteType(name),
       types: () => catalog.types(),
     },
+    schedules: {
+      create: (s, createdBy) => schedules.create(s, createdBy),
+      get: (name) => schedules.get(name),
+      list: (limit, after) => schedules.list(limit, after),
+      update: (name, patch) => schedules.update(name, patch),
+      remove: (name) => schedules.remove(name),
+      pause: (name) => schedules.pause(name),
+      resume: (name) => schedules.resume(name),
+    },
     workers: {
       fetch: (viewer, types, max, waitMs, signal) => external.fetch(viewer, types, max, waitMs, signal),
       heartbeat: (viewer, tokens) => external.heartbeat(viewer, tokens),
@@ -313,6 +328,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     onResume: (l: (queue: string) => void) => void resumeListeners.add(l),
     stop(graceMs) {
       stopping ??= (async () => {
+        await schedules.stop();
         await evaluator.stop();
         await folder.stop();
         await replicas.stop();

@@ -18,6 +18,7 @@ import type { AlertQueries, AlertRow, AlertRuleRow, AlertStateName, RuleFields }
 import type { PauseRow, RateLimitRow } from "./queries/control-queries.js";
 import type { QueueStatistics } from "./queue-stats.js";
 import type { QueueDefinition, RegisteredJobType } from "./registry.js";
+import type { ScheduleInput, ScheduleRow } from "./schedules.js";
 import type { EventPosition } from "./store/event-queries.js";
 import type { JobRecord } from "./store/job-record.js";
 import type { Viewer } from "./viewer.js";
@@ -88,6 +89,17 @@ export interface CatalogUseCases {
   types(): RegisteredJobType[];
 }
 
+/** Recurring jobs (ScheduleService). */
+export interface ScheduleUseCases {
+  create(s: ScheduleInput, createdBy: string): Promise<ScheduleRow>;
+  get(name: string): Promise<ScheduleRow>;
+  list(limit: number, after?: string): Promise<ScheduleRow[]>;
+  update(name: string, patch: (current: ScheduleRow) => ScheduleInput): Promise<ScheduleRow>;
+  remove(name: string): Promise<void>;
+  pause(name: string): Promise<ScheduleRow>;
+  resume(name: string): Promise<ScheduleRow>;
+}
+
 /** External workers (WorkerService). */
 export interface WorkerUseCases {
   fetch(viewer: Viewer, types: readonly string[], max: number, waitMs: number, signal: AbortSignal): Promise<LeasedRecord[]>;
@@ -108,6 +120,7 @@ export interface EngineApi {
   readonly alerts: AlertUseCases;
   readonly catalog: CatalogUseCases;
   readonly workers: WorkerUseCases;
+  readonly schedules: ScheduleUseCases;
 }
 
 /** The alert use cases on the alert tables. */

@@ -7,6 +7,7 @@ import { Health } from "../../gen/health/v1/health_pb.js";
 import { JobService } from "../../gen/jobs/v1/job_service_pb.js";
 import { MonitoringService } from "../../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../../gen/jobs/v1/queue_service_pb.js";
+import { ScheduleService } from "../../gen/jobs/v1/schedule_service_pb.js";
 import { WorkerService } from "../../gen/jobs/v1/worker_service_pb.js";
 import type { Engine } from "../engine/engine.js";
 import type { JobRegistry } from "../engine/registry.js";
@@ -14,6 +15,7 @@ import type { HealthMonitor } from "../health.js";
 import { registerJobService } from "../rpc/job-service.js";
 import { registerMonitoringService } from "../rpc/monitoring-service.js";
 import { registerQueueService } from "../rpc/queue-service.js";
+import { registerScheduleService } from "../rpc/schedule-service.js";
 import type { StreamLimits } from "../rpc/stream-limits.js";
 import { registerWorkerService } from "../rpc/worker-service.js";
 import type { Instruments } from "../telemetry/instruments.js";
@@ -21,7 +23,7 @@ import { registerGrpcHealth } from "./grpc-health.js";
 import { registerReflection } from "./reflection.js";
 
 /** The API's services. */
-export const apiServices: readonly DescService[] = [JobService, QueueService, MonitoringService, WorkerService];
+export const apiServices: readonly DescService[] = [JobService, QueueService, MonitoringService, WorkerService, ScheduleService];
 
 export interface RouteDeps {
   health: HealthMonitor;
@@ -51,6 +53,12 @@ export function routes(deps: RouteDeps): (router: ConnectRouter) => void {
     });
     registerQueueService(router, { engine: deps.engine, registry: deps.registry, concurrency: deps.concurrency });
     registerWorkerService(router, { engine: deps.engine, maxResultBytes: deps.maxPayloadBytes });
+    registerScheduleService(router, {
+      engine: deps.engine,
+      registry: deps.registry,
+      maxPayloadBytes: deps.maxPayloadBytes,
+      eventRetentionSeconds: deps.eventRetentionSeconds,
+    });
     registerMonitoringService(router, {
       health: deps.health,
       engine: deps.engine,
