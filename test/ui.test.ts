@@ -13,6 +13,7 @@ import { JobState } from "../gen/jobs/v1/job_pb.js";
 import { JobService } from "../gen/jobs/v1/job_service_pb.js";
 import { AlertMetric, MonitoringService, RateLimitScope } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
+import { ScheduleService } from "../gen/jobs/v1/schedule_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
 import { skipWithout } from "./support/external-tools.js";
@@ -230,6 +231,23 @@ describe.skipIf(skipWithout(CHROMIUM, ["--version"]))("the dashboard in a browse
     page.once("dialog", (d) => void d.accept());
     await page.getByRole("button", { name: "Delete" }).click();
     await expect.poll(async () => (await monitoring.listAlertRules({})).rules.length).toBe(0);
+    await page.close();
+  });
+
+  it("lists schedules with their next and last runs, and pauses one", async () => {
+    const schedules = client(ScheduleService, a.baseUrl, { protocol: "grpc", token: tokens.admin });
+    await schedules.createSchedule({
+      schedule: { name: "nightly-rollup", type: "analytics:aggregate", cron: "0 3 * * *", timeZone: "Europe/Paris", payload: {} },
+    });
+    const page = await signedIn(tokens.admin);
+    await page.getByRole("link", { name: "Schedules" }).click();
+    const row = page.locator('tr[data-schedule="nightly-rollup"]');
+    await row.waitFor();
+    expect(await row.textContent()).toContain("0 3 * * *");
+    await row.getByRole("button", { name: "Pause" }).click();
+    await row.getByRole("button", { name: "Resume" }).waitFor();
+    expect((await schedules.getSchedule({ name: "nightly-rollup" })).schedule!.paused).toBe(true);
+    await shot(page, "schedules");
     await page.close();
   });
 

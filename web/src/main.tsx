@@ -14,6 +14,7 @@ import { JobsPage } from "./pages/Jobs.js";
 import { JobTypesPage } from "./pages/JobTypes.js";
 import { OverviewPage } from "./pages/Overview.js";
 import { QueuePage } from "./pages/Queue.js";
+import { SchedulesPage } from "./pages/Schedules.js";
 import { SignIn } from "./pages/SignIn.js";
 import { SessionContext } from "./session.js";
 import "./style.css";
@@ -38,6 +39,7 @@ function Nav({ session, onSignOut }: { session: Session; onSignOut: () => void }
         <strong className="brand">queue-service</strong>
         {link("/", "Overview")}
         {link("/jobs", "Jobs")}
+        {link("/schedules", "Schedules")}
         {link("/alerts", "Alerts")}
         {link("/job-types", "Job types")}
       </nav>
@@ -98,6 +100,7 @@ function App() {
           <Route path="/queues/:name">{(p) => <QueuePage name={p.name} />}</Route>
           <Route path="/jobs" component={JobsPage} />
           <Route path="/jobs/:id">{(p) => <JobPage key={p.id} id={p.id} />}</Route>
+          <Route path="/schedules" component={SchedulesPage} />
           <Route path="/alerts" component={AlertsPage} />
           <Route path="/job-types" component={JobTypesPage} />
           <Route>
