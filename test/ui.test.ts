@@ -217,6 +217,19 @@ describe.skipIf(skipWithout(CHROMIUM, ["--version"]))("the dashboard in a browse
     await page.getByRole("button", { name: "Remove the limit on nft:mint" }).click();
     await expect.poll(async () => (await monitoring.listRateLimits({})).rateLimits.some((l) => l.key === "nft:mint")).toBe(false);
 
+    // An API principal's limit, on the Rate limits page.
+    await page.getByRole("link", { name: "Rate limits" }).click();
+    const limits = page.getByRole("form", { name: "Set a rate limit" });
+    await limits.getByRole("combobox", { name: /^Scope/ }).selectOption({ label: "API principal" });
+    await limits.getByLabel("Key").fill("svc-b");
+    await limits.getByLabel("Limit").fill("100");
+    await limits.getByRole("button", { name: "Set limit" }).click();
+    await expect
+      .poll(async () => (await monitoring.listRateLimits({})).rateLimits.map((l) => [l.scope, l.key, l.limit]))
+      .toContainEqual([RateLimitScope.API_PRINCIPAL, "svc-b", 100]);
+    await page.getByRole("button", { name: "Remove the limit on svc-b" }).click();
+    await expect.poll(async () => (await monitoring.listRateLimits({})).rateLimits.length).toBe(0);
+
     await page.getByRole("link", { name: "Alerts" }).click();
     const rule = page.getByRole("form", { name: "New alert rule" });
     await rule.getByLabel("Name").fill("money backlog");

@@ -14,6 +14,7 @@ import { JobsPage } from "./pages/Jobs.js";
 import { JobTypesPage } from "./pages/JobTypes.js";
 import { OverviewPage } from "./pages/Overview.js";
 import { QueuePage } from "./pages/Queue.js";
+import { RateLimitsPage } from "./pages/RateLimits.js";
 import { SchedulesPage } from "./pages/Schedules.js";
 import { SignIn } from "./pages/SignIn.js";
 import { SessionContext } from "./session.js";
@@ -41,6 +42,7 @@ function Nav({ session, onSignOut }: { session: Session; onSignOut: () => void }
         {link("/jobs", "Jobs")}
         {link("/schedules", "Schedules")}
         {link("/alerts", "Alerts")}
+        {link("/rate-limits", "Rate limits")}
         {link("/job-types", "Job types")}
       </nav>
       <div className="who">
@@ -102,6 +104,7 @@ function App() {
           <Route path="/jobs/:id">{(p) => <JobPage key={p.id} id={p.id} />}</Route>
           <Route path="/schedules" component={SchedulesPage} />
           <Route path="/alerts" component={AlertsPage} />
+          <Route path="/rate-limits" component={RateLimitsPage} />
           <Route path="/job-types" component={JobTypesPage} />
           <Route>
             <p>
