@@ -46,7 +46,9 @@ export type Schedule = Message<"jobs.v1.Schedule"> & {
 
   /**
    * An IANA time zone (`Europe/Paris`); empty: UTC. Ticks follow the zone's clock through daylight
-   * saving changes: a time skipped by a spring change does not run, a repeated one runs once.
+   * saving changes as the cron library (croner) documents: a time the spring change skips runs at
+   * the first valid time after it, a wall-clock time that repeats in autumn runs once, and
+   * hour-by-hour schedules run every real hour.
    *
    * @generated from field: string time_zone = 4;
    */
