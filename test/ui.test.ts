@@ -92,6 +92,7 @@ describe.skipIf(skipWithout(CHROMIUM, ["--version"]))("the dashboard in a browse
     expect(asset.headers.get("cache-control")).toContain("immutable");
     // A route of the dashboard is the page too (the browser routes it).
     expect((await fetch(`${a.baseUrl}/ui/jobs/anything`)).status).toBe(200);
+    expect((await fetch(`${a.baseUrl}/ui/%E0%A4%A`)).status).toBe(400);
     // API clients asking / get what they always got.
     expect((await fetch(`${a.baseUrl}/`)).status).toBe(404);
 

@@ -136,13 +136,12 @@ export function createSchedules(deps: SchedulesDeps) {
           let jobId: string | null = null;
           if (!job) logger.warn({ schedule: row.name, type: row.type }, "a schedule names a job type that is not registered; its tick is skipped");
           else {
+            // A database failure throws (the transaction rolls back, the tick stays due and runs on
+            // the next pass); an answer about this one job (its key reused with another payload after
+            // the schedule changed) skips the tick rather than failing it every second.
             const [outcome] = await deps.enqueuer.add([{ principal: row.created_by, admin: true, exemptFromQuotas: true, job }], true);
-            if (!outcome?.ok) {
-              // Left due: the next pass tries again (the key makes a retry add nothing twice).
-              logger.error({ schedule: row.name, err: outcome?.error?.message }, "a scheduled job could not be added; retrying");
-              continue;
-            }
-            jobId = outcome.record.id;
+            if (outcome?.ok) jobId = outcome.record.id;
+            else logger.error({ schedule: row.name, tick: at.toISOString(), err: outcome?.error?.message }, "a scheduled job was refused; its tick is skipped");
           }
           const now = Date.now();
           let next = nextTick(row.cron, row.time_zone, at);

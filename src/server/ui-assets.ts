@@ -117,7 +117,14 @@ export function uiRoutes(options: { dir: string; tokens: TokenStore }) {
       plain(res, 503, { error: "the dashboard is not built: run npm run build" });
       return true;
     }
-    const asset = assets.get(decodeURIComponent(path.slice("/ui/".length)));
+    let name: string;
+    try {
+      name = decodeURIComponent(path.slice("/ui/".length));
+    } catch {
+      plain(res, 400, { error: "bad path" });
+      return true;
+    }
+    const asset = assets.get(name);
     if (asset) send(req, res, asset);
     else if (path.startsWith("/ui/assets/")) plain(res, 404, { error: "not found" });
     else send(req, res, page); // a dashboard route: the page routes it
