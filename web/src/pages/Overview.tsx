@@ -2,11 +2,13 @@
  * Overview: every queue's numbers live from one WatchMetrics stream (per tab), a chart of each
  * queue's depth and running jobs over the last ten minutes, component health and firing alerts.
  */
+import { create } from "@bufbuild/protobuf";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { useQuery } from "@connectrpc/connect-query";
 import { useState } from "react";
 import { Link } from "wouter";
-import { AlertState, HealthStatus, MonitoringService, type QueueMetrics } from "../../../gen/jobs/v1/monitoring_service_pb.js";
+import { AlertState, HealthStatus, MonitoringService, type QueueMetrics, QueueMetricsSchema } from "../../../gen/jobs/v1/monitoring_service_pb.js";
+import { QueueService } from "../../../gen/jobs/v1/queue_service_pb.js";
 import { clients } from "../api.js";
 import { Empty, ErrorBox, LiveIndicator, Loading, Time } from "../components/common.js";
 import { Sparkline } from "../components/Sparkline.js";
@@ -52,6 +54,24 @@ export function OverviewPage() {
   const [queues, setQueues] = useState<QueueMetrics[] | undefined>();
   const [series, setSeries] = useState<Record<string, Sample[]>>({});
   const [capturedAt, setCapturedAt] = useState<Date | undefined>();
+  // Until the stream's first snapshot (a read of the window's activity, slower on a big database),
+  // the queues' counts from ListQueues (kept by the database, cheap) make the page useful at once.
+  const listed = useQuery(QueueService.method.listQueues, { pageSize: 100 }, { enabled: !queues });
+  const live = queues !== undefined;
+  const rows =
+    queues ??
+    listed.data?.queues.map((q) =>
+      create(QueueMetricsSchema, {
+        queue: q.name,
+        paused: q.paused,
+        depth: q.stats?.queued ?? 0n,
+        active: q.stats?.active ?? 0n,
+        scheduled: (q.stats?.delayed ?? 0n) + (q.stats?.retrying ?? 0n),
+        completed: q.stats?.completed ?? 0n,
+        failed: q.stats?.failed ?? 0n,
+        oldestQueuedAge: q.stats?.oldestQueuedAge,
+      }),
+    );
   const status = useStream(
     "overview",
     (call) => clients.monitoring.watchMetrics({ interval: { seconds: 1n } }, call),
@@ -87,9 +107,9 @@ export function OverviewPage() {
           )}
         </h2>
         {status.state === "failed" && <ErrorBox error={new Error(status.error)} />}
-        {!queues ? (
+        {!rows ? (
           <Loading what="queue metrics" />
-        ) : queues.length === 0 ? (
+        ) : rows.length === 0 ? (
           <Empty>No queues yet.</Empty>
         ) : (
           <table className="queues">
@@ -122,7 +142,7 @@ export function OverviewPage() {
               </tr>
             </thead>
             <tbody>
-              {queues.map((q) => (
+              {rows.map((q) => (
                 <tr key={q.queue} data-queue={q.queue}>
                   <th scope="row">
                     <Link href={`/queues/${q.queue}`}>{q.queue}</Link>
@@ -136,9 +156,9 @@ export function OverviewPage() {
                   </td>
                   <td className="num">{formatCount(q.scheduled)}</td>
                   <td className="num" data-field="completed-rate">
-                    {formatRate(q.completedPerSecond)}
+                    {live ? formatRate(q.completedPerSecond) : "…"}
                   </td>
-                  <td className="num">{formatRate(q.failedPerSecond)}</td>
+                  <td className="num">{live ? formatRate(q.failedPerSecond) : "…"}</td>
                   <td className="num">{failureRate(Number(q.completed), Number(q.failed))}</td>
                   <td className="num">
                     {q.depth > 0n && q.oldestQueuedAge ? formatDuration(Number(q.oldestQueuedAge.seconds) * 1000 + q.oldestQueuedAge.nanos / 1e6) : "–"}
