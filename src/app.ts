@@ -146,7 +146,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
           groupCommit: { concurrency: config.groupCommitConcurrency, maxBatch: config.groupCommitMaxBatch },
           eventRetentionSeconds: config.eventRetentionSeconds,
           quotas: [{ type: "email:send", perMinute: config.emailRateLimitPerMinute, countPath: "to", unit: "recipients" }],
-          schedules: [{ type: "analytics:aggregate", cron: config.analyticsSchedule, payload: {} }],
+          schedules: [{ name: "analytics-aggregate", type: "analytics:aggregate", cron: config.analyticsSchedule, payload: {} }],
           externalWorkers: { maxWaiting: config.maxWaitingFetches, maxWaitingPerPrincipal: config.maxWaitingFetchesPerPrincipal },
           alerts: {
             intervalMs: config.alertEvaluationIntervalMs,

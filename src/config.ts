@@ -7,6 +7,7 @@
  */
 import { isIP } from "node:net";
 import { z } from "zod";
+import { scheduleViolations } from "./engine/schedules.js";
 
 /** One configuration setting: where it comes from, its default and what it means. */
 export interface Setting<T> {
@@ -222,9 +223,11 @@ export const settings = {
   ),
   analyticsSchedule: setting(
     "ANALYTICS_SCHEDULE",
-    z.string(),
+    z.string().refine((v) => v === "" || scheduleViolations({ name: "analytics-aggregate", cron: v, timeZone: "" }, "").length === 0, {
+      error: "must be a cron expression (e.g. `* * * * *`) or empty",
+    }),
     "* * * * *",
-    "Cron (UTC) of the analytics rollup job (`analytics:aggregate`); one run per occurrence across all replicas. Empty: not scheduled.",
+    "Cron (UTC) of the schedule `analytics-aggregate` (the analytics rollup job, `analytics:aggregate`), created with it when the database has none; after that ScheduleService owns it (UpdateSchedule, PauseSchedule). One run per tick across all replicas. Empty: none created.",
     true,
   ),
   maxStreams: setting("MAX_STREAMS", int(1, 1_000_000), "10000", "Open WatchJob, WatchJobs and WatchMetrics streams allowed at once on a replica."),

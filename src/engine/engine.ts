@@ -67,8 +67,11 @@ export interface EngineOptions {
   groupCommit?: GroupCommitOptions;
   /** Alert evaluation. */
   alerts?: { intervalMs: number; webhooks: WebhookPolicy; webhookTimeoutMs: number };
-  /** Cron schedules of job types (e.g. analytics rollups every minute); an empty cron removes one. */
-  schedules?: { type: string; cron: string; payload: Record<string, unknown> }[];
+  /**
+   * Default schedules (e.g. analytics rollups every minute): created with this cron when missing;
+   * ScheduleService owns them after. An empty cron creates none.
+   */
+  schedules?: { name: string; type: string; cron: string; payload: Record<string, unknown> }[];
   /** Waiting FetchJobs calls allowed on a replica (external workers), in total and per principal. */
   externalWorkers?: { maxWaiting: number; maxWaitingPerPrincipal: number };
   onBossError?: (err: Error) => void;
@@ -139,7 +142,8 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     for (const schedule of options.schedules ?? []) {
       const type = options.registry.type(schedule.type);
       if (!type) throw new Error(`schedule for unknown job type ${schedule.type}`);
-      await applySchedule(boss, type, schedule.cron, { payload: schedule.payload, principal: "scheduler" });
+      // Earlier versions ran it on pg-boss's cron: that one is removed (the schedules table runs it now).
+      await applySchedule(boss, type, "", {});
     }
   } catch (err) {
     await boss.stop({ graceful: false, close: true }).catch(() => {});
@@ -214,6 +218,8 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
   });
   const replicas = await startReplicas(pool, options.schema, logger);
   const schedules = createSchedules({ pool, queries: scheduleQueries(options.schema), registry, enqueuer, logger });
+  for (const s of options.schedules ?? [])
+    if (s.cron) await schedules.ensure({ name: s.name, type: s.type, cron: s.cron, timeZone: "", payload: s.payload, options: {} }, "scheduler");
   schedules.start();
   const maintenance = startMaintenance({
     pool,

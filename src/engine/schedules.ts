@@ -191,6 +191,11 @@ export function createSchedules(deps: SchedulesDeps) {
       if (!row) throw new AlreadyExistsError(`schedule ${s.name} already exists`, "SCHEDULE_EXISTS");
       return row;
     },
+    /** Creates `s` unless a schedule of its name exists (a default: the API owns it afterwards). */
+    async ensure(s: ScheduleInput, createdBy: string): Promise<void> {
+      const row = await queries.insert(pool, { ...s, nextRunAt: check(s) }, createdBy);
+      if (row) logger.info({ schedule: s.name, cron: s.cron }, "created a default schedule");
+    },
     async get(name: string): Promise<ScheduleRow> {
       return rowOrNotFound(await queries.get(pool, name), name);
     },
