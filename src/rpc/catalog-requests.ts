@@ -15,7 +15,7 @@ import {
   type RegisteredJobType,
   ValidationError,
 } from "../engine/index.js";
-import { durationMsOf } from "./request-fields.js";
+import { durationMsOf, requireMask } from "./request-fields.js";
 
 const seconds = (d: Duration | undefined) => (d ? Math.ceil(durationMsOf(d) / 1000) : undefined);
 
@@ -40,14 +40,6 @@ function policyFrom(base: QueuePolicy, m: QueuePolicyMessage | undefined, fields
   if (!m) return p;
   for (const f of fields ?? Object.keys(POLICY_FIELDS)) Object.assign(p, POLICY_FIELDS[f]!(m));
   return p;
-}
-
-function requireMask(mask: FieldMask | undefined, allowed: (path: string) => boolean): string[] {
-  const paths = mask?.paths ?? [];
-  if (paths.length === 0) throw new ValidationError([{ field: "update_mask", description: "must name at least one field", reason: "REQUIRED" }]);
-  const bad = paths.filter((p) => !allowed(p));
-  if (bad.length > 0) throw new ValidationError(bad.map((p) => ({ field: "update_mask", description: `cannot change ${p}`, reason: "INVALID_FIELD_MASK" })));
-  return paths;
 }
 
 /** CreateQueue's input: unset durations and a zero concurrency or max_retry_limit take the defaults. */

@@ -2,7 +2,7 @@
  * Request fields every service reads the same way: ids, page sizes, windows and durations, the queue
  * a request names, and who is calling. Each throws INVALID_ARGUMENT naming the field.
  */
-import type { Duration } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask } from "@bufbuild/protobuf/wkt";
 import type { HandlerContext } from "@connectrpc/connect";
 import type { JobRegistry, QueueDefinition, Viewer } from "../engine/index.js";
 import { ValidationError } from "../engine/index.js";
@@ -65,4 +65,13 @@ export function requireQueue(registry: JobRegistry, name: string, field = "queue
 /** A Duration in milliseconds (nanoseconds rounded). */
 export function durationMsOf(d: Duration): number {
   return Number(d.seconds) * 1000 + Math.round(d.nanos / 1e6);
+}
+
+/** The paths of an update's `update_mask`: at least one, each one `allowed` (else INVALID_ARGUMENT on `update_mask`). */
+export function requireMask(mask: FieldMask | undefined, allowed: (path: string) => boolean): string[] {
+  const paths = mask?.paths ?? [];
+  if (paths.length === 0) throw new ValidationError([{ field: "update_mask", description: "must name at least one field", reason: "REQUIRED" }]);
+  const bad = paths.filter((p) => !allowed(p));
+  if (bad.length > 0) throw new ValidationError(bad.map((p) => ({ field: "update_mask", description: `cannot change ${p}`, reason: "INVALID_FIELD_MASK" })));
+  return paths;
 }

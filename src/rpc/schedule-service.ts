@@ -20,7 +20,7 @@ import {
   ValidationError,
 } from "../engine/index.js";
 import { principalOf } from "./call-context.js";
-import { pageSizeOf } from "./request-fields.js";
+import { pageSizeOf, requireMask } from "./request-fields.js";
 import { validateAddJob } from "./validation/add-job.js";
 
 export interface ScheduleServiceDeps {
@@ -128,11 +128,7 @@ export function scheduleService(deps: ScheduleServiceDeps): ServiceImpl<typeof S
       const s = req.schedule;
       if (!s) throw new ValidationError([{ field: "schedule", description: "is required", reason: "REQUIRED" }]);
       requireName(s.name);
-      const paths = req.updateMask?.paths ?? [];
-      if (paths.length === 0) throw new ValidationError([{ field: "update_mask", description: "must name at least one field", reason: "REQUIRED" }]);
-      const bad = paths.filter((p) => !UPDATABLE.includes(p));
-      if (bad.length > 0)
-        throw new ValidationError(bad.map((p) => ({ field: "update_mask", description: `cannot change ${p}`, reason: "INVALID_FIELD_MASK" })));
+      const paths = requireMask(req.updateMask, (p) => UPDATABLE.includes(p));
       const row = await engine().schedules.update(s.name, (current) => {
         const has = (p: string) => paths.includes(p);
         const input = inputOf({

@@ -7,11 +7,12 @@ import { createConnectQueryKey, useMutation, useQuery } from "@connectrpc/connec
 import { useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link } from "wouter";
-import { MonitoringService, RateLimitScope } from "../../../gen/jobs/v1/monitoring_service_pb.js";
+import { RateLimitScope } from "../../../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../../../gen/jobs/v1/queue_service_pb.js";
 import { describeError } from "../api.js";
 import { Empty, ErrorBox, Loading, Time } from "../components/common.js";
 import { formatCount, formatDuration } from "../lib/format.js";
+import { useRateLimits } from "../rate-limits.js";
 import { useIsAdmin } from "../session.js";
 
 const COUNT_HEADINGS = ["Ready", "Delayed", "Running", "Retrying", "Dead letters", "Completed", "Failed", "Cancelled"];
@@ -136,21 +137,10 @@ function DeadLetters({ queue }: { queue: string }) {
 
 function RateLimits({ queue, types }: { queue: string; types: string[] }) {
   const admin = useIsAdmin();
-  const client = useQueryClient();
-  const limits = useQuery(MonitoringService.method.listRateLimits, { pageSize: 100 });
+  const { limits, set, remove, outcome } = useRateLimits();
   const [target, setTarget] = useState(queue);
   const [limit, setLimit] = useState("10");
   const [per, setPer] = useState("1");
-  const [outcome, setOutcome] = useState<string | undefined>();
-  const done = (text: string) => () => {
-    setOutcome(text);
-    void client.invalidateQueries({ queryKey: createConnectQueryKey({ schema: MonitoringService.method.listRateLimits, cardinality: undefined }) });
-  };
-  const set = useMutation(MonitoringService.method.setRateLimit, {
-    onSuccess: done("Limit set: every replica holds it within a second."),
-    onError: (e) => setOutcome(describeError(e)),
-  });
-  const remove = useMutation(MonitoringService.method.deleteRateLimit, { onSuccess: done("Limit removed."), onError: (e) => setOutcome(describeError(e)) });
   if (limits.error) return <ErrorBox error={limits.error} />;
   if (!limits.data) return <Loading what="rate limits" />;
   const scopeOf = (key: string) => (key === queue ? RateLimitScope.QUEUE : RateLimitScope.JOB_TYPE);

@@ -1,11 +1,8 @@
-/** Rate limits of every scope: processing limits of queues and job types, API limits of principals; admins set and remove them. */
-import { createConnectQueryKey, useMutation, useQuery } from "@connectrpc/connect-query";
-import { useQueryClient } from "@tanstack/react-query";
 import { type FormEvent, useState } from "react";
-import { MonitoringService, RateLimitScope } from "../../../gen/jobs/v1/monitoring_service_pb.js";
-import { describeError } from "../api.js";
+import { RateLimitScope } from "../../../gen/jobs/v1/monitoring_service_pb.js";
 import { Empty, ErrorBox, Loading, Time } from "../components/common.js";
 import { formatDuration } from "../lib/format.js";
+import { useRateLimits } from "../rate-limits.js";
 import { useIsAdmin } from "../session.js";
 
 const SCOPES: [RateLimitScope, string, string][] = [
@@ -17,20 +14,11 @@ const scopeName = (s: RateLimitScope) => SCOPES.find(([x]) => x === s)?.[1] ?? "
 
 export function RateLimitsPage() {
   const admin = useIsAdmin();
-  const client = useQueryClient();
-  const limits = useQuery(MonitoringService.method.listRateLimits, { pageSize: 100 });
+  const { limits, set, remove, outcome } = useRateLimits();
   const [scope, setScope] = useState(RateLimitScope.JOB_TYPE);
   const [key, setKey] = useState("");
   const [limit, setLimit] = useState("10");
   const [per, setPer] = useState("1");
-  const [outcome, setOutcome] = useState<string | undefined>();
-  const done = (text: string) => () => {
-    setOutcome(text);
-    void client.invalidateQueries({ queryKey: createConnectQueryKey({ schema: MonitoringService.method.listRateLimits, cardinality: undefined }) });
-  };
-  const onError = (e: unknown) => setOutcome(describeError(e));
-  const set = useMutation(MonitoringService.method.setRateLimit, { onSuccess: done("Limit set: every replica holds it within a second."), onError });
-  const remove = useMutation(MonitoringService.method.deleteRateLimit, { onSuccess: done("Limit removed."), onError });
   const submit = (e: FormEvent) => {
     e.preventDefault();
     set.mutate({ rateLimit: { scope, key: key.trim(), limit: Number(limit), interval: { seconds: BigInt(Number(per) || 1) } } });
