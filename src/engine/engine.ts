@@ -41,6 +41,7 @@ import { createSchedules, type Schedules } from "./schedules.js";
 import { sharedSecret } from "./secrets.js";
 import { applySchedule, LEASE_SECONDS, startBoss } from "./store/boss.js";
 import { deadLetterQueries } from "./store/dead-letter-queries.js";
+import { dependencyQueries } from "./store/dependency-queries.js";
 import { type EventQueries, eventQueries } from "./store/event-queries.js";
 import { jobQueries } from "./store/job-queries.js";
 import { quotaQueries } from "./store/quota-queries.js";
@@ -166,7 +167,8 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     queries: rollupQueries(options.schema),
     eventRetentionSeconds: options.eventRetentionSeconds,
   });
-  const reader = createJobReader({ pool, registry, jobs, pageTokens });
+  const dependencies = dependencyQueries(options.schema, options.bossSchema);
+  const reader = createJobReader({ pool, registry, jobs, dependencies, pageTokens });
   const events = eventQueries(options.schema, options.bossSchema);
   const listener = await startListener({ url: options.url, schema: options.schema, logger });
   const catalog = await startCatalog({
@@ -200,6 +202,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     registry,
     jobs,
     keys,
+    dependencies,
     idempotencyWindowSeconds: options.idempotencyWindowSeconds,
     quotas: quotaChecker(quotaQueries(options.bossSchema), options.quotas ?? []),
   });
@@ -226,6 +229,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     schema: options.schema,
     events,
     keys,
+    dependencies,
     logger,
     idempotencyWindowSeconds: options.idempotencyWindowSeconds,
     eventRetentionSeconds: options.eventRetentionSeconds,

@@ -10,11 +10,12 @@
 import { randomUUID } from "node:crypto";
 import { inTransaction, type Pool, type PoolClient } from "../db/pool.js";
 import type { QuotaChecker } from "./enqueue-quota.js";
-import { AlreadyExistsError, InternalError } from "./errors.js";
-import type { NewJob } from "./new-job.js";
+import { AlreadyExistsError, FailedPreconditionError, InternalError, NotFoundError } from "./errors.js";
+import { hasParents, type NewJob } from "./new-job.js";
 import type { IdempotencyQueries } from "./queries/idempotency-queries.js";
 import type { JobRegistry } from "./registry.js";
 import { LEASE_SECONDS, QUEUED_RETENTION_SECONDS } from "./store/boss.js";
+import type { DependencyQueries, Edge } from "./store/dependency-queries.js";
 import type { InsertedJob, JobInsertRow, JobQueries } from "./store/job-queries.js";
 import { type Envelope, type JobRecord, type JobRow, requireRecord } from "./store/job-record.js";
 
@@ -50,8 +51,16 @@ export interface EnqueueDeps {
   registry: JobRegistry;
   jobs: JobQueries;
   keys: IdempotencyQueries;
+  dependencies: DependencyQueries;
   idempotencyWindowSeconds: number;
   quotas?: QuotaChecker;
+}
+
+/** An entry's parents, resolved: every parent's id, and how many it still waits for. */
+interface Parents {
+  ids: string[];
+  pending: number;
+  edges: Edge[];
 }
 
 type Plan = { kind: "insert"; id: string } | { kind: "existing"; jobId: string } | { kind: "follow"; leader: number } | { kind: "error"; error: Error };
@@ -60,12 +69,15 @@ type Plan = { kind: "insert"; id: string } | { kind: "existing"; jobId: string }
 export function createEnqueuer(deps: EnqueueDeps) {
   const { registry, jobs, keys, idempotencyWindowSeconds: windowSeconds } = deps;
 
-  const insertRow = (id: string, { principal, admin, job }: EnqueueEntry): JobInsertRow => {
+  const insertRow = (id: string, { principal, admin, job }: EnqueueEntry, parents?: Parents): JobInsertRow => {
     const policy = job.type.queueDefinition.policy;
     const envelope: Envelope = { payload: job.payload, rootJobId: id, principal };
     if (admin) envelope.admin = true;
     if (job.idempotencyKey !== undefined) envelope.idempotencyKey = job.idempotencyKey;
     if (job.traceparent !== undefined) envelope.traceparent = job.traceparent;
+    if (parents) envelope.dependsOn = parents.ids;
+    if (parents && job.onParentFailure === "run") envelope.onParentFailure = "run";
+    if (job.concurrencyKey !== undefined) envelope.concurrencyKey = job.concurrencyKey;
     return {
       id,
       bossQueue: job.type.bossQueue,
@@ -82,6 +94,8 @@ export function createEnqueuer(deps: EnqueueDeps) {
       retentionSeconds: QUEUED_RETENTION_SECONDS,
       deadLetter: job.type.deadLetterBossQueue,
       heartbeatSeconds: LEASE_SECONDS,
+      pendingParents: parents?.pending ?? 0,
+      groupId: job.concurrencyKey ?? null,
     };
   };
 
@@ -198,6 +212,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
     source_root_id: null,
     source_retry_count: null,
     source_output: null,
+    blocked: sent.pendingParents > 0,
   });
 
   /** Inserts rows; returns the job rows by id. */
@@ -206,8 +221,83 @@ export function createEnqueuer(deps: EnqueueDeps) {
     return new Map(rows.map((r) => [r.id, insertedRow(r, got.get(r.id)!)]));
   }
 
-  /** Whether an entry needs nothing checked before its insert (no idempotency key, no quota). */
-  const plain = (e: EnqueueEntry) => e.job.idempotencyKey === undefined && (e.exemptFromQuotas || !deps.quotas?.applies(e.job.type));
+  /** Whether an entry needs nothing checked before its insert (no idempotency key, no quota, no parents). */
+  const plain = (e: EnqueueEntry) => e.job.idempotencyKey === undefined && !hasParents(e.job) && (e.exemptFromQuotas || !deps.quotas?.applies(e.job.type));
+
+  /**
+   * Resolves the parents of the entries to insert, inside the transaction: each must exist and be
+   * the caller's own (an admin's: any), and is share-locked until the commit, so that it cannot
+   * finish between this check and the child's edges. An entry whose parent is missing, or failed
+   * while the entry would be cancelled for it, becomes an error.
+   */
+  async function resolveParents(client: PoolClient, entries: EnqueueEntry[], plans: Plan[]): Promise<Map<number, Parents>> {
+    const resolved = new Map<number, Parents>();
+    const wanted = plans.flatMap((p, i) => (p.kind === "insert" && hasParents(entries[i]!.job) ? [i] : []));
+    if (wanted.length === 0) return resolved;
+    const idOfEntry = (index: number): string | undefined => {
+      const p = plans[index]!;
+      if (p.kind === "insert") return p.id;
+      if (p.kind === "existing") return p.jobId;
+      if (p.kind === "follow") return idOfEntry(p.leader);
+      return undefined;
+    };
+    const lookups = new Set<string>();
+    for (const i of wanted) {
+      for (const id of entries[i]!.job.dependsOn ?? []) lookups.add(id);
+      for (const index of entries[i]!.job.dependsOnIndexes ?? []) {
+        const p = plans[index]!;
+        if (p.kind !== "insert") {
+          const id = idOfEntry(index);
+          if (id) lookups.add(id);
+        }
+      }
+    }
+    const liveQueues = registry.types.map((t) => t.bossQueue);
+    const found = new Map((await deps.dependencies.lockParents(client, [...lookups], liveQueues)).map((r) => [r.id, r]));
+    for (const i of wanted) {
+      const { principal, admin, job } = entries[i]!;
+      const childId = (plans[i] as { id: string }).id;
+      const childName = job.type.bossQueue;
+      const run = job.onParentFailure === "run";
+      const parents: Parents = { ids: [], pending: 0, edges: [] };
+      let error: Error | undefined;
+      const addParent = (id: string, field: string, inBatch: boolean) => {
+        if (error || parents.ids.includes(id)) return;
+        const row = found.get(id);
+        if (inBatch && !row) {
+          // A parent inserted by this same call: waiting to run.
+          parents.ids.push(id);
+          parents.pending++;
+          parents.edges.push({ parentId: id, childId, childName, settled: false });
+          return;
+        }
+        if (!row || (!admin && row.principal !== principal)) {
+          error = new NotFoundError(`${field}: job ${id} not found`);
+          return;
+        }
+        const finished = row.state === "completed" || row.state === "failed" || row.state === "cancelled";
+        if ((row.state === "failed" || row.state === "cancelled") && !run) {
+          error = new FailedPreconditionError(
+            `${field}: job ${id} is already ${row.state}; set on_parent_failure to PARENT_FAILURE_POLICY_RUN to run anyway`,
+            "PARENT_FAILED",
+          );
+          return;
+        }
+        parents.ids.push(id);
+        if (!finished) parents.pending++;
+        parents.edges.push({ parentId: id, childId, childName, settled: finished });
+      };
+      (job.dependsOn ?? []).forEach((id, k) => addParent(id, `options.depends_on[${k}]`, false));
+      (job.dependsOnIndexes ?? []).forEach((index, k) => {
+        const id = idOfEntry(index);
+        if (id === undefined) error ??= new FailedPreconditionError(`options.depends_on_batch_indexes[${k}]: entry ${index} was not added`, "PARENT_NOT_ADDED");
+        else addParent(id, `options.depends_on_batch_indexes[${k}]`, plans[index]!.kind === "insert");
+      });
+      if (error) plans[i] = { kind: "error", error };
+      else resolved.set(i, parents);
+    }
+    return resolved;
+  }
 
   /**
    * Adds jobs in one transaction. `atomic`: any entry's error rolls everything back and is thrown
@@ -223,12 +313,29 @@ export function createEnqueuer(deps: EnqueueDeps) {
     }
     return inTransaction(deps.pool, async (client) => {
       const plans = await plan(client, entries);
+      const parents = await resolveParents(client, entries, plans);
       if (atomic) {
         const index = plans.findIndex((p) => p.kind === "error");
         if (index >= 0) throw new BatchEntryError(index, (plans[index] as Extract<Plan, { kind: "error" }>).error);
       }
-      const toInsert = plans.flatMap((p, i) => (p.kind === "insert" ? [insertRow(p.id, entries[i]!)] : []));
+      // A child whose parent entry failed (not atomic) fails with it.
+      for (const [i, p] of plans.entries()) {
+        if (p.kind !== "insert") continue;
+        const missing = (entries[i]!.job.dependsOnIndexes ?? []).findIndex((index) => plans[index]!.kind === "error");
+        if (missing >= 0) {
+          plans[i] = {
+            kind: "error",
+            error: new FailedPreconditionError(`options.depends_on_batch_indexes[${missing}]: that entry was not added`, "PARENT_NOT_ADDED"),
+          };
+          parents.delete(i);
+        }
+      }
+      const toInsert = plans.flatMap((p, i) => (p.kind === "insert" ? [insertRow(p.id, entries[i]!, parents.get(i))] : []));
       const inserted = await insertRows(client, toInsert);
+      await deps.dependencies.insertEdges(
+        client,
+        [...parents.entries()].flatMap(([i, p]) => (plans[i]!.kind === "insert" ? p.edges : [])),
+      );
       const existingIds = plans.flatMap((p) => (p.kind === "existing" ? [p.jobId] : []));
       const existing = new Map((await jobs.byIds(client, existingIds, [...registry.bossQueues])).map((r) => [r.id, r]));
       // A key whose job retention already deleted: the key starts over with a new job.

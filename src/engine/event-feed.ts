@@ -18,7 +18,7 @@ import type { Listener } from "./listener.js";
 import type { JobRegistry } from "./registry.js";
 import type { EventPosition, EventQueries, EventRow } from "./store/event-queries.js";
 import type { JobQueries } from "./store/job-queries.js";
-import { type BossState, failureFromOutput, type JobRecord, recordFromRow } from "./store/job-record.js";
+import { failureFromOutput, type JobRecord, type JobStateName, recordFromRow } from "./store/job-record.js";
 
 /** Most events one read takes (whole transactions; a larger one is read whole). */
 export const FEED_BATCH = 1000;
@@ -87,13 +87,14 @@ const terminal = new Set(["completed", "failed", "cancelled"]);
 
 /** The job as it was right after an event: the current row with the event's state laid over it. */
 export function recordAt(current: JobRecord, row: EventRow): JobRecord {
-  const r: JobRecord = { ...current, state: row.state as BossState, retryCount: row.retry_count };
+  const r: JobRecord = { ...current, state: row.state as JobStateName, retryCount: row.retry_count };
   if (row.type === "started") r.startedAt = row.occurred_at;
   if (terminal.has(row.type)) r.completedAt = row.occurred_at;
   // What the job did not have yet at this event (the row read now may be further on).
-  if (row.type === "created") Object.assign(r, { startedAt: undefined, lastError: undefined, deadLetterJobId: undefined });
+  const added = row.type === "created" || row.type === "waiting" || row.type === "released";
+  if (added) Object.assign(r, { startedAt: undefined, lastError: undefined, deadLetterJobId: undefined });
   if (row.type === "redriven") r.startedAt = undefined;
-  if (row.type === "created" || row.type === "redriven" || row.type === "started") Object.assign(r, { completedAt: undefined, result: undefined });
+  if (added || row.type === "redriven" || row.type === "started") Object.assign(r, { completedAt: undefined, result: undefined });
   if (row.type === "retry_scheduled" || row.type === "failed" || row.type === "expired")
     r.lastError = failureFromOutput(row.detail, row.retry_count + 1) ?? r.lastError;
   if (row.type === "dead_lettered") r.deadLetterJobId = (row.detail?.deadLetterJobId as string | undefined) ?? r.deadLetterJobId;

@@ -23,7 +23,7 @@ export type { Counts, QueueStatistics } from "./queue-stats.js";
 export { type JobRegistry, mayProduce, mayWork, type QueueDefinition, type QueuePolicy, type RegisteredJobType } from "./registry.js";
 export { SCHEDULE_NAME, type ScheduleInput, type ScheduleOptions, type ScheduleRow, scheduleViolations } from "./schedules.js";
 export type { EventPosition } from "./store/event-queries.js";
-export type { BossState, JobRecord } from "./store/job-record.js";
+export type { BossState, JobRecord, JobStateName } from "./store/job-record.js";
 export type {
   AlertUseCases,
   CatalogUseCases,

@@ -7,15 +7,16 @@ import { createBatcher } from "../db/statement-batcher.js";
 import { NotFoundError } from "./errors.js";
 import type { PageTokens } from "./page-token.js";
 import type { JobRegistry } from "./registry.js";
+import type { DependencyQueries } from "./store/dependency-queries.js";
 import type { JobQueries } from "./store/job-queries.js";
-import { type BossState, type JobRecord, type JobRow, requireRecord } from "./store/job-record.js";
+import { type JobRecord, type JobRow, type JobStateName, requireRecord } from "./store/job-record.js";
 import { ownerFilter, type Viewer } from "./viewer.js";
 
 /** Filters of ListJobs, resolved to names the registry knows. */
 export interface ListFilter {
   /** pg-boss queues to search. */
   bossQueues: string[];
-  states?: BossState[];
+  states?: JobStateName[];
   idempotencyKey?: string;
   createdAfter?: Date;
   createdBefore?: Date;
@@ -40,6 +41,7 @@ export interface JobReaderDeps {
   pool: Pool;
   registry: JobRegistry;
   jobs: JobQueries;
+  dependencies: DependencyQueries;
   pageTokens: PageTokens;
 }
 
@@ -73,9 +75,12 @@ export function createJobReader(deps: JobReaderDeps) {
   return {
     withDeadLetterIds,
 
-    /** One job, if `viewer` may see it. */
+    /** One job, if `viewer` may see it: its own, or a parent of one of its own. */
     async get(viewer: Viewer, id: string): Promise<JobRecord> {
-      const [row] = await jobs.byIds(deps.pool, [id], registry.bossQueues, ownerFilter(viewer));
+      let [row] = await jobs.byIds(deps.pool, [id], registry.bossQueues, ownerFilter(viewer));
+      if (!row && !viewer.admin && (await deps.dependencies.childOwnedBy(deps.pool, id, viewer.name))) {
+        [row] = await jobs.byIds(deps.pool, [id], registry.bossQueues);
+      }
       if (!row) throw new NotFoundError(`job ${id} not found`);
       const [record] = await withDeadLetterIds(deps.pool, [toRecord(row)]);
       return record!;

@@ -16,7 +16,7 @@ import { type EventFeed, type FeedEvent, xminOf } from "./event-feed.js";
 import type { JobReader } from "./job-reader.js";
 import type { JobRegistry } from "./registry.js";
 import type { EventPosition, EventQueries, EventRow } from "./store/event-queries.js";
-import type { BossState, JobRecord } from "./store/job-record.js";
+import type { JobRecord, JobStateName } from "./store/job-record.js";
 import type { Viewer } from "./viewer.js";
 
 /** Events one catch-up read takes. */
@@ -59,7 +59,7 @@ export interface ChangesFilter {
   /** pg-boss queues (the job types and their dead letter queues). */
   bossQueues: readonly string[];
   /** New states to deliver (empty: all). */
-  states: ReadonlySet<BossState>;
+  states: ReadonlySet<JobStateName>;
 }
 
 /** A watch of many jobs: catch up first (when resumed after a cursor), then the live events. */
@@ -97,7 +97,7 @@ export function createJobWatches(deps: JobWatchDeps) {
         throw new OutOfRangeError("the cursor is older than the event retention (EVENT_RETENTION_SECONDS); start again without a cursor");
       }
       const names = new Set(filter.bossQueues);
-      const wants = (row: EventRow) => names.has(row.queue_name) && (filter.states.size === 0 || filter.states.has(row.state as BossState));
+      const wants = (row: EventRow) => names.has(row.queue_name) && (filter.states.size === 0 || filter.states.has(row.state as JobStateName));
       const visible = (ev: FeedEvent) => viewer.admin || ev.record?.envelope.principal === viewer.name;
       const sub = await feed.subscribe({
         needsRecords: true,

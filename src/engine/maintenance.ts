@@ -1,22 +1,31 @@
 /**
  * The service's own maintenance loop (pg-boss maintains its tables itself): expired idempotency keys
- * and job events past their retention are deleted in small batches, by one replica at a time.
+ * job events past their retention and old dependency edges are deleted in small batches, by one
+ * replica at a time.
  */
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "../logger.js";
 import type { IdempotencyQueries } from "./queries/idempotency-queries.js";
+import { QUEUED_RETENTION_SECONDS } from "./store/boss.js";
+import type { DependencyQueries } from "./store/dependency-queries.js";
 import type { EventQueries } from "./store/event-queries.js";
 
 /** How often maintenance runs. */
 export const MAINTENANCE_INTERVAL_MS = 60_000;
 /** Rows deleted per statement, so no sweep holds locks for long. */
 export const SWEEP_BATCH = 5000;
+/**
+ * How long a dependency edge is kept: longer than any job lives (a waiting job at most
+ * QUEUED_RETENTION_SECONDS, a finished one at most its queue's deletion delay after that).
+ */
+export const DEPENDENCY_RETENTION_SECONDS = QUEUED_RETENTION_SECONDS + 60 * 24 * 60 * 60;
 
 export interface MaintenanceOptions {
   pool: Pool;
   schema: string;
   events: EventQueries;
   keys: IdempotencyQueries;
+  dependencies: DependencyQueries;
   idempotencyWindowSeconds: number;
   eventRetentionSeconds: number;
   logger: Logger;
@@ -54,6 +63,8 @@ export function startMaintenance(options: MaintenanceOptions): Maintenance {
       try {
         const keys = await sweepAll(() => options.keys.sweep(client, options.idempotencyWindowSeconds, SWEEP_BATCH));
         const events = await sweepAll(() => options.events.sweep(client, options.eventRetentionSeconds, SWEEP_BATCH));
+        const edges = await sweepAll(() => options.dependencies.sweep(client, DEPENDENCY_RETENTION_SECONDS, SWEEP_BATCH));
+        if (edges > 0) logger.info({ edges }, "maintenance: deleted old dependency edges");
         if (keys + events > 0) logger.info({ keys, events }, "maintenance: deleted expired idempotency keys and events");
         return { keys, events };
       } finally {

@@ -21,7 +21,18 @@ export interface NewJob {
   /** Fingerprint of the request as the client sent it (type, payload, options); set with a key. */
   requestHash?: Buffer;
   traceparent?: string;
+  /** Parents by job id (at most 100 with `dependsOnIndexes`). */
+  dependsOn?: string[];
+  /** Parents among the earlier entries of the same batch (AddJobs). */
+  dependsOnIndexes?: number[];
+  /** What a parent's failure does (default: cancel). */
+  onParentFailure?: "cancel" | "run";
+  /** Jobs with the same key run at most the queue's `keyConcurrency` at once. */
+  concurrencyKey?: string;
 }
+
+/** Whether a job names parents. */
+export const hasParents = (job: NewJob): boolean => (job.dependsOn?.length ?? 0) + (job.dependsOnIndexes?.length ?? 0) > 0;
 
 /** A job the service adds itself (e.g. an alert's email), with its queue's policy and an idempotency key. */
 export function systemJob(type: RegisteredJobType, payload: Record<string, unknown>, idempotencyKey: string): NewJob {

@@ -17,6 +17,8 @@ export interface Counts {
   delayed: number;
   active: number;
   retrying: number;
+  /** Waiting for their parents. */
+  waiting: number;
   deadLettered: number;
   /** When the oldest ready job became ready (undefined: none is waiting). */
   oldestReadySince?: Date;
@@ -33,13 +35,14 @@ export interface QueueStatistics extends Counts {
   byType: (Counts & { type: string })[];
 }
 
-const zero = (): Counts => ({ queued: 0, delayed: 0, active: 0, retrying: 0, deadLettered: 0, completed: 0, failed: 0, cancelled: 0 });
+const zero = (): Counts => ({ queued: 0, delayed: 0, active: 0, retrying: 0, waiting: 0, deadLettered: 0, completed: 0, failed: 0, cancelled: 0 });
 
 function add(into: Counts, c: Counts): void {
   into.queued += c.queued;
   into.delayed += c.delayed;
   into.active += c.active;
   into.retrying += c.retrying;
+  into.waiting += c.waiting;
   into.deadLettered += c.deadLettered;
   into.completed += c.completed;
   into.failed += c.failed;
@@ -80,6 +83,7 @@ export function createQueueStats(deps: QueueStatsDeps) {
           delayed: l?.delayed ?? 0,
           active: l?.active ?? 0,
           retrying: l?.retrying ?? 0,
+          waiting: l?.waiting ?? 0,
           deadLettered: liveBy.get(t.deadLetterBossQueue)?.queued ?? 0,
           oldestReadySince: l?.oldest_ready ?? undefined,
           completed: l?.completed ?? 0,

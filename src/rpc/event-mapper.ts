@@ -4,9 +4,9 @@
 import { create, toBinary } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type JobEvent, JobEventSchema, JobEventType, JobSchema, JobState } from "../../gen/jobs/v1/job_pb.js";
-import type { BossState, EventPosition, FeedEvent, JobRecord, JobRegistry } from "../engine/index.js";
+import type { EventPosition, FeedEvent, JobRecord, JobRegistry } from "../engine/index.js";
 import { encodeCursor } from "../engine/index.js";
-import { jobStateOf, toJob } from "./job-mapper.js";
+import { isStateName, jobStateOf, toJob } from "./job-mapper.js";
 
 const types: Record<string, JobEventType> = {
   created: JobEventType.CREATED,
@@ -21,10 +21,11 @@ const types: Record<string, JobEventType> = {
   redriven: JobEventType.REDRIVEN,
   purged: JobEventType.PURGED,
   progress: JobEventType.PROGRESS,
+  waiting: JobEventType.WAITING,
+  released: JobEventType.RELEASED,
 };
 
-const stateOf = (s: string | null | undefined): JobState =>
-  s && s in { created: 1, retry: 1, active: 1, completed: 1, cancelled: 1, failed: 1 } ? jobStateOf(s as BossState) : JobState.UNSPECIFIED;
+const stateOf = (s: string | null | undefined): JobState => (isStateName(s) ? jobStateOf(s) : JobState.UNSPECIFIED);
 
 /** The JobEvent of a feed event, and its encoded size (cached on the feed event). */
 export function encodeEvent(e: FeedEvent, registry: JobRegistry): { message: JobEvent; bytes: number } {

@@ -3,26 +3,30 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { type Job, JobErrorSchema, JobProgressSchema, JobSchema, JobState } from "../../gen/jobs/v1/job_pb.js";
-import type { BossState, JobRecord } from "../engine/index.js";
+import { type Job, JobErrorSchema, JobProgressSchema, JobSchema, JobState, ParentFailurePolicy } from "../../gen/jobs/v1/job_pb.js";
+import type { JobRecord, JobStateName } from "../engine/index.js";
 
-const states: Record<BossState, JobState> = {
+const states: Record<JobStateName, JobState> = {
   created: JobState.CREATED,
   retry: JobState.RETRY,
   active: JobState.ACTIVE,
   completed: JobState.COMPLETED,
   cancelled: JobState.CANCELLED,
   failed: JobState.FAILED,
+  waiting: JobState.WAITING,
 };
 
-/** The API state of a pg-boss state. */
-export function jobStateOf(state: BossState): JobState {
+/** The API state of a state name. */
+export function jobStateOf(state: JobStateName): JobState {
   return states[state];
 }
 
-/** The pg-boss state of an API state (undefined for UNSPECIFIED or unknown values). */
-export function bossStateOf(state: JobState): BossState | undefined {
-  return (Object.keys(states) as BossState[]).find((k) => states[k] === state);
+/** Whether a text is a state name (event rows carry them as text). */
+export const isStateName = (s: string | null | undefined): s is JobStateName => s != null && Object.hasOwn(states, s);
+
+/** The state name of an API state (undefined for UNSPECIFIED or unknown values). */
+export function stateNameOf(state: JobState): JobStateName | undefined {
+  return (Object.keys(states) as JobStateName[]).find((k) => states[k] === state);
 }
 
 /**
@@ -64,6 +68,12 @@ export function toJob(r: JobRecord): Job {
   if (r.startedAt) job.startedAt = timestampFromDate(r.startedAt);
   if (r.completedAt) job.completedAt = timestampFromDate(r.completedAt);
   if (r.result !== undefined) job.result = r.result as Job["result"];
+  const e = r.envelope;
+  if (e.dependsOn) {
+    job.dependsOn = e.dependsOn;
+    job.onParentFailure = e.onParentFailure === "run" ? ParentFailurePolicy.RUN : ParentFailurePolicy.CANCEL;
+  }
+  if (e.concurrencyKey !== undefined) job.concurrencyKey = e.concurrencyKey;
   const progress = r.envelope.progress;
   if (progress)
     job.progress = create(JobProgressSchema, {

@@ -5,12 +5,21 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { JobService } from "../../gen/jobs/v1/job_service_pb.js";
-import type { BossState, EngineApi, JobRegistry } from "../engine/index.js";
-import { AlreadyExistsError, BatchEntryError, type FieldViolation, mayProduce, PermissionError, ValidationError } from "../engine/index.js";
+import type { EngineApi, JobRegistry, JobStateName } from "../engine/index.js";
+import {
+  AlreadyExistsError,
+  BatchEntryError,
+  FailedPreconditionError,
+  type FieldViolation,
+  mayProduce,
+  NotFoundError,
+  PermissionError,
+  ValidationError,
+} from "../engine/index.js";
 import { type Instruments, jobAttributes } from "../telemetry/instruments.js";
 import { currentTraceparent } from "../telemetry/trace-context.js";
 import { principalOf } from "./call-context.js";
-import { bossStateOf, toJob } from "./job-mapper.js";
+import { stateNameOf, toJob } from "./job-mapper.js";
 import { type JobStreamDeps, jobStreams } from "./job-streams.js";
 import { pageSizeOf, requireUuid, viewerOf } from "./request-fields.js";
 import { IDEMPOTENCY_KEY_MAX, isIdempotencyKey, validateAddJob } from "./validation/add-job.js";
@@ -79,7 +88,7 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       const c = context(ctx);
       const violations: FieldViolation[] = [];
       const jobs = req.jobs.map((j, i) => {
-        const v = validateAddJob(j, c, `jobs[${i}].`);
+        const v = validateAddJob(j, c, `jobs[${i}].`, i);
         if (v.violations) violations.push(...v.violations);
         return v.job;
       });
@@ -115,9 +124,9 @@ export function jobService(deps: JobServiceDeps): Partial<ServiceImpl<typeof Job
       if (req.idempotencyKey && !isIdempotencyKey(req.idempotencyKey)) {
         violations.push({ field: "idempotency_key", description: `must be 1-${IDEMPOTENCY_KEY_MAX} printable ASCII characters`, reason: "INVALID_FORMAT" });
       }
-      const states: BossState[] = [];
+      const states: JobStateName[] = [];
       req.states.forEach((s, i) => {
-        const state = bossStateOf(s);
+        const state = stateNameOf(s);
         if (state) states.push(state);
         else violations.push({ field: `states[${i}]`, description: "must be a job state", reason: "INVALID_VALUE" });
       });
@@ -162,6 +171,8 @@ function unwrapBatchError(err: unknown): never {
     const cause = err.cause;
     if (cause instanceof AlreadyExistsError) throw new AlreadyExistsError(`jobs[${err.index}]: ${cause.message}`, cause.reason, cause.metadata);
     if (cause instanceof ValidationError) throw new ValidationError(cause.violations.map((v) => ({ ...v, field: `jobs[${err.index}].${v.field}` })));
+    if (cause instanceof NotFoundError) throw new NotFoundError(`jobs[${err.index}]: ${cause.message}`);
+    if (cause instanceof FailedPreconditionError) throw new FailedPreconditionError(`jobs[${err.index}]: ${cause.message}`, cause.reason, cause.metadata);
     throw cause;
   }
   throw err;

@@ -12,11 +12,11 @@
  */
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import type { JobService } from "../../gen/jobs/v1/job_service_pb.js";
-import type { BossState, EngineApi, FeedEvent, JobRegistry } from "../engine/index.js";
+import type { EngineApi, FeedEvent, JobRegistry, JobStateName } from "../engine/index.js";
 import { decodeCursor, endsWatch, type FieldViolation, isFinalRecord, ValidationError } from "../engine/index.js";
 import { transportKey } from "./call-context.js";
 import { encodeEvent, snapshotEvent } from "./event-mapper.js";
-import { bossStateOf } from "./job-mapper.js";
+import { stateNameOf } from "./job-mapper.js";
 import { requireUuid, viewerOf } from "./request-fields.js";
 import type { StreamLimits } from "./stream-limits.js";
 import { StreamQueue } from "./stream-queue.js";
@@ -70,9 +70,9 @@ export function jobStreams(deps: JobStreamDeps): Pick<ServiceImpl<typeof JobServ
         else if (queue && type.queue !== queue.name)
           violations.push({ field: `types[${i}]`, description: `does not belong to queue ${queue.name}`, reason: "INVALID_VALUE" });
       });
-      const states = new Set<BossState>();
+      const states = new Set<JobStateName>();
       req.states.forEach((s, i) => {
-        const state = bossStateOf(s);
+        const state = stateNameOf(s);
         if (state) states.add(state);
         else violations.push({ field: `states[${i}]`, description: "must be a job state", reason: "INVALID_VALUE" });
       });

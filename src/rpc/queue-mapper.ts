@@ -14,6 +14,7 @@ function counts(c: Counts, at: Date) {
     delayed: BigInt(c.delayed),
     active: BigInt(c.active),
     retrying: BigInt(c.retrying),
+    waiting: BigInt(c.waiting),
     deadLettered: BigInt(c.deadLettered),
     oldestQueuedAge: age(c.oldestReadySince, at),
     completed: BigInt(c.completed),

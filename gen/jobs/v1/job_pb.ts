@@ -15,7 +15,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file jobs/v1/job.proto.
  */
 export const file_jobs_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChFqb2JzL3YxL2pvYi5wcm90bxIHam9icy52MSKKBgoDSm9iEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSDQoFcXVldWUYAyABKAkSIAoFc3RhdGUYBCABKA4yES5qb2JzLnYxLkpvYlN0YXRlEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhAKCHByaW9yaXR5GAYgASgFEhMKC3JldHJ5X2NvdW50GAcgASgFEhMKC3JldHJ5X2xpbWl0GAggASgFEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3N0YXJ0X2FmdGVyGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlc3VsdBgNIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoKbGFzdF9lcnJvchgOIAEoCzIRLmpvYnMudjEuSm9iRXJyb3ISFwoPaWRlbXBvdGVuY3lfa2V5GA8gASgJEhIKCmNyZWF0ZWRfYnkYECABKAkSGAoQY2FuY2VsX3JlcXVlc3RlZBgRIAEoCBITCgtyb290X2pvYl9pZBgSIAEoCRITCgtkZWFkX2xldHRlchgTIAEoCBIVCg1zb3VyY2Vfam9iX2lkGBQgASgJEhoKEmRlYWRfbGV0dGVyX2pvYl9pZBgVIAEoCRIuCgtyZXRyeV9kZWxheRgWIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1yZXRyeV9iYWNrb2ZmGBcgASgIEiwKCWV4cGlyZV9pbhgYIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhImCghwcm9ncmVzcxgZIAEoCzIULmpvYnMudjEuSm9iUHJvZ3Jlc3MiXwoLSm9iUHJvZ3Jlc3MSDwoHcGVyY2VudBgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEi4KCnVwZGF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoABCghKb2JFcnJvchIPCgdtZXNzYWdlGAEgASgJEhEKCXJldHJ5YWJsZRgCIAEoCBIPCgdhdHRlbXB0GAMgASgFEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBSABKAkigwMKCkpvYk9wdGlvbnMSFQoIcHJpb3JpdHkYASABKAVIAYgBARIxCgtzdGFydF9hZnRlchgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIqCgVkZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEhgKC3JldHJ5X2xpbWl0GAQgASgFSAKIAQESLgoLcmV0cnlfZGVsYXkYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoNcmV0cnlfYmFja29mZhgGIAEoCEgDiAEBEiwKCWV4cGlyZV9pbhgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIcCg9pZGVtcG90ZW5jeV9rZXkYCCABKAlIBIgBAUIKCghzY2hlZHVsZUILCglfcHJpb3JpdHlCDgoMX3JldHJ5X2xpbWl0QhAKDl9yZXRyeV9iYWNrb2ZmQhIKEF9pZGVtcG90ZW5jeV9rZXkitgEKCEpvYkV2ZW50EiMKBHR5cGUYASABKA4yFS5qb2JzLnYxLkpvYkV2ZW50VHlwZRIZCgNqb2IYAiABKAsyDC5qb2JzLnYxLkpvYhIpCg5wcmV2aW91c19zdGF0ZRgDIAEoDjIRLmpvYnMudjEuSm9iU3RhdGUSLwoLb2NjdXJyZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBmN1cnNvchgFIAEoCSqvAQoISm9iU3RhdGUSGQoVSk9CX1NUQVRFX1VOU1BFQ0lGSUVEEAASFQoRSk9CX1NUQVRFX0NSRUFURUQQARITCg9KT0JfU1RBVEVfUkVUUlkQAhIUChBKT0JfU1RBVEVfQUNUSVZFEAMSFwoTSk9CX1NUQVRFX0NPTVBMRVRFRBAEEhcKE0pPQl9TVEFURV9DQU5DRUxMRUQQBRIUChBKT0JfU1RBVEVfRkFJTEVEEAYqtgMKDEpvYkV2ZW50VHlwZRIeChpKT0JfRVZFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhsKF0pPQl9FVkVOVF9UWVBFX1NOQVBTSE9UEAESGgoWSk9CX0VWRU5UX1RZUEVfQ1JFQVRFRBACEhoKFkpPQl9FVkVOVF9UWVBFX1NUQVJURUQQAxIcChhKT0JfRVZFTlRfVFlQRV9DT01QTEVURUQQBBIiCh5KT0JfRVZFTlRfVFlQRV9SRVRSWV9TQ0hFRFVMRUQQBRIZChVKT0JfRVZFTlRfVFlQRV9GQUlMRUQQBhIjCh9KT0JfRVZFTlRfVFlQRV9DQU5DRUxfUkVRVUVTVEVEEAcSHAoYSk9CX0VWRU5UX1RZUEVfQ0FOQ0VMTEVEEAgSGgoWSk9CX0VWRU5UX1RZUEVfRVhQSVJFRBAJEiAKHEpPQl9FVkVOVF9UWVBFX0RFQURfTEVUVEVSRUQQChIbChdKT0JfRVZFTlRfVFlQRV9SRURSSVZFThALEhkKFUpPQl9FVkVOVF9UWVBFX1BVUkdFRBAMEhsKF0pPQl9FVkVOVF9UWVBFX1BST0dSRVNTEA1iBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChFqb2JzL3YxL2pvYi5wcm90bxIHam9icy52MSLwBgoDSm9iEgoKAmlkGAEgASgJEgwKBHR5cGUYAiABKAkSDQoFcXVldWUYAyABKAkSIAoFc3RhdGUYBCABKA4yES5qb2JzLnYxLkpvYlN0YXRlEigKB3BheWxvYWQYBSABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhAKCHByaW9yaXR5GAYgASgFEhMKC3JldHJ5X2NvdW50GAcgASgFEhMKC3JldHJ5X2xpbWl0GAggASgFEi4KCmNyZWF0ZWRfYXQYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC3N0YXJ0X2FmdGVyGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpzdGFydGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxjb21wbGV0ZWRfYXQYDCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEicKBnJlc3VsdBgNIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoKbGFzdF9lcnJvchgOIAEoCzIRLmpvYnMudjEuSm9iRXJyb3ISFwoPaWRlbXBvdGVuY3lfa2V5GA8gASgJEhIKCmNyZWF0ZWRfYnkYECABKAkSGAoQY2FuY2VsX3JlcXVlc3RlZBgRIAEoCBITCgtyb290X2pvYl9pZBgSIAEoCRITCgtkZWFkX2xldHRlchgTIAEoCBIVCg1zb3VyY2Vfam9iX2lkGBQgASgJEhoKEmRlYWRfbGV0dGVyX2pvYl9pZBgVIAEoCRIuCgtyZXRyeV9kZWxheRgWIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIVCg1yZXRyeV9iYWNrb2ZmGBcgASgIEiwKCWV4cGlyZV9pbhgYIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhImCghwcm9ncmVzcxgZIAEoCzIULmpvYnMudjEuSm9iUHJvZ3Jlc3MSEgoKZGVwZW5kc19vbhgaIAMoCRI3ChFvbl9wYXJlbnRfZmFpbHVyZRgbIAEoDjIcLmpvYnMudjEuUGFyZW50RmFpbHVyZVBvbGljeRIXCg9jb25jdXJyZW5jeV9rZXkYHCABKAkiXwoLSm9iUHJvZ3Jlc3MSDwoHcGVyY2VudBgBIAEoBRIPCgdtZXNzYWdlGAIgASgJEi4KCnVwZGF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIoABCghKb2JFcnJvchIPCgdtZXNzYWdlGAEgASgJEhEKCXJldHJ5YWJsZRgCIAEoCBIPCgdhdHRlbXB0GAMgASgFEi8KC29jY3VycmVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZyZWFzb24YBSABKAkipAQKCkpvYk9wdGlvbnMSFQoIcHJpb3JpdHkYASABKAVIAYgBARIxCgtzdGFydF9hZnRlchgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIqCgVkZWxheRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEhgKC3JldHJ5X2xpbWl0GAQgASgFSAKIAQESLgoLcmV0cnlfZGVsYXkYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGgoNcmV0cnlfYmFja29mZhgGIAEoCEgDiAEBEiwKCWV4cGlyZV9pbhgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIcCg9pZGVtcG90ZW5jeV9rZXkYCCABKAlIBIgBARISCgpkZXBlbmRzX29uGAkgAygJEiAKGGRlcGVuZHNfb25fYmF0Y2hfaW5kZXhlcxgKIAMoBRI3ChFvbl9wYXJlbnRfZmFpbHVyZRgLIAEoDjIcLmpvYnMudjEuUGFyZW50RmFpbHVyZVBvbGljeRIcCg9jb25jdXJyZW5jeV9rZXkYDCABKAlIBYgBAUIKCghzY2hlZHVsZUILCglfcHJpb3JpdHlCDgoMX3JldHJ5X2xpbWl0QhAKDl9yZXRyeV9iYWNrb2ZmQhIKEF9pZGVtcG90ZW5jeV9rZXlCEgoQX2NvbmN1cnJlbmN5X2tleSK2AQoISm9iRXZlbnQSIwoEdHlwZRgBIAEoDjIVLmpvYnMudjEuSm9iRXZlbnRUeXBlEhkKA2pvYhgCIAEoCzIMLmpvYnMudjEuSm9iEikKDnByZXZpb3VzX3N0YXRlGAMgASgOMhEuam9icy52MS5Kb2JTdGF0ZRIvCgtvY2N1cnJlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGY3Vyc29yGAUgASgJKsYBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIVChFKT0JfU1RBVEVfQ1JFQVRFRBABEhMKD0pPQl9TVEFURV9SRVRSWRACEhQKEEpPQl9TVEFURV9BQ1RJVkUQAxIXChNKT0JfU1RBVEVfQ09NUExFVEVEEAQSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAFEhQKEEpPQl9TVEFURV9GQUlMRUQQBhIVChFKT0JfU1RBVEVfV0FJVElORxAHKn0KE1BhcmVudEZhaWx1cmVQb2xpY3kSJQohUEFSRU5UX0ZBSUxVUkVfUE9MSUNZX1VOU1BFQ0lGSUVEEAASIAocUEFSRU5UX0ZBSUxVUkVfUE9MSUNZX0NBTkNFTBABEh0KGVBBUkVOVF9GQUlMVVJFX1BPTElDWV9SVU4QAirvAwoMSm9iRXZlbnRUeXBlEh4KGkpPQl9FVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASGwoXSk9CX0VWRU5UX1RZUEVfU05BUFNIT1QQARIaChZKT0JfRVZFTlRfVFlQRV9DUkVBVEVEEAISGgoWSk9CX0VWRU5UX1RZUEVfU1RBUlRFRBADEhwKGEpPQl9FVkVOVF9UWVBFX0NPTVBMRVRFRBAEEiIKHkpPQl9FVkVOVF9UWVBFX1JFVFJZX1NDSEVEVUxFRBAFEhkKFUpPQl9FVkVOVF9UWVBFX0ZBSUxFRBAGEiMKH0pPQl9FVkVOVF9UWVBFX0NBTkNFTF9SRVFVRVNURUQQBxIcChhKT0JfRVZFTlRfVFlQRV9DQU5DRUxMRUQQCBIaChZKT0JfRVZFTlRfVFlQRV9FWFBJUkVEEAkSIAocSk9CX0VWRU5UX1RZUEVfREVBRF9MRVRURVJFRBAKEhsKF0pPQl9FVkVOVF9UWVBFX1JFRFJJVkVOEAsSGQoVSk9CX0VWRU5UX1RZUEVfUFVSR0VEEAwSGwoXSk9CX0VWRU5UX1RZUEVfUFJPR1JFU1MQDRIaChZKT0JfRVZFTlRfVFlQRV9XQUlUSU5HEA4SGwoXSk9CX0VWRU5UX1RZUEVfUkVMRUFTRUQQD2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * Job is one unit of background work of a registered job type.
@@ -198,6 +198,27 @@ export type Job = Message<"jobs.v1.Job"> & {
    * @generated from field: jobs.v1.JobProgress progress = 25;
    */
   progress?: JobProgress | undefined;
+
+  /**
+   * The jobs this job waits for (JobOptions.depends_on and depends_on_batch_indexes, resolved).
+   *
+   * @generated from field: repeated string depends_on = 26;
+   */
+  dependsOn: string[];
+
+  /**
+   * What a parent's failure does to this job (set when `depends_on` is).
+   *
+   * @generated from field: jobs.v1.ParentFailurePolicy on_parent_failure = 27;
+   */
+  onParentFailure: ParentFailurePolicy;
+
+  /**
+   * The job's concurrency key (JobOptions.concurrency_key); empty when none.
+   *
+   * @generated from field: string concurrency_key = 28;
+   */
+  concurrencyKey: string;
 };
 
 /**
@@ -365,6 +386,39 @@ export type JobOptions = Message<"jobs.v1.JobOptions"> & {
    * @generated from field: optional string idempotency_key = 8;
    */
   idempotencyKey?: string | undefined;
+
+  /**
+   * Jobs that must complete before this one may start, at most 100 in all with
+   * `depends_on_batch_indexes`. Each must exist and be visible to the caller (NOT_FOUND otherwise);
+   * a parent already failed or cancelled is FAILED_PRECONDITION unless `on_parent_failure` is RUN.
+   *
+   * @generated from field: repeated string depends_on = 9;
+   */
+  dependsOn: string[];
+
+  /**
+   * AddJobs only: parents among the earlier entries of the same batch, by index (a later or the
+   * entry's own index is INVALID_ARGUMENT, so a cycle cannot be written).
+   *
+   * @generated from field: repeated int32 depends_on_batch_indexes = 10;
+   */
+  dependsOnBatchIndexes: number[];
+
+  /**
+   * What a parent's failure does to this job. Only with parents.
+   *
+   * @generated from field: jobs.v1.ParentFailurePolicy on_parent_failure = 11;
+   */
+  onParentFailure: ParentFailurePolicy;
+
+  /**
+   * A key, 1-200 characters, whose jobs run at most the queue's `key_concurrency` at a time, across
+   * every replica and external worker (for example a customer id). Jobs of other keys are not held
+   * back.
+   *
+   * @generated from field: optional string concurrency_key = 12;
+   */
+  concurrencyKey?: string | undefined;
 };
 
 /**
@@ -478,6 +532,14 @@ export enum JobState {
    * @generated from enum value: JOB_STATE_FAILED = 6;
    */
   FAILED = 6,
+
+  /**
+   * Waiting for its parents (`depends_on`) to complete; then CREATED. A parent that fails or is
+   * cancelled cancels the job unless its `on_parent_failure` is RUN.
+   *
+   * @generated from enum value: JOB_STATE_WAITING = 7;
+   */
+  WAITING = 7,
 }
 
 /**
@@ -485,6 +547,42 @@ export enum JobState {
  */
 export const JobStateSchema: GenEnum<JobState> = /*@__PURE__*/
   enumDesc(file_jobs_v1_job, 0);
+
+/**
+ * ParentFailurePolicy says what becomes of a waiting job when one of its parents fails for good or
+ * is cancelled.
+ *
+ * @generated from enum jobs.v1.ParentFailurePolicy
+ */
+export enum ParentFailurePolicy {
+  /**
+   * The default: CANCEL.
+   *
+   * @generated from enum value: PARENT_FAILURE_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The job is cancelled, its `last_error` naming the parent (reason PARENT_FAILED); its own
+   * waiting children follow by their policies.
+   *
+   * @generated from enum value: PARENT_FAILURE_POLICY_CANCEL = 1;
+   */
+  CANCEL = 1,
+
+  /**
+   * The parent counts as done: the job runs once its other parents are done.
+   *
+   * @generated from enum value: PARENT_FAILURE_POLICY_RUN = 2;
+   */
+  RUN = 2,
+}
+
+/**
+ * Describes the enum jobs.v1.ParentFailurePolicy.
+ */
+export const ParentFailurePolicySchema: GenEnum<ParentFailurePolicy> = /*@__PURE__*/
+  enumDesc(file_jobs_v1_job, 1);
 
 /**
  * JobEventType is the kind of change a JobEvent reports. New types may be added later: clients
@@ -592,11 +690,25 @@ export enum JobEventType {
    * @generated from enum value: JOB_EVENT_TYPE_PROGRESS = 13;
    */
   PROGRESS = 13,
+
+  /**
+   * The job was added waiting for its parents (sent instead of CREATED).
+   *
+   * @generated from enum value: JOB_EVENT_TYPE_WAITING = 14;
+   */
+  WAITING = 14,
+
+  /**
+   * The job's last parent completed (or failed, with PARENT_FAILURE_POLICY_RUN): it may run now.
+   *
+   * @generated from enum value: JOB_EVENT_TYPE_RELEASED = 15;
+   */
+  RELEASED = 15,
 }
 
 /**
  * Describes the enum jobs.v1.JobEventType.
  */
 export const JobEventTypeSchema: GenEnum<JobEventType> = /*@__PURE__*/
-  enumDesc(file_jobs_v1_job, 1);
+  enumDesc(file_jobs_v1_job, 2);
 

@@ -5,7 +5,7 @@
 import pg, { type CustomTypesConfig } from "pg";
 import type { Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
-import { type BossState, JOB_COLUMNS, type JobRow } from "./job-record.js";
+import { JOB_COLUMNS, type JobRow, type JobStateName } from "./job-record.js";
 
 /** One row to insert, with every policy value resolved. */
 export interface JobInsertRow {
@@ -25,6 +25,10 @@ export interface JobInsertRow {
   retentionSeconds: number;
   deadLetter: string;
   heartbeatSeconds: number;
+  /** Parents the job still waits for (0: none; it is then not blocked). */
+  pendingParents: number;
+  /** The concurrency key (pg-boss's `group_id`), or null. */
+  groupId: string | null;
 }
 
 /** What the database decided for an inserted job. */
@@ -40,7 +44,7 @@ export interface JobListFilter {
   /** Those of `bossQueues` that are dead letter queues. */
   deadLetterQueues?: string[];
   principal?: string;
-  states?: BossState[];
+  states?: JobStateName[];
   idempotencyKey?: string;
   createdAfter?: Date;
   createdBefore?: Date;
@@ -122,15 +126,17 @@ export function jobQueries(bossSchema: string) {
       const column = <T>(value: (r: JobInsertRow) => T) => rows.map(value);
       const { rows: inserted } = await db.query<InsertedJob>({
         text: `INSERT INTO ${job} (id, name, data, priority, start_after, created_on, expire_seconds, deletion_seconds, keep_until,
-           retry_limit, retry_delay, retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds)
+           retry_limit, retry_delay, retry_backoff, retry_delay_max, policy, dead_letter, heartbeat_seconds, blocked, pending_dependencies, group_id)
          SELECT r.id, r.name, r.data, r.priority, s.start_after, now(), r.expire_seconds, r.deletion_seconds,
            s.start_after + r.retention_seconds * interval '1 second',
-           r.retry_limit, r.retry_delay, r.retry_backoff, r.retry_delay_max, 'standard', r.dead_letter, r.heartbeat_seconds
+           r.retry_limit, r.retry_delay, r.retry_backoff, r.retry_delay_max, 'standard', r.dead_letter, r.heartbeat_seconds,
+           r.pending > 0, r.pending, r.group_id
          FROM ROWS FROM (unnest($1::uuid[]), unnest($2::text[]), jsonb_array_elements($3::jsonb), unnest($4::int[]),
              unnest($5::timestamptz[]), unnest($6::bigint[]), unnest($7::int[]), unnest($8::int[]), unnest($9::bool[]),
-             unnest($10::int[]), unnest($11::int[]), unnest($12::int[]), unnest($13::int[]), unnest($14::text[]), unnest($15::int[]))
+             unnest($10::int[]), unnest($11::int[]), unnest($12::int[]), unnest($13::int[]), unnest($14::text[]), unnest($15::int[]),
+             unnest($16::int[]), unnest($17::text[]))
            AS r(id, name, data, priority, start_at, delay_ms, retry_limit, retry_delay, retry_backoff, retry_delay_max,
-                expire_seconds, deletion_seconds, retention_seconds, dead_letter, heartbeat_seconds)
+                expire_seconds, deletion_seconds, retention_seconds, dead_letter, heartbeat_seconds, pending, group_id)
          CROSS JOIN LATERAL (SELECT COALESCE(r.start_at, now() + r.delay_ms * interval '1 millisecond') AS start_after) s
          RETURNING id, created_on, start_after`,
         values: [
@@ -149,6 +155,8 @@ export function jobQueries(bossSchema: string) {
           intArray(column((r) => r.retentionSeconds)),
           textArray(column((r) => r.deadLetter)),
           intArray(column((r) => r.heartbeatSeconds)),
+          intArray(column((r) => r.pendingParents)),
+          textArray(column((r) => r.groupId)),
         ],
         // Every row of the statement has the same created_on, and most the same start_after.
         types: repeatedTimestamps(),
@@ -233,8 +241,9 @@ export function jobQueries(bossSchema: string) {
         const nameParam = values.length;
         let stateCond = "";
         if (state) {
-          values.push(state);
-          stateCond = `AND state = $${values.length}::${jobState}`;
+          // WAITING is pg-boss's `created` and blocked.
+          values.push(state === "waiting" ? "created" : state);
+          stateCond = `AND state = $${values.length}::${jobState}${state === "waiting" ? " AND blocked" : state === "created" ? " AND NOT blocked" : ""}`;
         }
         return `(SELECT ${JOB_COLUMNS}, (extract(epoch FROM created_on) * 1000000)::bigint AS created_micros
           FROM ${job}

@@ -8,6 +8,12 @@ import type { JobRegistry, RegisteredJobType } from "../registry.js";
 /** pg-boss's job states. */
 export type BossState = "created" | "retry" | "active" | "completed" | "cancelled" | "failed";
 
+/** A job's state as the API names it: pg-boss's, and `waiting` for a created job blocked on its parents. */
+export type JobStateName = BossState | "waiting";
+
+/** The API's state of a row: `created` and blocked is `waiting`. */
+export const stateName = (state: BossState, blocked: boolean | undefined): JobStateName => (state === "created" && blocked ? "waiting" : state);
+
 /**
  * What the service keeps in a pg-boss job's `data`: the client's payload apart from what the service
  * needs. pg-boss copies `data` through retries, dead letters and redrives, so lineage survives.
@@ -27,6 +33,12 @@ export interface Envelope {
   cancelRequested?: boolean;
   /** The last progress a running attempt reported (kept through retries until the next report). */
   progress?: { percent: number; message: string; updatedAt: string };
+  /** The jobs this one waited or waits for. */
+  dependsOn?: string[];
+  /** What a parent's failure does to the job (unset: cancel). */
+  onParentFailure?: "run";
+  /** The job's concurrency key (also in the row's `group_id`, which the claim reads). */
+  concurrencyKey?: string;
 }
 
 /** The last failure of a job, as stored in its output. */
@@ -46,8 +58,8 @@ export interface JobRecord {
   bossQueue: string;
   /** The row sits in the job type's dead letter queue. */
   deadLetter: boolean;
-  /** The state as the API reports it (a dead letter is reported `failed`). */
-  state: BossState;
+  /** The state as the API reports it (a dead letter is reported `failed`; a blocked job `waiting`). */
+  state: JobStateName;
   envelope: Envelope;
   priority: number;
   retryCount: number;
@@ -92,6 +104,7 @@ const COLUMN_NAMES = [
   "source_root_id",
   "source_retry_count",
   "source_output",
+  "blocked",
 ] as const;
 
 /** The columns every job query selects, in the shape {@link recordFromRow} reads (of table `alias`, if given). */
@@ -125,6 +138,8 @@ export interface JobRow {
   source_root_id: string | null;
   source_retry_count: number | null;
   source_output: unknown;
+  /** Waiting for parents (pg-boss's dependency flag, which its fetch honours). */
+  blocked: boolean;
 }
 
 /** Reads a failure from a job's output: the service's own shape, or pg-boss's `{value: {message}}`. */
@@ -169,7 +184,7 @@ export function recordFromRow(row: JobRow, registry: JobRegistry): JobRecord | u
     jobType: found.type,
     bossQueue: row.name,
     deadLetter,
-    state: deadLetter ? "failed" : row.state,
+    state: deadLetter ? "failed" : stateName(row.state, row.blocked),
     // Jobs sent by pg-boss's cron carry the service's envelope without a root: the job is its own.
     envelope: row.data.rootJobId ? row.data : { ...row.data, rootJobId: row.source_root_id ?? row.id, principal: row.data.principal ?? "scheduler" },
     priority: row.priority,

@@ -17,6 +17,8 @@ export interface CountsRow {
   active: number;
   /** Waiting for a retry that is not due yet. */
   retrying: number;
+  /** Waiting for their parents (kind `waiting`: created and blocked). */
+  waiting: number;
   /** When the oldest ready job became ready. */
   oldest_ready: Date | null;
   /** Transitions over the window (to the minute within the last two hours, to the hour before). */
@@ -50,6 +52,7 @@ export function statsQueries(schema: string, bossSchema: string) {
              sum(n) FILTER (WHERE kind = 'created' AND bucket > t.m) AS delayed,
              sum(n) FILTER (WHERE kind = 'retry' AND bucket > t.m) AS retrying,
              sum(n) FILTER (WHERE kind = 'active') AS active,
+             sum(n) FILTER (WHERE kind = 'waiting') AS waiting,
              sum(n) FILTER (WHERE kind = 'completed' AND bucket >= date_trunc('minute', t.since) OR kind = 'completed:hour' AND bucket >= date_trunc('hour', t.since)) AS completed,
              sum(n) FILTER (WHERE kind = 'failed' AND bucket >= date_trunc('minute', t.since) OR kind = 'failed:hour' AND bucket >= date_trunc('hour', t.since)) AS failed,
              sum(n) FILTER (WHERE kind = 'cancelled' AND bucket >= date_trunc('minute', t.since) OR kind = 'cancelled:hour' AND bucket >= date_trunc('hour', t.since)) AS cancelled
@@ -61,7 +64,7 @@ export function statsQueries(schema: string, bossSchema: string) {
              count(*) FILTER (WHERE j.state = 'created') AS delayed,
              count(*) FILTER (WHERE j.state = 'retry') AS retrying
            FROM ${job} j, t
-           WHERE j.name = ANY($1::text[]) AND j.state IN ('created', 'retry') AND j.blocked = ANY('{f,t}')
+           WHERE j.name = ANY($1::text[]) AND j.state IN ('created', 'retry') AND NOT j.blocked
              AND j.start_after > t.t0 AND j.start_after < t.m + interval '1 minute' AND j.start_after > j.created_on
            GROUP BY j.name
          )
@@ -69,6 +72,7 @@ export function statsQueries(schema: string, bossSchema: string) {
            (COALESCE(f.due, 0) + COALESCE(f.this_minute, 0) - COALESCE(m.delayed, 0) - COALESCE(m.retrying, 0))::int AS queued,
            (COALESCE(f.delayed, 0) + COALESCE(m.delayed, 0))::int AS delayed,
            COALESCE(f.active, 0)::int AS active,
+           COALESCE(f.waiting, 0)::int AS waiting,
            (COALESCE(f.retrying, 0) + COALESCE(m.retrying, 0))::int AS retrying,
            COALESCE(f.completed, 0)::int AS completed,
            COALESCE(f.failed, 0)::int AS failed,

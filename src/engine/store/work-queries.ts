@@ -42,6 +42,7 @@ export function rowOfClaimed(job: ClaimedJob): JobRow {
     source_root_id: job.sourceRootId,
     source_retry_count: job.sourceRetryCount,
     source_output: null,
+    blocked: false,
   };
 }
 

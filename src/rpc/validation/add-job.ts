@@ -6,7 +6,7 @@
  */
 import { toJson } from "@bufbuild/protobuf";
 import { type Duration, type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt";
-import { type JobOptions, JobOptionsSchema } from "../../../gen/jobs/v1/job_pb.js";
+import { type JobOptions, JobOptionsSchema, ParentFailurePolicy } from "../../../gen/jobs/v1/job_pb.js";
 import type { AddJobRequest } from "../../../gen/jobs/v1/job_service_pb.js";
 import type { FieldViolation, JobRegistry, NewJob } from "../../engine/index.js";
 import { fingerprint } from "../../engine/index.js";
@@ -20,6 +20,10 @@ export const PRIORITY_MAX = 100;
 export const MAX_SCHEDULE_AHEAD_MS = 365 * 24 * 60 * 60 * 1000;
 export const MAX_RETRY_DELAY_SECONDS = 24 * 60 * 60;
 export const IDEMPOTENCY_KEY_MAX = 200;
+/** Most parents of one job (depends_on and depends_on_batch_indexes together). */
+export const MAX_PARENTS = 100;
+export const CONCURRENCY_KEY_MAX = 200;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whether `key` is an idempotency key: 1-200 printable ASCII characters. */
 export function isIdempotencyKey(key: string): boolean {
@@ -55,8 +59,53 @@ function checkTimestamp(t: Timestamp, field: string, out: FieldViolation[]): boo
   return true;
 }
 
-/** Validates one AddJob request. */
-export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = ""): Validated {
+/** Parents, failure policy and concurrency key of a job's options (`batchIndex`: its place in AddJobs). */
+function relations(o: JobOptions, at: (f: string) => string, batchIndex: number | undefined, out: FieldViolation[]): Partial<NewJob> {
+  const job: Partial<NewJob> = {};
+  const count = o.dependsOn.length + o.dependsOnBatchIndexes.length;
+  if (count > MAX_PARENTS) {
+    out.push({ field: at("options.depends_on"), description: `must name at most ${MAX_PARENTS} parents in all (got ${count})`, reason: "OUT_OF_RANGE" });
+    return job;
+  }
+  const seen = new Set<string>();
+  o.dependsOn.forEach((id, k) => {
+    if (!UUID.test(id)) out.push({ field: at(`options.depends_on[${k}]`), description: "must be a job id (a UUID)", reason: "INVALID_FORMAT" });
+    else if (seen.has(id.toLowerCase())) out.push({ field: at(`options.depends_on[${k}]`), description: `repeats job ${id}`, reason: "DUPLICATE" });
+    else seen.add(id.toLowerCase());
+  });
+  const indexes = new Set<number>();
+  o.dependsOnBatchIndexes.forEach((index, k) => {
+    const field = at(`options.depends_on_batch_indexes[${k}]`);
+    if (batchIndex === undefined) out.push({ field, description: "is only allowed in AddJobs", reason: "INVALID_VALUE" });
+    else if (index < 0 || index >= batchIndex)
+      out.push({ field, description: `must be the index of an earlier entry of the batch (0 to ${batchIndex - 1}; got ${index})`, reason: "OUT_OF_RANGE" });
+    else if (indexes.has(index)) out.push({ field, description: `repeats entry ${index}`, reason: "DUPLICATE" });
+    else indexes.add(index);
+  });
+  if (seen.size > 0) job.dependsOn = [...seen];
+  if (indexes.size > 0) job.dependsOnIndexes = [...indexes];
+  if (o.onParentFailure !== ParentFailurePolicy.UNSPECIFIED) {
+    if (!(o.onParentFailure in ParentFailurePolicy))
+      out.push({ field: at("options.on_parent_failure"), description: "must be a ParentFailurePolicy", reason: "INVALID_VALUE" });
+    else if (count === 0)
+      out.push({ field: at("options.on_parent_failure"), description: "is only allowed with parents (depends_on)", reason: "INVALID_VALUE" });
+    else job.onParentFailure = o.onParentFailure === ParentFailurePolicy.RUN ? "run" : "cancel";
+  }
+  if (o.concurrencyKey !== undefined) {
+    const key = o.concurrencyKey;
+    if (key.length < 1 || key.length > CONCURRENCY_KEY_MAX || /\p{Cc}/u.test(key))
+      out.push({
+        field: at("options.concurrency_key"),
+        description: `must be 1-${CONCURRENCY_KEY_MAX} characters without control characters`,
+        reason: "INVALID_FORMAT",
+      });
+    else job.concurrencyKey = key;
+  }
+  return job;
+}
+
+/** Validates one AddJob request (`batchIndex`: its index in an AddJobs call). */
+export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = "", batchIndex?: number): Validated {
   const violations: FieldViolation[] = [];
   const at = (f: string) => `${prefix}${f}`;
 
@@ -108,7 +157,9 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
   let retryBackoff = policy?.retryBackoff ?? false;
   let expireInSeconds = policy?.expireInSeconds ?? 0;
   let idempotencyKey: string | undefined;
+  let related: Partial<NewJob> = {};
   if (o) {
+    related = relations(o, at, batchIndex, violations);
     if (o.priority !== undefined) {
       if (!Number.isInteger(o.priority) || o.priority < PRIORITY_MIN || o.priority > PRIORITY_MAX) {
         violations.push({ field: at("options.priority"), description: `must be from ${PRIORITY_MIN} to ${PRIORITY_MAX}`, reason: "OUT_OF_RANGE" });
@@ -169,7 +220,20 @@ export function validateAddJob(req: AddJobRequest, ctx: AddJobContext, prefix = 
   // Only a key's repeat is compared with its first request.
   const requestHash =
     idempotencyKey === undefined ? undefined : fingerprint({ type: req.type, payload: req.payload, options: o ? toJson(JobOptionsSchema, o) : {} });
-  const job: NewJob = { type, payload, priority, startAt, delayMs, retryLimit, retryDelaySeconds, retryBackoff, expireInSeconds, idempotencyKey, requestHash };
+  const job: NewJob = {
+    type,
+    payload,
+    priority,
+    startAt,
+    delayMs,
+    retryLimit,
+    retryDelaySeconds,
+    retryBackoff,
+    expireInSeconds,
+    idempotencyKey,
+    requestHash,
+    ...related,
+  };
   if (ctx.traceparent) job.traceparent = ctx.traceparent;
   return { job };
 }

@@ -79,7 +79,7 @@ class JobType(_message.Message):
     def __init__(self, name: _Optional[str] = ..., queue: _Optional[str] = ..., payload_schema: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., producers: _Optional[_Iterable[str]] = ..., workers: _Optional[_Iterable[str]] = ..., built_in: bool = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., update_time: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class JobTypeStats(_message.Message):
-    __slots__ = ["active", "cancelled", "completed", "dead_lettered", "delayed", "failed", "oldest_queued_age", "queued", "retrying", "type"]
+    __slots__ = ["active", "cancelled", "completed", "dead_lettered", "delayed", "failed", "oldest_queued_age", "queued", "retrying", "type", "waiting"]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     COMPLETED_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,7 @@ class JobTypeStats(_message.Message):
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     RETRYING_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
     active: int
     cancelled: int
     completed: int
@@ -100,7 +101,8 @@ class JobTypeStats(_message.Message):
     queued: int
     retrying: int
     type: str
-    def __init__(self, type: _Optional[str] = ..., queued: _Optional[int] = ..., delayed: _Optional[int] = ..., active: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., oldest_queued_age: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ...) -> None: ...
+    waiting: int
+    def __init__(self, type: _Optional[str] = ..., queued: _Optional[int] = ..., delayed: _Optional[int] = ..., active: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., oldest_queued_age: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., waiting: _Optional[int] = ...) -> None: ...
 
 class ListDeadLettersRequest(_message.Message):
     __slots__ = ["page_size", "page_token", "queue"]
@@ -203,11 +205,12 @@ class Queue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., job_types: _Optional[_Iterable[str]] = ..., paused: bool = ..., policy: _Optional[_Union[QueuePolicy, _Mapping]] = ..., stats: _Optional[_Union[QueueStats, _Mapping]] = ..., paused_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., paused_by: _Optional[str] = ..., description: _Optional[str] = ..., built_in: bool = ...) -> None: ...
 
 class QueuePolicy(_message.Message):
-    __slots__ = ["concurrency", "dead_letter_queue", "dead_letter_retention", "expire_in", "max_expire_in", "max_retry_limit", "priority", "retry_backoff", "retry_delay", "retry_delay_max", "retry_limit"]
+    __slots__ = ["concurrency", "dead_letter_queue", "dead_letter_retention", "expire_in", "key_concurrency", "max_expire_in", "max_retry_limit", "priority", "retry_backoff", "retry_delay", "retry_delay_max", "retry_limit"]
     CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTER_QUEUE_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTER_RETENTION_FIELD_NUMBER: _ClassVar[int]
     EXPIRE_IN_FIELD_NUMBER: _ClassVar[int]
+    KEY_CONCURRENCY_FIELD_NUMBER: _ClassVar[int]
     MAX_EXPIRE_IN_FIELD_NUMBER: _ClassVar[int]
     MAX_RETRY_LIMIT_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
@@ -219,6 +222,7 @@ class QueuePolicy(_message.Message):
     dead_letter_queue: str
     dead_letter_retention: _duration_pb2.Duration
     expire_in: _duration_pb2.Duration
+    key_concurrency: int
     max_expire_in: _duration_pb2.Duration
     max_retry_limit: int
     priority: int
@@ -226,10 +230,10 @@ class QueuePolicy(_message.Message):
     retry_delay: _duration_pb2.Duration
     retry_delay_max: _duration_pb2.Duration
     retry_limit: int
-    def __init__(self, retry_limit: _Optional[int] = ..., retry_delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., retry_backoff: bool = ..., expire_in: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., dead_letter_queue: _Optional[str] = ..., retry_delay_max: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., dead_letter_retention: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., priority: _Optional[int] = ..., concurrency: _Optional[int] = ..., max_retry_limit: _Optional[int] = ..., max_expire_in: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, retry_limit: _Optional[int] = ..., retry_delay: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., retry_backoff: bool = ..., expire_in: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., dead_letter_queue: _Optional[str] = ..., retry_delay_max: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., dead_letter_retention: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., priority: _Optional[int] = ..., concurrency: _Optional[int] = ..., max_retry_limit: _Optional[int] = ..., max_expire_in: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., key_concurrency: _Optional[int] = ...) -> None: ...
 
 class QueueStats(_message.Message):
-    __slots__ = ["active", "cancelled", "captured_at", "completed", "dead_lettered", "delayed", "failed", "job_types", "oldest_queued_age", "queued", "retrying", "window"]
+    __slots__ = ["active", "cancelled", "captured_at", "completed", "dead_lettered", "delayed", "failed", "job_types", "oldest_queued_age", "queued", "retrying", "waiting", "window"]
     ACTIVE_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     CAPTURED_AT_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +245,7 @@ class QueueStats(_message.Message):
     OLDEST_QUEUED_AGE_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     RETRYING_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     active: int
     cancelled: int
@@ -253,8 +258,9 @@ class QueueStats(_message.Message):
     oldest_queued_age: _duration_pb2.Duration
     queued: int
     retrying: int
+    waiting: int
     window: _duration_pb2.Duration
-    def __init__(self, queued: _Optional[int] = ..., delayed: _Optional[int] = ..., active: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., oldest_queued_age: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., window: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., captured_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., job_types: _Optional[_Iterable[_Union[JobTypeStats, _Mapping]]] = ...) -> None: ...
+    def __init__(self, queued: _Optional[int] = ..., delayed: _Optional[int] = ..., active: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., oldest_queued_age: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., completed: _Optional[int] = ..., failed: _Optional[int] = ..., cancelled: _Optional[int] = ..., window: _Optional[_Union[_duration_pb2.Duration, _Mapping]] = ..., captured_at: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., job_types: _Optional[_Iterable[_Union[JobTypeStats, _Mapping]]] = ..., waiting: _Optional[int] = ...) -> None: ...
 
 class RedriveDeadLettersRequest(_message.Message):
     __slots__ = ["job_ids", "limit", "queue"]
