@@ -287,7 +287,7 @@ export function createEnqueuer(deps: EnqueueDeps) {
         if (!finished) parents.pending++;
         parents.edges.push({ parentId: id, childId, childName, settled: finished });
       };
-      (job.dependsOn ?? []).forEach((id, k) => addParent(id, `options.depends_on[${k}]`, false));
+      for (const [k, id] of (job.dependsOn ?? []).entries()) addParent(id, `options.depends_on[${k}]`, false);
       (job.dependsOnIndexes ?? []).forEach((index, k) => {
         const id = idOfEntry(index);
         if (id === undefined) error ??= new FailedPreconditionError(`options.depends_on_batch_indexes[${k}]: entry ${index} was not added`, "PARENT_NOT_ADDED");
