@@ -50,6 +50,7 @@ export const DEFAULT_POLICY: QueuePolicy = {
   maxRetryLimit: 20,
   maxExpireInSeconds: 24 * 3600,
   concurrency: 10,
+  keyConcurrency: 0,
 };
 
 /** The bounds of each policy field (inclusive). */
@@ -65,6 +66,7 @@ const POLICY_BOUNDS: Record<keyof QueuePolicy, [number, number] | "boolean"> = {
   maxRetryLimit: [0, 20],
   maxExpireInSeconds: [1, 86_400],
   concurrency: [1, 1000],
+  keyConcurrency: [0, 1000],
 };
 
 /** The policy's problems, as field violations under `prefix` (e.g. `queue.policy.`). */

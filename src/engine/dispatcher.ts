@@ -7,6 +7,7 @@
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "../logger.js";
 import type { Instruments } from "../telemetry/instruments.js";
+import { createClaim } from "./claims.js";
 import { createCompleter } from "./dispatch/completer.js";
 import { startExecutor } from "./dispatch/executor.js";
 import { type FetchGate, startFetcher } from "./dispatch/fetcher.js";
@@ -66,7 +67,7 @@ export function startDispatcher(options: DispatcherOptions): Dispatcher {
   const fetcher = startFetcher({
     registry,
     types: registry.types.filter((t) => options.processors.has(t.type)),
-    claim: (bossQueue, max) => work.claim(bossQueue, max),
+    claim: createClaim({ pool, registry, work }),
     executor,
     listener: options.listener,
     gate: options.gate,

@@ -16,6 +16,7 @@ import type { Pool } from "../db/pool.js";
 import { inTransaction } from "../db/pool.js";
 import { createBatcher } from "../db/statement-batcher.js";
 import type { Logger } from "../logger.js";
+import { createClaim } from "./claims.js";
 import type { FetchGate } from "./dispatch/fetcher.js";
 import { storedFailure } from "./dispatch/outcomes.js";
 import { FailedPreconditionError, NotFoundError, PermissionError, ResourceExhaustedError, ValidationError } from "./errors.js";
@@ -75,6 +76,7 @@ interface Waiter {
 /** External workers' use cases on one replica. */
 export function createExternalWork(deps: ExternalWorkDeps) {
   const { pool, registry, work } = deps;
+  const claimJobs = createClaim({ pool, registry, work });
   /** Waiters by pg-boss queue, oldest first. */
   const waiting = new Map<string, Waiter[]>();
   const perPrincipal = new Map<string, number>();
@@ -139,7 +141,7 @@ export function createExternalWork(deps: ExternalWorkDeps) {
       const wanted = max - out.length;
       const decision = await deps.gate.allow(type, wanted);
       if (decision.allowed <= 0) continue;
-      const claimed = await work.claim(type.bossQueue, decision.allowed);
+      const claimed = await claimJobs(type, decision.allowed);
       if (claimed.length < decision.allowed) deps.gate.giveBack?.(type, decision.allowed - claimed.length);
       for (const job of claimed) {
         const record = requireRecord(rowOfClaimed(job), registry);

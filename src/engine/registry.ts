@@ -31,6 +31,8 @@ export interface QueuePolicy {
   maxExpireInSeconds: number;
   /** Jobs of the queue one replica runs at once. */
   concurrency: number;
+  /** Jobs of one concurrency key that run at once across the cluster (0: unlimited). */
+  keyConcurrency: number;
 }
 
 /** A queue: a named group of job types sharing a policy. */

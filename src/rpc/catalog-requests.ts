@@ -32,6 +32,7 @@ const POLICY_FIELDS: Record<string, (m: QueuePolicyMessage) => Partial<QueuePoli
   concurrency: (m) => ({ concurrency: m.concurrency || DEFAULT_POLICY.concurrency }),
   max_retry_limit: (m) => ({ maxRetryLimit: m.maxRetryLimit || DEFAULT_POLICY.maxRetryLimit }),
   max_expire_in: (m) => ({ maxExpireInSeconds: seconds(m.maxExpireIn) ?? DEFAULT_POLICY.maxExpireInSeconds }),
+  key_concurrency: (m) => ({ keyConcurrency: m.keyConcurrency }),
 };
 
 /** A policy from `base` with the named fields of `m` (all of them when `fields` is undefined). */

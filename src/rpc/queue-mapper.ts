@@ -63,6 +63,7 @@ export function toQueue(
       concurrency,
       maxRetryLimit: p.maxRetryLimit,
       maxExpireIn: durationFromMs(p.maxExpireInSeconds * 1000),
+      keyConcurrency: p.keyConcurrency,
     },
     stats: stats ? toQueueStats(stats) : undefined,
   });

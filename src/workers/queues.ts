@@ -21,6 +21,7 @@ export const moneyQueue: QueueDefinition = {
     maxRetryLimit: 10,
     maxExpireInSeconds: 6 * 60 * 60,
     concurrency: 20,
+    keyConcurrency: 0,
   },
 };
 
@@ -40,6 +41,7 @@ export const communicationQueue: QueueDefinition = {
     maxRetryLimit: 20,
     maxExpireInSeconds: 60 * 60,
     concurrency: 10,
+    keyConcurrency: 0,
   },
 };
 
@@ -59,6 +61,7 @@ export const backgroundQueue: QueueDefinition = {
     maxRetryLimit: 10,
     maxExpireInSeconds: 60 * 60,
     concurrency: 2,
+    keyConcurrency: 0,
   },
 };
 

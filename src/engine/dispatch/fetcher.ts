@@ -31,8 +31,8 @@ export interface FetcherOptions {
   registry: JobRegistry;
   /** The job types to fetch. */
   types: readonly RegisteredJobType[];
-  /** Claims up to `max` jobs of a pg-boss queue. */
-  claim(bossQueue: string, max: number): Promise<ClaimedJob[]>;
+  /** Claims up to `max` jobs of a job type. */
+  claim(type: RegisteredJobType, max: number): Promise<ClaimedJob[]>;
   /** Where claimed jobs go, and how much room there is. */
   executor: { free(queue: string): number; whenFree(queue: string): Promise<void>; run(type: RegisteredJobType, jobs: ClaimedJob[]): void };
   listener: Listener;
@@ -84,7 +84,7 @@ export function startFetcher(options: FetcherOptions): Fetcher {
           continue;
         }
         dirty.delete(type.bossQueue);
-        const jobs = await options.claim(type.bossQueue, decision.allowed);
+        const jobs = await options.claim(type, decision.allowed);
         if (decision.allowed > jobs.length) options.gate?.giveBack?.(type, decision.allowed - jobs.length);
         if (jobs.length > 0) executor.run(type, jobs);
         else if (!dirty.has(type.bossQueue) && !stopping) await sleep(type.bossQueue, options.pollIntervalMs);

@@ -19,6 +19,13 @@ export interface Attempt {
 /** A claimed attempt, as pg-boss's fetch returns it. */
 export type ClaimedJob = JobWithMetadata<Envelope>;
 
+/** The columns of a claimed job under the names pg-boss's fetch gives them (what {@link rowOfClaimed} reads). */
+const CLAIMED_COLUMNS = `j.id, j.name, j.data, j.state, j.priority, j.retry_count AS "retryCount", j.retry_limit AS "retryLimit",
+  j.retry_delay AS "retryDelay", j.retry_backoff AS "retryBackoff", j.expire_seconds AS "expireInSeconds",
+  j.heartbeat_seconds AS "heartbeatSeconds", j.group_id AS "groupId", j.created_on AS "createdOn", j.start_after AS "startAfter",
+  j.started_on AS "startedOn", j.completed_on AS "completedOn", j.output, j.dead_letter AS "deadLetter", j.source_id AS "sourceId",
+  j.source_root_id AS "sourceRootId", j.source_retry_count AS "sourceRetryCount"`;
+
 /** A claimed attempt as a job row (what pg-boss's fetch returned: the row right after the claim). */
 export function rowOfClaimed(job: ClaimedJob): JobRow {
   return {
@@ -76,6 +83,47 @@ export function workQueries(bossSchema: string, boss: PgBoss) {
     /** Claims up to `max` runnable jobs of a pg-boss queue (pg-boss's `FOR UPDATE SKIP LOCKED` fetch). */
     claim(bossQueue: string, max: number): Promise<ClaimedJob[]> {
       return boss.fetch<Envelope>(bossQueue, { batchSize: max, includeMetadata: true });
+    },
+
+    /**
+     * Claims up to `max` runnable jobs of a pg-boss queue of a queue with a key limit: at most `limit`
+     * jobs of each concurrency key (pg-boss's `group_id`) run at once across `siblings` (the queue's
+     * job types), jobs without a key unlimited. pg-boss's own `groupConcurrency` fetch is not used: it
+     * counts one job type only, it picks its candidates before the key filter (a backlog of one key
+     * ahead of another's jobs would hold those back), and two claims at once can both see a key's
+     * place free. Here claims of one queue take turns (a transaction-scoped advisory lock, so each
+     * sees the one before it committed), and every key's first ready jobs are candidates. Cost: the
+     * queue type's ready jobs are ranked per key, O(ready jobs) per claim. `started_on` is the time of
+     * the claim itself, after the lock: the transaction's start may precede the completion that
+     * freed the key's place.
+     */
+    async claimKeyed(pool: Pool, queue: string, bossQueue: string, max: number, limit: number, siblings: readonly string[]): Promise<ClaimedJob[]> {
+      return inTransaction(pool, async (client) => {
+        await client.query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", [`queue-service:key-claim:${bossSchema}:${queue}`]);
+        const { rows } = await client.query<ClaimedJob>(
+          `WITH running AS (
+             SELECT group_id, count(*)::int AS n FROM ${job}
+             WHERE name = ANY($3::text[]) AND state = 'active' AND group_id IS NOT NULL
+             GROUP BY group_id
+           ), ready AS (
+             SELECT j.id, j.group_id, j.priority, j.created_on,
+               row_number() OVER (PARTITION BY j.group_id ORDER BY j.priority DESC, j.created_on) AS place
+             FROM ${job} j
+             WHERE j.name = $1 AND j.state < 'active' AND NOT j.blocked AND j.start_after <= now()
+           ), picked AS (
+             SELECT r.id FROM ready r LEFT JOIN running a ON a.group_id = r.group_id
+             WHERE r.group_id IS NULL OR r.place + COALESCE(a.n, 0) <= $4
+             ORDER BY r.priority DESC, r.created_on
+             LIMIT $2
+           )
+           UPDATE ${job} j SET state = 'active', started_on = clock_timestamp(), heartbeat_on = clock_timestamp(),
+             retry_count = CASE WHEN j.started_on IS NOT NULL THEN j.retry_count + 1 ELSE j.retry_count END
+           WHERE j.name = $1 AND j.id = ANY (ARRAY(SELECT id FROM picked)) AND j.state < 'active'
+           RETURNING ${CLAIMED_COLUMNS}`,
+          [bossQueue, max, siblings, limit],
+        );
+        return rows;
+      });
     },
 
     /**
