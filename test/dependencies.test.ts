@@ -149,6 +149,16 @@ describe("job dependencies", () => {
     expect(child!.state).toBe(JobState.WAITING);
     await api(tokens.admin).jobs.cancelJob({ id: held!.id });
     expect((await jobs.getJob({ id: child!.id })).job).toMatchObject({ state: JobState.CANCELLED, lastError: { reason: "PARENT_FAILED" } });
+    // An admin's RetryJob of a job cancelled for its parent runs it at once; so does one of a waiting
+    // job cancelled by CancelJob (it no longer waits).
+    await jobs.retryJob({ id: child!.id });
+    await waitForJob(jobs, child!.id, (j) => j.state === JobState.COMPLETED, "the retried child ran");
+    const { job: heldToo } = await jobs.addJob(step({}, { schedule: { case: "delay", value: { seconds: 3600n, nanos: 0 } } } as AddJobRequest["options"]));
+    const { job: waiting } = await jobs.addJob(step({}, { dependsOn: [heldToo!.id] } as AddJobRequest["options"]));
+    expect((await jobs.cancelJob({ id: waiting!.id })).job!.state).toBe(JobState.CANCELLED);
+    await jobs.retryJob({ id: waiting!.id });
+    await waitForJob(jobs, waiting!.id, (j) => j.state === JobState.COMPLETED, "the retried waiting job ran");
+    await jobs.cancelJob({ id: heldToo!.id });
   });
 
   it("show WAITING in GetJob, ListJobs, queue stats and WatchJob, and release the child when its parent completes", async () => {

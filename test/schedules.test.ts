@@ -54,7 +54,7 @@ describe("schedules over the API", () => {
           cron: "61 * * * *",
           timeZone: "Mars/Olympus",
           payload: { subject: 1 },
-          options: { idempotencyKey: "k" },
+          options: { idempotencyKey: "k", dependsOn: ["7d4f0a52-3f6e-4c59-9a0e-2f1d3c4b5a69"] },
         },
       }),
     );
@@ -66,6 +66,7 @@ describe("schedules over the API", () => {
         "schedule.cron",
         "schedule.time_zone",
         "schedule.options.idempotency_key",
+        "schedule.options.depends_on",
         "schedule.payload.to",
         "schedule.payload.subject",
       ]),

@@ -173,6 +173,25 @@ describe.skipIf(skipWithout(CHROMIUM, ["--version"]))("the dashboard in a browse
     await page.close();
   });
 
+  it("shows a waiting job's parents as links", async () => {
+    const { jobs } = api(a, tokens.serviceA);
+    const later = { schedule: { case: "delay" as const, value: { seconds: 3600n, nanos: 0 } } };
+    const { job: parent } = await jobs.addJob({ type: "payment:process", payload: payment(), options: later });
+    const { job: child } = await jobs.addJob({
+      type: "email:send",
+      payload: { to: ["ada@example.com"], subject: "Receipt", text: "Paid." },
+      options: { dependsOn: [parent!.id], concurrencyKey: "customer-42" },
+    });
+    const page = await signedIn(tokens.serviceA);
+    await page.goto(`${a.baseUrl}/ui/jobs/${child!.id}`);
+    await page.getByRole("link", { name: parent!.id }).waitFor();
+    expect(await page.locator("h1").textContent()).toContain("waiting");
+    expect(await page.getByText("customer-42").count()).toBe(1);
+    await page.getByRole("link", { name: parent!.id }).click();
+    await expect.poll(() => page.locator("h1").textContent()).toContain(parent!.id);
+    await page.close();
+  });
+
   it("redrives dead letters in bulk", async () => {
     const { jobs } = api(a, tokens.serviceA);
     const added = await Promise.all(

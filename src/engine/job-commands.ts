@@ -62,6 +62,7 @@ export function createJobCommands(deps: JobCommandDeps) {
         switch (job.state) {
           case "created":
           case "retry":
+          case "waiting":
             return toRecord((await jobs.cancelWaiting(tx, row.name, row.id)) ?? row);
           case "active":
             if (job.envelope.cancelRequested) return job;

@@ -121,6 +121,7 @@ export function createSchedules(deps: SchedulesDeps) {
       expireInSeconds: o.expireInSeconds ?? p.expireInSeconds,
       idempotencyKey,
       requestHash: fingerprint({ type: type.type, payload: row.payload, idempotencyKey }),
+      concurrencyKey: o.concurrencyKey,
     };
   }
 

@@ -47,6 +47,7 @@ export function toSchedule(r: ScheduleRow): Schedule {
       retryDelay: o.retryDelaySeconds !== undefined ? { seconds: BigInt(o.retryDelaySeconds) } : undefined,
       retryBackoff: o.retryBackoff,
       expireIn: o.expireInSeconds !== undefined ? { seconds: BigInt(o.expireInSeconds) } : undefined,
+      concurrencyKey: o.concurrencyKey,
     }),
     paused: r.paused,
     nextRunAt: r.next_run_at ? timestampFromDate(r.next_run_at) : undefined,
@@ -74,11 +75,17 @@ export function scheduleService(deps: ScheduleServiceDeps): ServiceImpl<typeof S
         description: "is not allowed: each job runs at its tick",
         reason: "NOT_ALLOWED",
       });
+    if (o && (o.dependsOn.length > 0 || o.dependsOnBatchIndexes.length > 0))
+      violations.push({ field: "schedule.options.depends_on", description: "is not allowed: a tick's job has no parents", reason: "NOT_ALLOWED" });
+    if (o && o.onParentFailure !== 0)
+      violations.push({ field: "schedule.options.on_parent_failure", description: "is not allowed: a tick's job has no parents", reason: "NOT_ALLOWED" });
     const checked = validateAddJob(
       create(AddJobRequestSchema, {
         type: s.type,
         payload: s.payload as never,
-        options: o ? { ...o, idempotencyKey: undefined, schedule: { case: undefined } } : undefined,
+        options: o
+          ? { ...o, idempotencyKey: undefined, schedule: { case: undefined }, dependsOn: [], dependsOnBatchIndexes: [], onParentFailure: 0 }
+          : undefined,
       }),
       { registry: deps.registry, maxPayloadBytes: deps.maxPayloadBytes, now: new Date(), admin: true, eventRetentionSeconds: deps.eventRetentionSeconds },
       "schedule.",
@@ -92,6 +99,7 @@ export function scheduleService(deps: ScheduleServiceDeps): ServiceImpl<typeof S
     if (o?.retryDelay) options.retryDelaySeconds = job.retryDelaySeconds;
     if (o?.retryBackoff !== undefined) options.retryBackoff = job.retryBackoff;
     if (o?.expireIn) options.expireInSeconds = job.expireInSeconds;
+    if (job.concurrencyKey !== undefined) options.concurrencyKey = job.concurrencyKey;
     return { name: s.name, type: s.type, cron: s.cron, timeZone: s.timeZone, payload: job.payload, options };
   }
 

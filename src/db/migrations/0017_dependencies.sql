@@ -55,6 +55,12 @@ BEGIN
   IF child_ids IS NULL THEN
     RETURN;
   END IF;
+  -- Children locked in one order (by id) before either update: two transactions settling parents of
+  -- the same children cannot deadlock.
+  PERFORM 1 FROM {{boss_schema}}.job c
+  JOIN unnest(child_ids, child_names) AS e(child_id, child_name) ON c.name = e.child_name AND c.id = e.child_id
+  ORDER BY c.id
+  FOR UPDATE OF c;
 
   -- A parent failed or was cancelled: a child with the default policy is cancelled, naming the parent.
   WITH doomed AS (

@@ -12,6 +12,7 @@ export interface ScheduleOptions {
   retryDelaySeconds?: number;
   retryBackoff?: boolean;
   expireInSeconds?: number;
+  concurrencyKey?: string;
 }
 
 export interface ScheduleRow {

@@ -95,10 +95,11 @@ export function deadLetterQueries(schema: string, bossSchema: string) {
            RETURNING d.*
          )
          INSERT INTO ${job} (id, name, data, priority, retry_limit, retry_delay, retry_backoff, retry_delay_max, expire_seconds,
-           start_after, created_on, keep_until, deletion_seconds, policy, dead_letter, heartbeat_seconds, source_root_id)
+           start_after, created_on, keep_until, deletion_seconds, policy, dead_letter, heartbeat_seconds, source_root_id, group_id)
          SELECT gen_random_uuid(), m.source_name, m.data - 'cancelRequested', m.priority, q.retry_limit, q.retry_delay, q.retry_backoff,
            q.retry_delay_max, q.expire_seconds, now(), now(), now() + q.retention_seconds * interval '1 second', q.deletion_seconds,
-           q.policy, q.dead_letter, q.heartbeat_seconds, COALESCE(m.source_root_id, m.source_id)
+           q.policy, q.dead_letter, q.heartbeat_seconds, COALESCE(m.source_root_id, m.source_id),
+           m.data ->> 'concurrencyKey'
          FROM moved m JOIN ${queue} q ON q.name = m.source_name
          ORDER BY m.created_on, m.id
          RETURNING ${JOB_COLUMNS}`,

@@ -280,10 +280,13 @@ export function jobQueries(bossSchema: string) {
       return rows[0]!.live;
     },
 
-    /** Cancels a waiting job (created or retry). */
+    /**
+     * Cancels a waiting job (created, retry or waiting for parents). A job waiting for parents stops
+     * waiting: retried later, it runs at once.
+     */
     async cancelWaiting(db: Queryable, name: string, id: string): Promise<JobRow | undefined> {
       const { rows } = await db.query<JobRow>(
-        `UPDATE ${job} SET state = 'cancelled', completed_on = now()
+        `UPDATE ${job} SET state = 'cancelled', completed_on = now(), blocked = false, pending_dependencies = 0
          WHERE name = $1 AND id = $2 AND state IN ('created', 'retry')
          RETURNING ${JOB_COLUMNS}`,
         [name, id],

@@ -27,7 +27,7 @@ const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /** Whether `text` is a job id (the search box opens the job instead of filtering). */
 export const isJobId = (text: string) => JOB_ID.test(text.trim());
 
-export const STATE_NAMES = ["CREATED", "RETRY", "ACTIVE", "COMPLETED", "FAILED", "CANCELLED"] as const;
+export const STATE_NAMES = ["WAITING", "CREATED", "RETRY", "ACTIVE", "COMPLETED", "FAILED", "CANCELLED"] as const;
 
 export function filtersFromSearch(search: string): JobFilters {
   const p = new URLSearchParams(search);

@@ -30,6 +30,8 @@ const LABELS: Partial<Record<JobEventType, string>> = {
   [JobEventType.REDRIVEN]: "Redriven",
   [JobEventType.PURGED]: "Purged",
   [JobEventType.PROGRESS]: "Progress",
+  [JobEventType.WAITING]: "Added, waiting for its parents",
+  [JobEventType.RELEASED]: "Parents done, ready to run",
 };
 
 export const eventLabel = (type: JobEventType) => LABELS[type] ?? JobEventType[type] ?? "Event";

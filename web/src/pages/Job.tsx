@@ -6,7 +6,7 @@ import type { Duration } from "@bufbuild/protobuf/wkt";
 import { useMutation, useQuery } from "@connectrpc/connect-query";
 import { useEffect, useState } from "react";
 import { Link } from "wouter";
-import { type Job, JobState } from "../../../gen/jobs/v1/job_pb.js";
+import { type Job, JobState, ParentFailurePolicy } from "../../../gen/jobs/v1/job_pb.js";
 import { JobService } from "../../../gen/jobs/v1/job_service_pb.js";
 import { clients, describeError } from "../api.js";
 import { ErrorBox, Json, LiveIndicator, Loading, StateBadge, Time } from "../components/common.js";
@@ -36,6 +36,7 @@ function Fields({ job }: { job: Job }) {
     ["Finished", <Time key="f" at={job.completedAt} />],
     ["Added by", job.createdBy || "–"],
     ["Idempotency key", job.idempotencyKey ? <code key="k">{job.idempotencyKey}</code> : "–"],
+    ["Concurrency key", job.concurrencyKey ? <code key="ck">{job.concurrencyKey}</code> : "–"],
     ["Retry delay", `${duration(job.retryDelay)}${job.retryBackoff ? ", doubling" : ""}`],
     ["Expires after", duration(job.expireIn)],
     ["Cancel requested", job.cancelRequested ? "yes" : "no"],
@@ -57,11 +58,13 @@ function Lineage({ job }: { job: Job }) {
   if (job.rootJobId && job.rootJobId !== job.id) links.push(["First job of this line", job.rootJobId]);
   if (job.sourceJobId) links.push(["The job that failed (this is its dead letter)", job.sourceJobId]);
   if (job.deadLetterJobId) links.push(["Its dead letter", job.deadLetterJobId]);
+  const onFailure = job.onParentFailure === ParentFailurePolicy.RUN ? "this job runs even if it fails" : "this job is cancelled if it fails";
+  for (const parent of job.dependsOn) links.push([`Parent (${onFailure})`, parent]);
   if (links.length === 0) return <p className="muted">This job has no related jobs.</p>;
   return (
     <ul>
       {links.map(([label, id]) => (
-        <li key={id}>
+        <li key={`${label}:${id}`}>
           {label}: <Link href={`/jobs/${id}`}>{id}</Link>
         </li>
       ))}

@@ -15,7 +15,7 @@ import { formatCount, formatDuration } from "../lib/format.js";
 import { useRateLimits } from "../rate-limits.js";
 import { useIsAdmin } from "../session.js";
 
-const COUNT_HEADINGS = ["Ready", "Delayed", "Running", "Retrying", "Dead letters", "Completed", "Failed", "Cancelled"];
+const COUNT_HEADINGS = ["Ready", "Delayed", "Running", "Retrying", "Waiting for parents", "Dead letters", "Completed", "Failed", "Cancelled"];
 
 const seconds = (d: Duration | undefined) => (d ? formatDuration(Number(d.seconds) * 1000 + d.nanos / 1e6) : "–");
 
@@ -288,7 +288,7 @@ export function QueuePage({ name }: { name: string }) {
               {s.jobTypes.map((t) => (
                 <tr key={t.type} data-type={t.type}>
                   <th scope="row">{t.type}</th>
-                  {[t.queued, t.delayed, t.active, t.retrying, t.deadLettered, t.completed, t.failed, t.cancelled].map((n, i) => (
+                  {[t.queued, t.delayed, t.active, t.retrying, t.waiting, t.deadLettered, t.completed, t.failed, t.cancelled].map((n, i) => (
                     <td key={COUNT_HEADINGS[i]} className="num">
                       {formatCount(n)}
                     </td>
