@@ -13,7 +13,8 @@ const worker = createWorker({
   types: process.env.QS_TYPES!.split(","),
   concurrency: Number(process.env.QS_CONCURRENCY ?? 10),
   pollWaitMs: 5000,
-  onError: () => {},
+  // On stderr, so that a test's output shows why a worker stalled.
+  onError: (err, context) => process.stderr.write(`WORKER ERROR ${context}: ${(err as Error).message}\n`),
   handler: async (job) => {
     process.stdout.write(`STARTED ${job.id}\n`);
     if (mode === "hang") await new Promise(() => {});
