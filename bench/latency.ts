@@ -28,6 +28,40 @@ export async function enqueueToStart(db: BenchDatabase, svc: BenchService, jobs:
 }
 
 /**
+ * Milliseconds from a parent's completion to its child's start (`started_on - completed_on`, both
+ * from PostgreSQL's clock): pairs added one at a time with AddJobs, the child depending on the
+ * parent by batch index. Needs a service with workers.
+ */
+export async function releaseToStart(db: BenchDatabase, svc: BenchService, pairs: number, pauseMs = 20) {
+  const client = svc.jobs();
+  const links: { parent: string; child: string }[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const { results } = await client.addJobs({
+      jobs: [
+        { type: "payment:process", payload: paymentPayload(1_000_000 + 2 * i) },
+        { type: "payment:process", payload: paymentPayload(1_000_001 + 2 * i), options: { dependsOnBatchIndexes: [0] } },
+      ],
+    });
+    links.push({ parent: results[0]!.job!.id, child: results[1]!.job!.id });
+    await sleep(pauseMs);
+  }
+  const table = `"${svc.pgbossSchema}".job`;
+  const children = links.map((l) => l.child);
+  await until(
+    async () =>
+      (await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table} WHERE id = ANY($1::uuid[]) AND started_on IS NOT NULL`, [children]))[0]!.n,
+    children.length,
+  );
+  const rows = await db.query<{ ms: number }>(
+    `SELECT extract(epoch FROM c.started_on - p.completed_on) * 1000 AS ms
+     FROM unnest($1::uuid[], $2::uuid[]) AS l(parent, child)
+     JOIN ${table} p ON p.id = l.parent JOIN ${table} c ON c.id = l.child`,
+    [links.map((l) => l.parent), children],
+  );
+  return summary(rows.map((r) => Number(r.ms)));
+}
+
+/**
  * Milliseconds from a COMPLETED event's `occurred_at` to its arrival at the WatchJob stream, with
  * `together` jobs finishing at once: each round adds them to the paused money queue, opens a watch
  * on each, and resumes the queue, so that the service's workers run and complete them together.

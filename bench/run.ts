@@ -12,7 +12,7 @@ import { cpus, totalmem } from "node:os";
 import { batchEnqueue, unaryEnqueue } from "./enqueue.js";
 import { addToHandlerStart, idleLongPolls, rawNoopDrain, registerBenchType, sdkDrain } from "./external.js";
 import { type BenchService, benchDatabase, benchService } from "./harness.js";
-import { enqueueToStart, watchFinalEvent } from "./latency.js";
+import { enqueueToStart, releaseToStart, watchFinalEvent } from "./latency.js";
 import { type Load, RAW_WORK_SETTINGS, type RawWorkSettings, rawProcessing, serviceProcessing } from "./processing.js";
 import { atScale, type ScaleFigures } from "./scale.js";
 
@@ -55,7 +55,9 @@ log(`processing: ${counts.processing} payments`);
 const fresh = await withService("processing", WORKERS, async (svc) => {
   const drain = await serviceProcessing(db, svc, counts.processing);
   log(`enqueue -> start latency: ${counts.latency} jobs`);
-  return { ...drain, enqueueToStart: await enqueueToStart(db, svc, counts.latency) };
+  const toStart = await enqueueToStart(db, svc, counts.latency);
+  log(`parent completion -> child start: ${counts.latency} pairs`);
+  return { ...drain, enqueueToStart: toStart, releaseToStart: await releaseToStart(db, svc, counts.latency) };
 });
 log(`processing with 5 dashboards open: ${counts.processing} payments`);
 const withDashboards = await withService("processing, 5 dashboards", WORKERS, (svc) =>
@@ -147,6 +149,9 @@ const rows: Row[] = [
   { figure: `${IDLE_WAITERS} idle long polls: CPU, % of a core`, value: external.idle.cpuShare * 100, goal: { atMost: 5 } },
   { figure: "enqueue -> start at light load, p50 ms", value: fresh.enqueueToStart.p50, goal: { atMost: 5 } },
   { figure: "enqueue -> start at light load, p99 ms", value: fresh.enqueueToStart.p99, goal: { atMost: 25 } },
+  // The issue asks for "within milliseconds"; these bounds are ours.
+  { figure: "parent completes -> child starts (depends_on), p50 ms", value: fresh.releaseToStart.p50, goal: { atMost: 10 } },
+  { figure: "parent completes -> child starts (depends_on), p99 ms", value: fresh.releaseToStart.p99, goal: { atMost: 25 } },
   { figure: "WatchJob final event, 50 finishing together, p99 ms", value: watch.p99, goal: { atMost: 20 } },
   { figure: "service peak RSS over the run, MiB", value: Math.max(...Object.values(rss)), goal: { atMost: 250 } },
 ];
@@ -170,6 +175,9 @@ console.log(
 );
 console.log(
   `enqueue -> start (ms): p50 ${fresh.enqueueToStart.p50}, p90 ${fresh.enqueueToStart.p90}, p99 ${fresh.enqueueToStart.p99} (n=${fresh.enqueueToStart.n})`,
+);
+console.log(
+  `parent completes -> child starts (ms, from the completing transaction's start): p50 ${fresh.releaseToStart.p50}, p90 ${fresh.releaseToStart.p90}, p99 ${fresh.releaseToStart.p99} (n=${fresh.releaseToStart.n})`,
 );
 console.log(`WatchJob final event (ms): p50 ${watch.p50}, p90 ${watch.p90}, p99 ${watch.p99} (n=${watch.n})`);
 console.log(
@@ -195,6 +203,7 @@ const result = {
   external,
   statsWhileDrainingMs: { service: loaded.stats, raw: rawLoaded.stats },
   enqueueToStartMs: fresh.enqueueToStart,
+  releaseToStartMs: fresh.releaseToStart,
   watchFinalEventMs: watch,
   scale,
   peakRssMb: rss,
