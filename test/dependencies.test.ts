@@ -161,6 +161,19 @@ describe("job dependencies", () => {
     await jobs.cancelJob({ id: heldToo!.id });
   });
 
+  it("cancel a chain of 1,000 waiting jobs when its first job fails, each naming its own parent (no nesting limit)", async () => {
+    const { jobs } = api(tokens.admin);
+    const chain = [step({ fail: true }), ...Array.from({ length: 999 }, (_, i) => step({ i }, { dependsOnBatchIndexes: [i] } as AddJobRequest["options"]))];
+    const ids = (await jobs.addJobs({ jobs: chain })).results.map((r) => r.job!.id);
+    await waitForJob(jobs, ids[999]!, (j) => j.state === JobState.CANCELLED, "the end of the chain cancelled", 60_000);
+    const { rows } = await db.query<{ id: string; state: string; parent: string }>(
+      `SELECT id::text, state::text, output ->> 'parentJobId' AS parent FROM "${db.bossSchema}".job WHERE id = ANY($1::uuid[])`,
+      [ids.slice(1)],
+    );
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    ids.slice(1).forEach((id, k) => expect(byId.get(id)).toEqual({ id, state: "cancelled", parent: ids[k] }));
+  });
+
   it("show WAITING in GetJob, ListJobs, queue stats and WatchJob, and release the child when its parent completes", async () => {
     const { jobs, queues } = api(tokens.serviceA);
     const { job: parent } = await jobs.addJob(step({}, { schedule: { case: "delay", value: { seconds: 3600n, nanos: 0 } } } as AddJobRequest["options"]));
