@@ -171,7 +171,7 @@ describe("job dependencies", () => {
       [ids.slice(1)],
     );
     const byId = new Map(rows.map((r) => [r.id, r]));
-    ids.slice(1).forEach((id, k) => expect(byId.get(id)).toEqual({ id, state: "cancelled", parent: ids[k] }));
+    expect(ids.slice(1).map((id) => byId.get(id))).toEqual(ids.slice(1).map((id, k) => ({ id, state: "cancelled", parent: ids[k] })));
   });
 
   it("show WAITING in GetJob, ListJobs, queue stats and WatchJob, and release the child when its parent completes", async () => {
