@@ -10,6 +10,7 @@ import { createWorker, PermanentJobError, type QueueWorker } from "@queue-servic
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type JobEvent, JobEventType, JobState, ParentFailurePolicy } from "../gen/jobs/v1/job_pb.js";
 import { type AddJobRequest, JobService } from "../gen/jobs/v1/job_service_pb.js";
+import { MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { client } from "./support/clients.js";
 import { testDatabase } from "./support/database.js";
@@ -23,6 +24,7 @@ let worker: QueueWorker | undefined;
 const api = (token: string) => ({
   jobs: client(JobService, svc.baseUrl, { protocol: "grpc", token }),
   queues: client(QueueService, svc.baseUrl, { protocol: "grpc", token }),
+  monitoring: client(MonitoringService, svc.baseUrl, { protocol: "grpc", token }),
 });
 const TYPE = "flow:step";
 const step = (payload: Record<string, unknown> = {}, options: AddJobRequest["options"] = undefined) => ({ type: TYPE, payload, options }) as AddJobRequest;
@@ -175,7 +177,9 @@ describe("job dependencies", () => {
   });
 
   it("show WAITING in GetJob, ListJobs, queue stats and WatchJob, and release the child when its parent completes", async () => {
-    const { jobs, queues } = api(tokens.serviceA);
+    const { jobs, queues, monitoring } = api(tokens.serviceA);
+    const added = async () => (await monitoring.getMetrics({ queue: "flows" })).snapshot!.queues[0]!.added;
+    const addedBefore = await added();
     const { job: parent } = await jobs.addJob(step({}, { schedule: { case: "delay", value: { seconds: 3600n, nanos: 0 } } } as AddJobRequest["options"]));
     const { job: child } = await jobs.addJob(step({ i: "child" }, { dependsOn: [parent!.id] } as AddJobRequest["options"]));
     expect(child).toMatchObject({ state: JobState.WAITING, dependsOn: [parent!.id] });
@@ -185,6 +189,8 @@ describe("job dependencies", () => {
     expect(created.map((j) => j.id)).toEqual([parent!.id]);
     const { stats } = await queues.getQueueStats({ name: "flows" });
     expect(stats).toMatchObject({ waiting: 1n, delayed: 1n, queued: 0n });
+    // A job added waiting counts as added in the metrics, like any other.
+    expect(await added()).toBe(addedBefore + 2n);
 
     const events: JobEvent[] = [];
     const controller = new AbortController();

@@ -23,7 +23,7 @@ export interface ActivityRow {
 /** How a minute's activity is computed from the events of [from, to). */
 const activity = (events: string) => `
   SELECT date_trunc('minute', occurred_at) AS minute, queue_name,
-    count(*) FILTER (WHERE type IN ('created', 'redriven'))::int AS added,
+    count(*) FILTER (WHERE type IN ('created', 'waiting', 'redriven'))::int AS added,
     count(*) FILTER (WHERE type = 'started')::int AS started,
     count(*) FILTER (WHERE type = 'completed')::int AS completed,
     count(*) FILTER (WHERE type = 'failed')::int AS failed,
