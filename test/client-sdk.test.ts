@@ -17,7 +17,7 @@ import {
   type RefundPayload,
 } from "../clients/ts/src/index.js";
 import { createQueueClient as createWebClient } from "../clients/ts/src/web.js";
-import { JobEventType, JobState } from "../gen/jobs/v1/job_pb.js";
+import { JobEventType, JobState, ParentFailurePolicy } from "../gen/jobs/v1/job_pb.js";
 import type { analyticsPayload } from "../src/workers/background/analytics-aggregate.js";
 import type { emailPayload } from "../src/workers/communication/email-send.js";
 import type { nftMintPayload } from "../src/workers/money/nft-mint.js";
@@ -115,7 +115,16 @@ describe("createQueueClient", () => {
     expect(job.priority).toBe(5);
     expect(job.retryLimit).toBe(1);
     expect(Number(job.startAfter!.seconds)).toBe(Math.floor(startAfter.getTime() / 1000));
+    // A job after it, run even if it fails, one at a time per customer.
+    const { job: child } = await client.addEmail(
+      { to: "a@example.com", subject: "after", text: "hi" },
+      { dependsOn: [job.id], onParentFailure: "run", concurrencyKey: "customer-7" },
+    );
+    expect(child).toMatchObject({ state: JobState.WAITING, dependsOn: [job.id], onParentFailure: ParentFailurePolicy.RUN, concurrencyKey: "customer-7" });
     await client.jobs.cancelJob({ id: job.id });
+    // The parent was cancelled: with "run", the child runs anyway.
+    expect((await client.jobs.getJob({ id: child.id })).job!.state).not.toBe(JobState.WAITING);
+    await client.jobs.cancelJob({ id: child.id }).catch(() => {});
     client.close();
   });
 });

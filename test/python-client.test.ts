@@ -66,6 +66,7 @@ describe.skipIf(skipWithout(python, ["-c", "import grpc, google.protobuf"]))("Py
       "watch_unknown",
       "delayed",
       "wait_timeout",
+      "child",
       "bad_token",
     ]);
 
@@ -96,6 +97,7 @@ describe.skipIf(skipWithout(python, ["-c", "import grpc, google.protobuf"]))("Py
     expect(delayed).toMatchObject({ state: "CREATED", priority: 5, retry_limit: 1 });
     expect(delayed.delay_seconds).toBeGreaterThan(3590);
     expect(steps.get("wait_timeout")).toMatchObject({ code: "DEADLINE_EXCEEDED" });
+    expect(steps.get("child")).toMatchObject({ state: "WAITING", depends_on: [delayed.id], concurrency_key: "customer-7" });
     expect(steps.get("bad_token")).toMatchObject({ code: "UNAUTHENTICATED" });
   });
 

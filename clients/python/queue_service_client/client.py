@@ -48,6 +48,9 @@ class QueueClient:
         priority: int | None = None,
         delay: timedelta | None = None,
         retry_limit: int | None = None,
+        depends_on: Sequence[str] = (),
+        on_parent_failure: str | None = None,
+        concurrency_key: str | None = None,
     ) -> AddedJob:
         """Adds a job of a registered `type` (e.g. `payment:process`) and returns it.
 
@@ -55,6 +58,10 @@ class QueueClient:
         with a different request it is ALREADY_EXISTS. To retry safely after an error that leaves
         the outcome unknown (UNAVAILABLE, DEADLINE_EXCEEDED), pass a key of your own and send the
         same request again. Without one, a fresh UUID is sent, as the TypeScript SDK does.
+
+        `depends_on`: ids of jobs that must complete first (the job waits in WAITING until then);
+        `on_parent_failure`: "cancel" (the default) or "run"; `concurrency_key`: at most the queue's
+        `key_concurrency` jobs with this key run at once.
         """
         options = job_pb2.JobOptions(idempotency_key=str(uuid.uuid4()) if idempotency_key is None else idempotency_key)
         if priority is not None:
@@ -63,6 +70,11 @@ class QueueClient:
             options.retry_limit = retry_limit
         if delay is not None:
             options.delay.CopyFrom(_duration(delay))
+        options.depends_on.extend(depends_on)
+        if on_parent_failure is not None:
+            options.on_parent_failure = {"cancel": job_pb2.PARENT_FAILURE_POLICY_CANCEL, "run": job_pb2.PARENT_FAILURE_POLICY_RUN}[on_parent_failure]
+        if concurrency_key is not None:
+            options.concurrency_key = concurrency_key
         request = job_service_pb2.AddJobRequest(type=type, payload=struct_from_dict(dict(payload)), options=options)
         response = self._unary(self._jobs.AddJob, request)
         return AddedJob.from_response(response.job, response.deduplicated)

@@ -31,7 +31,7 @@ class Job:
     id: str
     type: str
     queue: str
-    #: The JobState name without its prefix: CREATED, RETRY, ACTIVE, COMPLETED, CANCELLED, FAILED.
+    #: The JobState name without its prefix: WAITING, CREATED, RETRY, ACTIVE, COMPLETED, CANCELLED, FAILED.
     state: str
     payload: dict[str, Any]
     #: What the processor returned, once the job completed.
@@ -49,6 +49,9 @@ class Job:
     root_job_id: str
     dead_letter: bool
     dead_letter_job_id: str
+    #: The jobs this one waits (or waited) for.
+    depends_on: list[str]
+    concurrency_key: str
     message: job_pb2.Job = field(repr=False, compare=False)
 
     @property
@@ -129,5 +132,7 @@ def _view_fields(job: job_pb2.Job) -> dict[str, Any]:
         "root_job_id": job.root_job_id,
         "dead_letter": job.dead_letter,
         "dead_letter_job_id": job.dead_letter_job_id,
+        "depends_on": list(job.depends_on),
+        "concurrency_key": job.concurrency_key,
         "message": job,
     }

@@ -74,6 +74,10 @@ def main() -> None:
         delay_seconds = (later.start_after - later.created_at).total_seconds() if later.start_after and later.created_at else None
         emit("delayed", id=later.id, state=later.state, priority=later.priority, retry_limit=later.retry_limit, delay_seconds=delay_seconds)
         emit_error("wait_timeout", lambda: client.wait_for_job(later.id, timeout=1))
+        child = client.add_job(
+            "payment:process", {**payment, "paymentId": f"pay_{suffix}_4"}, depends_on=[later.id], on_parent_failure="run", concurrency_key="customer-7"
+        )
+        emit("child", state=child.state, depends_on=child.depends_on, concurrency_key=child.concurrency_key)
 
     with QueueClient(target, "not-a-token") as stranger:
         emit_error("bad_token", lambda: stranger.get_job(added.id))

@@ -6,7 +6,7 @@
 import { create, type JsonObject } from "@bufbuild/protobuf";
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type Client, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
-import { type Job, type JobEvent, type JobOptions, JobOptionsSchema } from "./gen/jobs/v1/job_pb.js";
+import { type Job, type JobEvent, type JobOptions, JobOptionsSchema, ParentFailurePolicy } from "./gen/jobs/v1/job_pb.js";
 import { JobService, type WatchJobsRequest } from "./gen/jobs/v1/job_service_pb.js";
 import { type MetricsSnapshot, MonitoringService } from "./gen/jobs/v1/monitoring_service_pb.js";
 import { type JobType as JobTypeMessage, QueueService } from "./gen/jobs/v1/queue_service_pb.js";
@@ -44,6 +44,12 @@ export interface AddOptions {
   retryBackoff?: boolean;
   /** How long one attempt may run. */
   expireInMs?: number;
+  /** Jobs that must complete first (ids, at most 100): the job waits in JOB_STATE_WAITING until then. */
+  dependsOn?: string[];
+  /** What a parent's failure does: "cancel" (the default) or "run". Only with `dependsOn`. */
+  onParentFailure?: "cancel" | "run";
+  /** At most the queue's `keyConcurrency` jobs with this key run at once (e.g. a customer id). */
+  concurrencyKey?: string;
 }
 
 /** What AddJob returns. */
@@ -62,6 +68,10 @@ export function jobOptions(o: AddOptions = {}): JobOptions {
     idempotencyKey: o.idempotencyKey,
     retryDelay: o.retryDelayMs === undefined ? undefined : durationFromMs(o.retryDelayMs),
     expireIn: o.expireInMs === undefined ? undefined : durationFromMs(o.expireInMs),
+    dependsOn: o.dependsOn ?? [],
+    onParentFailure:
+      o.onParentFailure === "run" ? ParentFailurePolicy.RUN : o.onParentFailure === "cancel" ? ParentFailurePolicy.CANCEL : ParentFailurePolicy.UNSPECIFIED,
+    concurrencyKey: o.concurrencyKey,
     schedule:
       o.startAfter !== undefined
         ? { case: "startAfter", value: timestampFromDate(o.startAfter) }
