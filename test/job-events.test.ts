@@ -118,6 +118,26 @@ describe("cursor", () => {
     }
   }
 
+  /**
+   * Reads from `from` until every job of `ids` has an event. The cursor is commit-ordered across the
+   * whole cluster: a transaction of another test file running meanwhile (on another database of the
+   * same server) rightly holds the later events back for as long as it runs.
+   */
+  async function readUntil(from: EventPosition, ids: string[]): Promise<{ events: EventRow[]; position: EventPosition }> {
+    const all: EventRow[] = [];
+    let position = from;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const batch = await readAll(position);
+      all.push(...batch.events);
+      position = batch.position;
+      const seen = new Set(all.map((e) => e.job_id));
+      if (ids.every((id) => seen.has(id))) return { events: all, position };
+      if (Date.now() > deadline) throw new Error(`events of ${ids.filter((id) => !seen.has(id)).length} jobs not served within 30 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   it("holds back a later transaction's events until an earlier one commits", async () => {
     const start = await events().now(pool);
     const t1 = await pool.connect();
@@ -138,7 +158,7 @@ describe("cursor", () => {
       expect(early.pending).toBe(true);
 
       await t1.query("COMMIT");
-      const late = await readAll(early.position);
+      const late = await readUntil(early.position, [first.id, second.id]);
       const ids = late.events.map((e) => e.job_id);
       expect(ids.indexOf(first.id)).toBeGreaterThanOrEqual(0);
       expect(ids.indexOf(second.id)).toBeGreaterThan(ids.indexOf(first.id));
@@ -179,7 +199,15 @@ describe("cursor", () => {
     );
     writing = false;
     await reader;
-    served.push(...(await readAll(position)).events);
+    const seen = new Set(served.map((e) => e.job_id));
+    served.push(
+      ...(
+        await readUntil(
+          position,
+          written.filter((id) => !seen.has(id)),
+        )
+      ).events,
+    );
     const servedIds = served.map((e) => e.job_id);
     expect(new Set(servedIds).size).toBe(servedIds.length);
     expect(new Set(servedIds)).toEqual(new Set(written));
