@@ -14,6 +14,9 @@ export const MAX_PAGE_SIZE = 1000;
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether `id` is a UUID (any case). */
+export const isUuid = (id: string): boolean => uuidPattern.test(id);
+
 /** Throws INVALID_ARGUMENT unless `id` is a UUID. */
 export function requireUuid(id: string, field = "id"): string {
   if (!id) throw new ValidationError([{ field, description: "is required", reason: "REQUIRED" }]);

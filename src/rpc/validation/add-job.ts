@@ -10,7 +10,7 @@ import { type JobOptions, JobOptionsSchema, ParentFailurePolicy } from "../../..
 import type { AddJobRequest } from "../../../gen/jobs/v1/job_service_pb.js";
 import type { FieldViolation, JobRegistry, NewJob } from "../../engine/index.js";
 import { fingerprint } from "../../engine/index.js";
-import { durationMsOf } from "../request-fields.js";
+import { durationMsOf, isUuid } from "../request-fields.js";
 import { checkJsonLimits, PAYLOAD_MAX_DEPTH, PAYLOAD_MAX_STRING_BYTES } from "./json-limits.js";
 import { fieldPath, zodViolations } from "./zod-violations.js";
 
@@ -23,7 +23,6 @@ export const IDEMPOTENCY_KEY_MAX = 200;
 /** Most parents of one job (depends_on and depends_on_batch_indexes together). */
 export const MAX_PARENTS = 100;
 export const CONCURRENCY_KEY_MAX = 200;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Whether `key` is an idempotency key: 1-200 printable ASCII characters. */
 export function isIdempotencyKey(key: string): boolean {
@@ -69,7 +68,7 @@ function relations(o: JobOptions, at: (f: string) => string, batchIndex: number 
   }
   const seen = new Set<string>();
   o.dependsOn.forEach((id, k) => {
-    if (!UUID.test(id)) out.push({ field: at(`options.depends_on[${k}]`), description: "must be a job id (a UUID)", reason: "INVALID_FORMAT" });
+    if (!isUuid(id)) out.push({ field: at(`options.depends_on[${k}]`), description: "must be a job id (a UUID)", reason: "INVALID_FORMAT" });
     else if (seen.has(id.toLowerCase())) out.push({ field: at(`options.depends_on[${k}]`), description: `repeats job ${id}`, reason: "DUPLICATE" });
     else seen.add(id.toLowerCase());
   });

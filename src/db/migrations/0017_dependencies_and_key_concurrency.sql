@@ -1,4 +1,5 @@
--- Job dependencies (JobOptions.depends_on) and per-key concurrency (JobOptions.concurrency_key).
+-- Job dependencies (JobOptions.depends_on) and per-key concurrency (JobOptions.concurrency_key,
+-- QueuePolicy.key_concurrency).
 --
 -- A job with parents that have not completed is inserted with pg-boss's `blocked` set, which keeps it
 -- out of every fetch (pg-boss's fetch and its job_i11 index skip blocked jobs), and
@@ -33,7 +34,12 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$ SELECT CASE WHEN state = 'created' AND blocked THEN 'waiting' ELSE state END $$;
 
 -- Releases or cancels the waiting children of parents that just reached a final state. Each edge is
--- settled once (a failed parent that is retried and then completes does not count twice).
+-- settled once (a failed parent that is retried and then completes does not count twice). A cancel
+-- cascades down the waiting descendants level by level in this one call: one nested trigger call per
+-- level would reach PostgreSQL's stack depth limit on a deep chain (1,000 levels did) and fail the
+-- parent's own transaction. The cancels inside the loop still fire the settle triggers; a
+-- transaction-local flag makes those nested calls return at once, since the loop settles the next
+-- level itself.
 CREATE FUNCTION {{schema}}.settle_dependents(parent_ids uuid[], parent_states text[]) RETURNS void
 LANGUAGE plpgsql
 AS $fn$
@@ -42,56 +48,70 @@ DECLARE
   child_names text[];
   parents uuid[];
   states text[];
+  cancelled uuid[];
 BEGIN
-  WITH settled AS (
-    UPDATE {{schema}}.job_dependency d SET settled = true
-    FROM unnest(parent_ids, parent_states) AS p(id, state)
-    WHERE d.parent_id = p.id AND NOT d.settled
-    RETURNING d.child_id, d.child_name, p.id AS parent_id, p.state AS parent_state
-  )
-  SELECT array_agg(e.child_id), array_agg(e.child_name), array_agg(e.parent_id), array_agg(e.parent_state)
-  INTO child_ids, child_names, parents, states
-  FROM settled e;
-  IF child_ids IS NULL THEN
+  IF current_setting('qs.settling_dependents', true) = 'on' THEN
     RETURN;
   END IF;
-  -- Children locked in one order (by id) before either update: two transactions settling parents of
-  -- the same children cannot deadlock.
-  PERFORM 1 FROM {{boss_schema}}.job c
-  JOIN unnest(child_ids, child_names) AS e(child_id, child_name) ON c.name = e.child_name AND c.id = e.child_id
-  ORDER BY c.id
-  FOR UPDATE OF c;
+  PERFORM set_config('qs.settling_dependents', 'on', true);
+  LOOP
+    WITH settled AS (
+      UPDATE {{schema}}.job_dependency d SET settled = true
+      FROM unnest(parent_ids, parent_states) AS p(id, state)
+      WHERE d.parent_id = p.id AND NOT d.settled
+      RETURNING d.child_id, d.child_name, p.id AS parent_id, p.state AS parent_state
+    )
+    SELECT array_agg(e.child_id), array_agg(e.child_name), array_agg(e.parent_id), array_agg(e.parent_state)
+    INTO child_ids, child_names, parents, states
+    FROM settled e;
+    EXIT WHEN child_ids IS NULL;
+    -- Children locked in one order (by id) before either update: two transactions settling parents
+    -- of the same children cannot deadlock.
+    PERFORM 1 FROM {{boss_schema}}.job c
+    JOIN unnest(child_ids, child_names) AS e(child_id, child_name) ON c.name = e.child_name AND c.id = e.child_id
+    ORDER BY c.id
+    FOR UPDATE OF c;
 
-  -- A parent failed or was cancelled: a child with the default policy is cancelled, naming the parent.
-  WITH doomed AS (
-    SELECT DISTINCT ON (e.child_id) e.child_id, e.child_name, e.parent_id, e.parent_state
-    FROM unnest(child_ids, child_names, parents, states) AS e(child_id, child_name, parent_id, parent_state)
-    JOIN {{boss_schema}}.job c ON c.name = e.child_name AND c.id = e.child_id
-    WHERE e.parent_state <> 'completed' AND c.state = 'created' AND c.blocked
-      AND COALESCE(c.data ->> 'onParentFailure', 'cancel') = 'cancel'
-    ORDER BY e.child_id, e.parent_id
-  )
-  UPDATE {{boss_schema}}.job c
-  SET state = 'cancelled', completed_on = now(), blocked = false, pending_dependencies = 0,
-      output = jsonb_build_object(
-        'message', format('parent job %s %s', d.parent_id, CASE WHEN d.parent_state = 'failed' THEN 'failed' ELSE 'was cancelled' END),
-        'reason', 'PARENT_FAILED', 'retryable', false, 'attempt', 0, 'parentJobId', d.parent_id,
-        'occurredAt', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
-  FROM doomed d
-  WHERE c.name = d.child_name AND c.id = d.child_id AND c.state = 'created' AND c.blocked;
+    -- A parent failed or was cancelled: a child with the default policy is cancelled, naming the parent.
+    WITH doomed AS (
+      SELECT DISTINCT ON (e.child_id) e.child_id, e.child_name, e.parent_id, e.parent_state
+      FROM unnest(child_ids, child_names, parents, states) AS e(child_id, child_name, parent_id, parent_state)
+      JOIN {{boss_schema}}.job c ON c.name = e.child_name AND c.id = e.child_id
+      WHERE e.parent_state <> 'completed' AND c.state = 'created' AND c.blocked
+        AND COALESCE(c.data ->> 'onParentFailure', 'cancel') = 'cancel'
+      ORDER BY e.child_id, e.parent_id
+    ), done AS (
+      UPDATE {{boss_schema}}.job c
+      SET state = 'cancelled', completed_on = now(), blocked = false, pending_dependencies = 0,
+          output = jsonb_build_object(
+            'message', format('parent job %s %s', d.parent_id, CASE WHEN d.parent_state = 'failed' THEN 'failed' ELSE 'was cancelled' END),
+            'reason', 'PARENT_FAILED', 'retryable', false, 'attempt', 0, 'parentJobId', d.parent_id,
+            'occurredAt', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'))
+      FROM doomed d
+      WHERE c.name = d.child_name AND c.id = d.child_id AND c.state = 'created' AND c.blocked
+      RETURNING c.id
+    )
+    SELECT array_agg(id) INTO cancelled FROM done;
 
-  -- Otherwise one parent fewer to wait for; at none the child is due now (or at its own later start).
-  WITH done AS (
-    SELECT e.child_name, e.child_id, count(*) AS n
-    FROM unnest(child_ids, child_names) AS e(child_id, child_name)
-    GROUP BY 1, 2
-  )
-  UPDATE {{boss_schema}}.job c
-  SET pending_dependencies = GREATEST(c.pending_dependencies - d.n, 0),
-      blocked = c.pending_dependencies - d.n > 0,
-      start_after = CASE WHEN c.pending_dependencies - d.n > 0 THEN c.start_after ELSE GREATEST(c.start_after, now()) END
-  FROM done d
-  WHERE c.name = d.child_name AND c.id = d.child_id AND c.state = 'created' AND c.blocked;
+    -- Otherwise one parent fewer to wait for; at none the child is due now (or at its own later start).
+    WITH waits AS (
+      SELECT e.child_name, e.child_id, count(*) AS n
+      FROM unnest(child_ids, child_names) AS e(child_id, child_name)
+      GROUP BY 1, 2
+    )
+    UPDATE {{boss_schema}}.job c
+    SET pending_dependencies = GREATEST(c.pending_dependencies - w.n, 0),
+        blocked = c.pending_dependencies - w.n > 0,
+        start_after = CASE WHEN c.pending_dependencies - w.n > 0 THEN c.start_after ELSE GREATEST(c.start_after, now()) END
+    FROM waits w
+    WHERE c.name = w.child_name AND c.id = w.child_id AND c.state = 'created' AND c.blocked;
+
+    -- The cancelled children are the next level's finished parents.
+    EXIT WHEN cancelled IS NULL;
+    parent_ids := cancelled;
+    parent_states := array_fill('cancelled'::text, ARRAY[cardinality(cancelled)]);
+  END LOOP;
+  PERFORM set_config('qs.settling_dependents', 'off', true);
 END
 $fn$;
 
@@ -293,6 +313,52 @@ BEGIN
 END
 $fn$;
 
+-- Per-key concurrency: a job's key is pg-boss's `group_id`; a claim of a keyed queue counts the
+-- running jobs of each key across the queue's job types (store/work-queries.ts, claimKeyed). When a
+-- keyed job stops running, a place of its key is free: the work channel wakes every job type of its
+-- queue (a key's jobs may be of any of them), on every replica, as an insert of a runnable job does.
+
+CREATE FUNCTION {{schema}}.notify_key_freed(queues text[]) RETURNS void
+LANGUAGE sql
+AS $$
+  SELECT pg_notify({{schema}}.work_channel(), b.name)
+  FROM {{boss_schema}}.queue b
+  WHERE split_part(b.name, '/', 1) = ANY(queues)
+$$;
+
+CREATE FUNCTION {{schema}}.notify_key_freed_updates() RETURNS trigger
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+  queues text[];
+BEGIN
+  SELECT array_agg(DISTINCT split_part(n.name, '/', 1)) INTO queues
+  FROM new_jobs n JOIN old_jobs o ON o.id = n.id AND o.name = n.name
+  WHERE o.state = 'active' AND n.state <> 'active' AND n.group_id IS NOT NULL;
+  IF queues IS NOT NULL THEN
+    PERFORM {{schema}}.notify_key_freed(queues);
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+
+-- pg-boss's fail ends an attempt by deleting and inserting its row (state retry or failed).
+CREATE FUNCTION {{schema}}.notify_key_freed_inserts() RETURNS trigger
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+  queues text[];
+BEGIN
+  SELECT array_agg(DISTINCT split_part(n.name, '/', 1)) INTO queues
+  FROM new_jobs n
+  WHERE n.state IN ('retry', 'failed') AND n.started_on IS NOT NULL AND n.group_id IS NOT NULL;
+  IF queues IS NOT NULL THEN
+    PERFORM {{schema}}.notify_key_freed(queues);
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+
 CREATE OR REPLACE FUNCTION {{schema}}.ensure_event_triggers() RETURNS int
 LANGUAGE plpgsql
 AS $fn$
@@ -315,7 +381,9 @@ BEGIN
         ('qs_count_updates', 'AFTER UPDATE', 'REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs', 'count_job_updates'),
         ('qs_count_deletes', 'AFTER DELETE', 'REFERENCING OLD TABLE AS old_jobs', 'count_job_deletes'),
         ('qs_settle_inserts', 'AFTER INSERT', 'REFERENCING NEW TABLE AS new_jobs', 'settle_dependents_of_inserts'),
-        ('qs_settle_updates', 'AFTER UPDATE', 'REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs', 'settle_dependents_of_updates')
+        ('qs_settle_updates', 'AFTER UPDATE', 'REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs', 'settle_dependents_of_updates'),
+        ('qs_key_freed_inserts', 'AFTER INSERT', 'REFERENCING NEW TABLE AS new_jobs', 'notify_key_freed_inserts'),
+        ('qs_key_freed_updates', 'AFTER UPDATE', 'REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs', 'notify_key_freed_updates')
       ) AS s(name, timing, refs, fn)
     LOOP
       IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = t AND tgname = spec.name) THEN
