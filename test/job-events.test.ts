@@ -13,6 +13,7 @@ import { testDatabase } from "./support/database.js";
 import { bossQueueOf, jobStates } from "./support/job-states.js";
 import { payment } from "./support/payloads.js";
 import { startTestService, type TestService, tokens } from "./support/service.js";
+import { eventually } from "./support/wait.js";
 
 const db = testDatabase();
 let svc: TestService;
@@ -126,16 +127,18 @@ describe("cursor", () => {
   async function readUntil(from: EventPosition, ids: string[]): Promise<{ events: EventRow[]; position: EventPosition }> {
     const all: EventRow[] = [];
     let position = from;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const batch = await readAll(position);
-      all.push(...batch.events);
-      position = batch.position;
-      const seen = new Set(all.map((e) => e.job_id));
-      if (ids.every((id) => seen.has(id))) return { events: all, position };
-      if (Date.now() > deadline) throw new Error(`events of ${ids.filter((id) => !seen.has(id)).length} jobs not served within 30 s`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    return eventually(
+      async () => {
+        const batch = await readAll(position);
+        all.push(...batch.events);
+        position = batch.position;
+        const seen = new Set(all.map((e) => e.job_id));
+        return ids.every((id) => seen.has(id)) && { events: all, position };
+      },
+      `the events of ${ids.length} jobs`,
+      30_000,
+      20,
+    );
   }
 
   it("holds back a later transaction's events until an earlier one commits", async () => {
