@@ -12,7 +12,7 @@
 import pg from "pg";
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "../logger.js";
-import { percentile } from "./analytics.js";
+import { quantile } from "./activity.js";
 import type { Enqueuer } from "./enqueue.js";
 import type { Metrics, MetricsView } from "./metrics.js";
 import { systemJob } from "./new-job.js";
@@ -59,7 +59,7 @@ export function metricValue(rule: AlertRuleRow, view: MetricsView): number {
       return finished === 0 ? 0 : activity.failed / finished;
     }
     case "run_time_percentile":
-      return (percentile(activity.runMs, rule.percentile ?? 99) ?? 0) / 1000;
+      return (quantile(activity.run, rule.percentile ?? 99) ?? 0) / 1000;
   }
 }
 

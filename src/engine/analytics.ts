@@ -1,15 +1,16 @@
 /**
- * Analytics: job activity rolled up per minute (and per hour) from the event log, and metrics over a
- * window read from those rollups plus the events not rolled up yet.
+ * Analytics: job activity rolled up per minute (and per hour) from the event log, by the
+ * `analytics:aggregate` job: exact counts and exact percentiles (every duration kept) for reports
+ * and history. Live metrics (GetMetrics, WatchMetrics, alerts) read the activity counters instead
+ * (activity.ts), which cost the same whatever the number of events.
  *
  * A minute is rolled up only once it is final: every transaction that could still write an event into
  * it (events are stamped with their transaction's start) has ended. Each run recomputes the last few
  * minutes whole, so re-running rewrites and never double-counts, and events that committed late are
- * picked up by the next run. Durations are kept whole, so percentiles over any window are exact
- * (nearest rank).
+ * picked up by the next run. Durations are kept whole, so the hours' percentiles are exact.
  */
 import { inTransaction, type Pool } from "../db/pool.js";
-import type { ActivityRow, RollupQueries } from "./queries/rollup-queries.js";
+import type { RollupQueries } from "./queries/rollup-queries.js";
 import type { JobRegistry } from "./registry.js";
 
 /** Minutes before the last final one that every run recomputes (late events). */
@@ -18,84 +19,15 @@ export const ROLLUP_LOOKBACK_MINUTES = 5;
 export const FIRST_ROLLUP_MINUTES = 60;
 /** A transaction older than this is not waited for (a stuck session must not stop analytics). */
 export const STUCK_TRANSACTION_SECONDS = 600;
-/** Retention of per-minute rollups (GetMetrics windows reach back 7 days). */
+/** Retention of per-minute rollups (a week of minutes, each hour recomputable from its own). */
 export const MINUTE_ROLLUP_RETENTION_SECONDS = 8 * 24 * 60 * 60;
 /** Retention of per-hour rollups. */
 export const HOUR_ROLLUP_RETENTION_SECONDS = 90 * 24 * 60 * 60;
-/** Most durations a percentile is computed from; beyond, each minute is sampled evenly. */
-export const MAX_PERCENTILE_SAMPLES = 100_000;
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const floorTo = (d: Date, unit: number) => new Date(Math.floor(d.getTime() / unit) * unit);
 const ceilTo = (d: Date, unit: number) => new Date(Math.ceil(d.getTime() / unit) * unit);
-
-/** Activity of one job type over a window. */
-export interface Activity {
-  added: number;
-  started: number;
-  completed: number;
-  failed: number;
-  deadLettered: number;
-  cancelled: number;
-  retried: number;
-  expired: number;
-  /** Sorted durations in milliseconds (possibly sampled, see MAX_PERCENTILE_SAMPLES). */
-  waitMs: number[];
-  runMs: number[];
-  waitCount: number;
-  runCount: number;
-}
-
-/** The nearest-rank percentile of sorted values (`p` in 0..100]. */
-export function percentile(sorted: readonly number[], p: number): number | undefined {
-  if (sorted.length === 0) return undefined;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
-}
-
-function merge(rows: ActivityRow[]): Activity {
-  const a: Activity = {
-    added: 0,
-    started: 0,
-    completed: 0,
-    failed: 0,
-    deadLettered: 0,
-    cancelled: 0,
-    retried: 0,
-    expired: 0,
-    waitMs: [],
-    runMs: [],
-    waitCount: 0,
-    runCount: 0,
-  };
-  const waits: number[][] = [];
-  const runs: number[][] = [];
-  for (const r of rows) {
-    a.added += r.added;
-    a.started += r.started;
-    a.completed += r.completed;
-    a.failed += r.failed;
-    a.deadLettered += r.dead_lettered;
-    a.cancelled += r.cancelled;
-    a.retried += r.retried;
-    a.expired += r.expired;
-    waits.push(r.wait_ms.map(Number));
-    runs.push(r.run_ms.map(Number));
-  }
-  const combine = (lists: number[][]) => {
-    const total = lists.reduce((n, l) => n + l.length, 0);
-    const stride = Math.max(1, Math.ceil(total / MAX_PERCENTILE_SAMPLES));
-    const out = Float64Array.from(stride === 1 ? lists.flat() : lists.flatMap((l) => l.filter((_, i) => i % stride === Math.floor(stride / 2))));
-    return { values: Array.from(out.sort()), total };
-  };
-  const w = combine(waits);
-  const r = combine(runs);
-  a.waitMs = w.values;
-  a.waitCount = w.total;
-  a.runMs = r.values;
-  a.runCount = r.total;
-  return a;
-}
 
 export interface AnalyticsDeps {
   pool: Pool;
@@ -170,56 +102,6 @@ export function createAnalytics(deps: AnalyticsDeps) {
         await queries.sweep(tx, MINUTE_ROLLUP_RETENTION_SECONDS, HOUR_ROLLUP_RETENTION_SECONDS);
         return { from, to, minutes, hours, rolledThrough: await queries.rolledThrough(tx) };
       });
-    },
-
-    /**
-     * Activity per job type over [end - windowSeconds, end): final minutes from the rollups, the rest
-     * (the window's partial first minute, and everything after the last rollup) from the events.
-     */
-    async activity(windowSeconds: number, end: Date): Promise<Map<string, Activity>> {
-      const start = new Date(end.getTime() - windowSeconds * 1000);
-      const rolledThrough = (await queries.rolledThrough(pool)) ?? new Date(0);
-      const fullStart = ceilTo(start, MINUTE);
-      const fullEnd = new Date(Math.min(rolledThrough.getTime(), floorTo(end, MINUTE).getTime()));
-      const rows: ActivityRow[] = [];
-      const names = queueNames();
-      if (fullEnd > fullStart) {
-        const [head, middle, tail] = await Promise.all([
-          queries.fromEvents(pool, start, fullStart, names),
-          queries.minutes(pool, fullStart, fullEnd, names),
-          queries.fromEvents(pool, fullEnd, end, names),
-        ]);
-        rows.push(...head, ...middle, ...tail);
-      } else {
-        rows.push(...(await queries.fromEvents(pool, start, end, names)));
-      }
-      const byType = new Map<string, ActivityRow[]>();
-      for (const r of rows) {
-        const type = registry.byBossQueue(r.queue_name)?.type.type;
-        if (type) byType.set(type, [...(byType.get(type) ?? []), r]);
-      }
-      return new Map(registry.types.map((t) => [t.type, merge(byType.get(t.type) ?? [])]));
-    },
-
-    /** Merges activities (a queue's from its job types'). */
-    combine(activities: Activity[]): Activity {
-      const rows: ActivityRow[] = activities.map((a) => ({
-        queue_name: "",
-        added: a.added,
-        started: a.started,
-        completed: a.completed,
-        failed: a.failed,
-        dead_lettered: a.deadLettered,
-        cancelled: a.cancelled,
-        retried: a.retried,
-        expired: a.expired,
-        wait_ms: a.waitMs,
-        run_ms: a.runMs,
-      }));
-      const merged = merge(rows);
-      merged.waitCount = activities.reduce((n, a) => n + a.waitCount, 0);
-      merged.runCount = activities.reduce((n, a) => n + a.runCount, 0);
-      return merged;
     },
   };
 }

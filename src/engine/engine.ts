@@ -7,6 +7,7 @@ import { migrate } from "../db/migrate.js";
 import { createPool, type Pool } from "../db/pool.js";
 import { qualified } from "../db/sql.js";
 import type { Logger } from "../logger.js";
+import { createActivity } from "./activity.js";
 import { type AlertEvaluator, startAlertEvaluator } from "./alert-evaluator.js";
 import { type Analytics, createAnalytics } from "./analytics.js";
 import { type Catalog, startCatalog } from "./catalog.js";
@@ -27,6 +28,7 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { createMetricsSampler, type MetricsSampler } from "./metrics-sampler.js";
 import { createPageTokens } from "./page-token.js";
 import { createProgressWriter, type ProgressWriter } from "./progress.js";
+import { activityQueries } from "./queries/activity-queries.js";
 import { alertQueries } from "./queries/alert-queries.js";
 import { catalogQueries } from "./queries/catalog-queries.js";
 import { controlQueries } from "./queries/control-queries.js";
@@ -193,7 +195,8 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
       for (const l of resumeListeners) l(queue);
     },
   });
-  const metrics = createMetrics({ stats, analytics, control });
+  const activity = createActivity({ pool, registry, queries: activityQueries(options.schema) });
+  const metrics = createMetrics({ stats, activity, control });
   const sampler = createMetricsSampler(metrics, logger);
   const alertStore = alertQueries(options.schema);
   const alertOptions = options.alerts ?? { intervalMs: 15_000, webhooks: { allowedHosts: [], allowedNetworks: [] }, webhookTimeoutMs: 5000 };

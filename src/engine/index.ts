@@ -3,7 +3,7 @@
  * use cases (use-cases.ts), the types they take and return, the errors they throw, and the few pure
  * helpers a request or an answer needs (cursors, field rules, the watch's end rule, percentiles).
  */
-export { type Activity, percentile } from "./analytics.js";
+export { type Activity, type Histogram, maxOf, quantile } from "./activity.js";
 export { DEFAULT_POLICY, JOB_TYPE_NAME, type JobTypeInput, QUEUE_NAME, type QueueInput } from "./catalog.js";
 export { BatchEntryError, type EnqueueEntry, type EnqueueOutcome } from "./enqueue.js";
 export * from "./errors.js";

@@ -1,9 +1,9 @@
 /**
  * Metrics snapshots: per queue and job type, the live counts (exact now) with the activity over a
- * window (rollups plus the events not rolled up yet). GetMetrics answers one; WatchMetrics' sampler
+ * window (the activity counters). GetMetrics answers one; WatchMetrics' sampler
  * takes one per tick for every stream.
  */
-import type { Activity, Analytics } from "./analytics.js";
+import { type Activity, type ActivityReader, combine } from "./activity.js";
 import type { QueueControl } from "./queue-control.js";
 import type { Counts, QueueStatsReader } from "./queue-stats.js";
 
@@ -32,7 +32,7 @@ export interface MetricsView {
 
 export interface MetricsDeps {
   stats: QueueStatsReader;
-  analytics: Analytics;
+  activity: ActivityReader;
   control: QueueControl;
 }
 
@@ -42,7 +42,7 @@ export function createMetrics(deps: MetricsDeps) {
     async snapshot(windowSeconds: number): Promise<MetricsView> {
       const live = await deps.stats.all(windowSeconds);
       const capturedAt = live[0]?.capturedAt ?? new Date();
-      const activity = await deps.analytics.activity(windowSeconds, capturedAt);
+      const activity = await deps.activity.byType(windowSeconds, capturedAt);
       return {
         capturedAt,
         windowSeconds,
@@ -52,7 +52,7 @@ export function createMetrics(deps: MetricsDeps) {
             queue: q.queue,
             paused: deps.control.paused(q.queue) !== undefined,
             live: q,
-            activity: deps.analytics.combine(types.map((t) => t.activity)),
+            activity: combine(types.map((t) => t.activity)),
             types,
           };
         }),

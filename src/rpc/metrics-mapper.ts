@@ -5,7 +5,7 @@ import { create } from "@bufbuild/protobuf";
 import { type Duration, DurationSchema, durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { type LatencySummary, LatencySummarySchema, type MetricsSnapshot, MetricsSnapshotSchema } from "../../gen/jobs/v1/monitoring_service_pb.js";
 import type { Counts, MetricsView } from "../engine/index.js";
-import { type Activity, percentile } from "../engine/index.js";
+import { type Activity, type Histogram, maxOf, quantile } from "../engine/index.js";
 
 /** A Duration of `v` milliseconds, to the microsecond (whole nanoseconds, as protobuf requires). */
 export const ms = (v: number | undefined): Duration => {
@@ -13,15 +13,15 @@ export const ms = (v: number | undefined): Duration => {
   return create(DurationSchema, { seconds: BigInt(Math.floor(micros / 1_000_000)), nanos: (micros % 1_000_000) * 1000 });
 };
 
-/** A distribution of durations (nearest-rank percentiles). */
-export function toLatency(sorted: number[], count: number): LatencySummary {
+/** A distribution of durations (nearest-rank percentiles of the histogram). */
+export function toLatency(h: Histogram): LatencySummary {
   return create(LatencySummarySchema, {
-    count: BigInt(count),
-    p50: ms(percentile(sorted, 50)),
-    p90: ms(percentile(sorted, 90)),
-    p95: ms(percentile(sorted, 95)),
-    p99: ms(percentile(sorted, 99)),
-    max: ms(sorted[sorted.length - 1]),
+    count: BigInt(h.count),
+    p50: ms(quantile(h, 50)),
+    p90: ms(quantile(h, 90)),
+    p95: ms(quantile(h, 95)),
+    p99: ms(quantile(h, 99)),
+    max: ms(maxOf(h)),
   });
 }
 
@@ -37,8 +37,8 @@ function common(live: Counts, a: Activity, windowSeconds: number, at: Date) {
     retried: BigInt(a.retried),
     completedPerSecond: a.completed / windowSeconds,
     failedPerSecond: a.failed / windowSeconds,
-    enqueueToStart: toLatency(a.waitMs, a.waitCount),
-    runTime: toLatency(a.runMs, a.runCount),
+    enqueueToStart: toLatency(a.wait),
+    runTime: toLatency(a.run),
     _oldest: live.oldestReadySince ? Math.max(0, at.getTime() - live.oldestReadySince.getTime()) : 0,
   };
 }

@@ -100,7 +100,9 @@ export const GetHealthResponseSchema: GenMessage<GetHealthResponse> = /*@__PURE_
   messageDesc(file_jobs_v1_monitoring_service, 2);
 
 /**
- * LatencySummary is a distribution of durations.
+ * LatencySummary is a distribution of durations. The percentiles and the maximum are nearest-rank
+ * over a histogram of 16 bins per doubling, each bin read as its middle: within 2.2% of the exact
+ * value. The count is exact.
  *
  * @generated from message jobs.v1.LatencySummary
  */
@@ -407,7 +409,8 @@ export type MetricsSnapshot = Message<"jobs.v1.MetricsSnapshot"> & {
   capturedAt?: Timestamp | undefined;
 
   /**
-   * The window the counts, rates and percentiles cover (ending at `captured_at`).
+   * The window the counts, rates and percentiles cover (ending at `captured_at`; its start rounded
+   * down to the minute, and to the hour for a start more than two hours back).
    *
    * @generated from field: google.protobuf.Duration window = 2;
    */

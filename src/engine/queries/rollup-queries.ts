@@ -4,22 +4,6 @@
 import type { Queryable } from "../../db/pool.js";
 import { qualified } from "../../db/sql.js";
 
-/** Activity of one pg-boss queue over a span (a minute, or the events of a window's edges). */
-export interface ActivityRow {
-  queue_name: string;
-  added: number;
-  started: number;
-  completed: number;
-  failed: number;
-  dead_lettered: number;
-  cancelled: number;
-  retried: number;
-  expired: number;
-  /** Sorted, in milliseconds. */
-  wait_ms: number[];
-  run_ms: number[];
-}
-
 /** How a minute's activity is computed from the events of [from, to). */
 const activity = (events: string) => `
   SELECT date_trunc('minute', occurred_at) AS minute, queue_name,
@@ -98,22 +82,6 @@ export function rollupQueries(schema: string) {
         [from, to],
       );
       return rowCount ?? 0;
-    },
-
-    /** Rolled-up minutes of [from, to). */
-    async minutes(db: Queryable, from: Date, to: Date, queueNames: string[]): Promise<ActivityRow[]> {
-      const { rows } = await db.query<ActivityRow>(
-        `SELECT queue_name, ${counts}, wait_ms, run_ms FROM ${minutes} WHERE minute >= $1 AND minute < $2 AND queue_name = ANY($3::text[])`,
-        [from, to, queueNames],
-      );
-      return rows;
-    },
-
-    /** The same activity computed from the events of [from, to), for spans not rolled up (yet). */
-    async fromEvents(db: Queryable, from: Date, to: Date, queueNames: string[]): Promise<ActivityRow[]> {
-      if (from >= to) return [];
-      const { rows } = await db.query<ActivityRow>(`SELECT queue_name, ${counts}, wait_ms, run_ms FROM (${activity(events)}) a`, [from, to, queueNames]);
-      return rows;
     },
 
     async rolledThrough(db: Queryable): Promise<Date | undefined> {
