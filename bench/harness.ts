@@ -79,7 +79,9 @@ export async function benchService(db: BenchDatabase, env: Record<string, string
   const port = await freePort();
   const schema = `qs_bench_${suffix}`;
   const pgbossSchema = `pgboss_bench_${suffix}`;
-  const child = spawn(process.execPath, [mainJs], {
+  // SERVICE_NODE_FLAGS: flags for the service's node, e.g. the heap limits README "Memory" describes.
+  const nodeFlags = (process.env.SERVICE_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+  const child = spawn(process.execPath, [...nodeFlags, mainJs], {
     env: {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "/tmp",
