@@ -1,7 +1,7 @@
 /**
  * The job counts' folder: every second, one replica (the fold takes a transaction-level advisory
- * lock; the others skip) moves the deltas the triggers appended into the counts, so that a stats read
- * sums at most about a second of deltas.
+ * lock; the others skip) moves the deltas the triggers appended into the job counts and the activity
+ * counters, so that a stats or metrics read sums at most about a second of deltas.
  */
 import type { Pool } from "../db/pool.js";
 import type { Logger } from "../logger.js";

@@ -5,9 +5,9 @@
 -- Every statement that writes events appends, per (queue, minute of the event, kind, bin), how many
 -- it wrote to job_activity_delta, in the same transaction as the events: the counters commit with
 -- the events they count, so they never miss a late-committing transaction and never count twice.
--- The stats fold (fold_job_counts, every second) moves the deltas into job_activity, folds minutes
--- older than two hours into hours, and drops hours older than eight days (GetMetrics windows reach
--- back seven).
+-- The stats fold (every second, beside fold_job_counts) moves the deltas into job_activity, folds
+-- minutes older than two hours into hours, and drops hours older than eight days (GetMetrics windows
+-- reach back seven).
 --
 -- Kinds: added (created, waiting, redriven), started, completed, failed, dead_lettered, cancelled,
 -- retried (retry_scheduled), expired, with bin 0; and two duration histograms: wait (a started
@@ -99,49 +99,17 @@ FROM (
 WHERE kind IS NOT NULL AND occurred_at >= now() - interval '8 days'
 GROUP BY 1, 2, 4, 5;
 
--- The stats fold also folds the activity (one lock, one loop).
-CREATE OR REPLACE FUNCTION {{schema}}.fold_job_counts() RETURNS int
+-- Folds the deltas into job_activity, minutes older than two hours into hours, and drops hours past
+-- eight days. Run with fold_job_counts (one statement, so one transaction and its advisory lock).
+CREATE FUNCTION {{schema}}.fold_job_activity() RETURNS void
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
-  folded int;
   this_minute timestamptz := date_trunc('minute', now());
 BEGIN
   IF NOT pg_try_advisory_xact_lock(hashtextextended('queue-service:fold-counts:' || {{schema_literal}}, 0)) THEN
-    RETURN 0;
+    RETURN;
   END IF;
-  WITH gone AS (
-    DELETE FROM {{schema}}.job_count_delta RETURNING queue_name, kind, bucket, n
-  ), merged AS (
-    INSERT INTO {{schema}}.job_count AS c (queue_name, kind, bucket, n)
-    SELECT queue_name, kind, bucket, sum(n) FROM gone GROUP BY 1, 2, 3
-    ON CONFLICT (queue_name, kind, bucket) DO UPDATE SET n = c.n + EXCLUDED.n
-    RETURNING 1
-  )
-  SELECT count(*) INTO folded FROM merged;
-
-  WITH past AS (
-    DELETE FROM {{schema}}.job_count
-    WHERE kind IN ('created', 'retry') AND bucket > '-infinity' AND bucket < this_minute
-    RETURNING queue_name, kind, n
-  )
-  INSERT INTO {{schema}}.job_count AS c (queue_name, kind, bucket, n)
-  SELECT queue_name, kind, '-infinity', sum(n) FROM past GROUP BY 1, 2
-  ON CONFLICT (queue_name, kind, bucket) DO UPDATE SET n = c.n + EXCLUDED.n;
-
-  WITH old_minutes AS (
-    DELETE FROM {{schema}}.job_count
-    WHERE kind IN ('completed', 'failed', 'cancelled') AND bucket < this_minute - interval '2 hours'
-    RETURNING queue_name, kind, bucket, n
-  )
-  INSERT INTO {{schema}}.job_count AS c (queue_name, kind, bucket, n)
-  SELECT queue_name, kind || ':hour', date_trunc('hour', bucket), sum(n) FROM old_minutes GROUP BY 1, 2, 3
-  ON CONFLICT (queue_name, kind, bucket) DO UPDATE SET n = c.n + EXCLUDED.n;
-
-  DELETE FROM {{schema}}.job_count
-  WHERE (kind LIKE '%:hour' AND bucket < this_minute - interval '31 days')
-     OR (n = 0 AND bucket > '-infinity');
-
   WITH gone AS (
     DELETE FROM {{schema}}.job_activity_delta RETURNING queue_name, bucket, kind, bin, n
   )
@@ -159,6 +127,5 @@ BEGIN
   ON CONFLICT (queue_name, bucket, hourly, kind, bin) DO UPDATE SET n = a.n + EXCLUDED.n;
 
   DELETE FROM {{schema}}.job_activity WHERE hourly AND bucket < this_minute - interval '8 days';
-  RETURN folded;
 END
 $fn$;

@@ -94,9 +94,15 @@ export function statsQueries(schema: string, bossSchema: string) {
       return { rows, capturedAt };
     },
 
-    /** Moves the counters' deltas into the counts (one replica at a time); returns how many were folded. */
+    /**
+     * Moves the job counts' and the activity counters' deltas into their tables (one replica at a time:
+     * one statement, so both run under the advisory lock the first takes); returns how many job count
+     * rows were folded.
+     */
     async fold(db: Queryable): Promise<number> {
-      const { rows } = await db.query<{ folded: number }>(`SELECT ${qualified(schema, "fold_job_counts")}() AS folded`);
+      const { rows } = await db.query<{ folded: number }>(
+        `SELECT ${qualified(schema, "fold_job_counts")}() AS folded, ${qualified(schema, "fold_job_activity")}()`,
+      );
       return rows[0]!.folded;
     },
   };
