@@ -1,8 +1,9 @@
 /**
  * Streams on one replica: WatchJob from its snapshot to its final event, each change as it commits
- * (not behind unrelated transactions), none skipped or repeated while the job races the watch; WatchJobs filtered, owned,
- * resumable from a cursor (exactly the missed events), OUT_OF_RANGE past the retention; a slow consumer
- * is cut off; streams are capped; WatchMetrics shares one sampler; a stop ends streams with UNAVAILABLE.
+ * (not behind unrelated transactions, nor behind a taken pool), none skipped or repeated while the job
+ * races the watch; WatchJobs filtered, owned, resumable from a cursor (exactly the missed events),
+ * OUT_OF_RANGE past the retention; a slow consumer is cut off; streams are capped; WatchMetrics shares
+ * one sampler; a stop ends streams with UNAVAILABLE.
  */
 import pg from "pg";
 import type { PgBoss } from "pg-boss";
@@ -82,6 +83,28 @@ describe("WatchJob", () => {
     } finally {
       await other.query("ROLLBACK");
       await other.end();
+    }
+  });
+
+  it("delivers a change while every connection of the service's pool is taken (the feed reads on its own)", async () => {
+    const { job } = await a.addJob({ type: "payment:process", payload: payment() });
+    const stream = a.watchJob({ id: job!.id })[Symbol.asyncIterator]();
+    expect(JobEventType[(await stream.next()).value.event.type]).toBe("SNAPSHOT");
+    const pool = svc.service.engine!.parts.pool;
+    const held = await Promise.all(Array.from({ length: pool.options.max }, () => pool.connect()));
+    try {
+      expect(pool.totalCount).toBe(pool.options.max);
+      expect(pool.idleCount).toBe(0);
+      await db.query(`UPDATE "${db.bossSchema}".job SET state = 'active', started_on = now() WHERE id = $1`, [job!.id]);
+      await boss.complete(bossQueueOf("payment:process"), { id: job!.id, retryCount: 0 }, { chargeId: "ch_3" });
+      // Within the pool's connection timeout (5 s): a read that waited for the pool would not be here yet.
+      const next = async () => {
+        const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no event within 3 s")), 3000).unref());
+        return JobEventType[(await Promise.race([stream.next(), timeout])).value.event.type];
+      };
+      expect([await next(), await next()]).toEqual(["STARTED", "COMPLETED"]);
+    } finally {
+      for (const c of held) c.release();
     }
   });
 

@@ -184,7 +184,10 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
     listener,
     logger,
   });
-  const feed = createEventFeed({ pool, registry, events, jobs, listener, logger });
+  // The feed's live reads have a connection of their own: a stream's next event never waits for one
+  // of the pool's behind the workers' statements (that wait was most of WatchJob's delay under load).
+  const feedPool = createPool({ url: options.url, max: 1, applicationName: "queue-service:feed", logger });
+  const feed = createEventFeed({ pool, livePool: feedPool, registry, events, jobs, listener, logger });
   const resumeListeners = new Set<(queue: string) => void>();
   const control = await startQueueControl({
     pool,
@@ -353,6 +356,7 @@ export async function startEngine(options: EngineOptions): Promise<Engine> {
         feed.stop();
         sampler.stop();
         await listener.stop();
+        await feedPool.end().catch(() => {});
         await boss
           .stop({ graceful: true, close: true, timeout: Math.max(1000, graceMs) })
           .catch((err: Error) => logger.warn({ err: err.message }, "pg-boss stop failed"));

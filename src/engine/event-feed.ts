@@ -3,7 +3,8 @@
  * whenever the listener says events were committed (and every second), fetches the jobs the
  * subscribers want, and hands each subscriber its events. Nothing is lost when the listener drops,
  * or when many events collapse into one wake-up: the feed reads the log, not the notifications. It
- * reads only while somebody subscribes. Two kinds of reader share each wake-up:
+ * reads only while somebody subscribes, on a connection of its own (so a stream's next event never
+ * waits behind the workers' statements for one of the pool's). Two kinds of reader share each wake-up:
  *
  * - Watches of many jobs (WatchJobs) read from a position, in whole transactions and in log order,
  *   and only below the snapshot horizon (so a transaction that commits late is never skipped); soon
@@ -75,7 +76,10 @@ export interface Subscription {
 }
 
 export interface EventFeedOptions {
+  /** The service's pool: catch-up reads (a resumed WatchJobs), in the caller's request. */
   pool: Pool;
+  /** The feed's own connection (a pool of one): the live reads, which never wait behind work for one of `pool`'s. */
+  livePool: Pool;
   registry: JobRegistry;
   events: EventQueries;
   jobs: JobQueries;
@@ -104,7 +108,7 @@ export function recordAt(current: JobRecord, row: EventRow): JobRecord {
 
 /** Starts the feed (idle until the first subscriber). */
 export function createEventFeed(options: EventFeedOptions) {
-  const { pool, registry, events, jobs, listener, logger } = options;
+  const { pool, livePool, registry, events, jobs, listener, logger } = options;
   const subscribers = new Set<FeedSubscriber>();
   const jobWatchers = new Set<JobSubscriber>();
   let position: EventPosition | undefined;
@@ -117,7 +121,7 @@ export function createEventFeed(options: EventFeedOptions) {
 
   async function recordsOf(ids: Set<string>): Promise<Map<string, JobRecord>> {
     if (ids.size === 0) return new Map();
-    const found = await jobs.byIds(pool, [...ids], registry.bossQueues);
+    const found = await jobs.byIds(livePool, [...ids], registry.bossQueues);
     const records = new Map<string, JobRecord>();
     for (const r of found) {
       const record = recordFromRow(r, registry);
@@ -143,7 +147,7 @@ export function createEventFeed(options: EventFeedOptions) {
     const watchers = [...jobWatchers];
     let from = xminOf(watchers[0]!.snapshot);
     for (const w of watchers) if (xminOf(w.snapshot) < from) from = xminOf(w.snapshot);
-    const { events: rows, snapshot } = await events.readJobs(pool, [...new Set(watchers.map((w) => w.jobId))], from.toString());
+    const { events: rows, snapshot } = await events.readJobs(livePool, [...new Set(watchers.map((w) => w.jobId))], from.toString());
     for (const w of watchers) {
       const mine = rows.filter((r) => r.job_id === w.jobId && !visibleIn(w.snapshot, r.xid));
       w.snapshot = snapshot;
@@ -162,7 +166,7 @@ export function createEventFeed(options: EventFeedOptions) {
     for (;;) {
       if (!position || subscribers.size === 0 || stopped) return;
       const from = position;
-      const { events: rows, pending, full } = await events.read(pool, from, FEED_BATCH);
+      const { events: rows, pending, full } = await events.read(livePool, from, FEED_BATCH);
       const known = rows.filter((r) => registry.byBossQueue(r.queue_name));
       if (rows.length > 0) {
         const records = await enrich(known);
@@ -220,7 +224,7 @@ export function createEventFeed(options: EventFeedOptions) {
     /** Subscribes; resolves with the position after which events are delivered. */
     async subscribe(subscriber: FeedSubscriber): Promise<Subscription> {
       if (!position) {
-        activating ??= events.now(pool).finally(() => (activating = undefined));
+        activating ??= events.now(livePool).finally(() => (activating = undefined));
         const start = await activating;
         position ??= start;
       }
