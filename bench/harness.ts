@@ -47,6 +47,10 @@ export async function benchDatabase(): Promise<BenchDatabase> {
 }
 
 const mainJs = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
+/** The node flags `npm start` runs the service with (package.json's start script): the bench measures it as deployed. */
+const startFlags = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).scripts.start as string)
+  .split(/\s+/)
+  .filter((t) => t.startsWith("--"));
 
 /** The service as a process of its own. */
 export interface BenchService {
@@ -79,9 +83,9 @@ export async function benchService(db: BenchDatabase, env: Record<string, string
   const port = await freePort();
   const schema = `qs_bench_${suffix}`;
   const pgbossSchema = `pgboss_bench_${suffix}`;
-  // SERVICE_NODE_FLAGS: flags for the service's node, e.g. the heap limits README "Memory" describes.
+  // SERVICE_NODE_FLAGS: flags for the service's node after npm start's own (a later flag wins).
   const nodeFlags = (process.env.SERVICE_NODE_FLAGS ?? "").split(" ").filter(Boolean);
-  const child = spawn(process.execPath, [...nodeFlags, mainJs], {
+  const child = spawn(process.execPath, [...startFlags, ...nodeFlags, mainJs], {
     env: {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? "/tmp",

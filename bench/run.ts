@@ -5,8 +5,8 @@
  *   npm run bench              the full run (about ten minutes on 2 cores; fills a million jobs)
  *   npm run bench -- --quick   smaller counts and no scale phase, to prove the benchmark works (CI)
  *
- * DATABASE_URL picks the database; unset, a throwaway embedded PostgreSQL. SERVICE_NODE_FLAGS passes
- * flags to the service's node (e.g. the heap limits of README "Memory").
+ * DATABASE_URL picks the database; unset, a throwaway embedded PostgreSQL. The service runs with the
+ * node flags of `npm start`; SERVICE_NODE_FLAGS adds flags after them (a later flag wins).
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
