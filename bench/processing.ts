@@ -61,7 +61,9 @@ export async function serviceProcessing(db: BenchDatabase, svc: BenchService, jo
   await queues.pauseQueue({ name: "money" });
   if (load.delayed > 0) await addPayments(svc, load.delayed, 10_000_000, HOUR_MS);
   await addPayments(svc, jobs);
-  const dashboard = load.statsEveryMs > 0 ? poller(load.statsEveryMs, () => svc.queues().getQueueStats({ name: "money" })) : undefined;
+  // One client, so one connection, as a dashboard polls (a client per call opened a connection per call).
+  const statsClient = svc.queues();
+  const dashboard = load.statsEveryMs > 0 ? poller(load.statsEveryMs, () => statsClient.getQueueStats({ name: "money" })) : undefined;
   const tabs = load.dashboards ? openDashboards(svc, load.dashboards) : undefined;
   if (tabs) await sleep(1500); // their streams open and deliver before the drain starts
   const started = performance.now();
