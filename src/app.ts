@@ -118,6 +118,7 @@ export async function startService(config: Config, logger: Logger, env: NodeJS.P
     firstByteTimeoutMs: config.firstByteTimeoutMs,
     requestReadTimeoutMs: config.requestReadTimeoutMs,
     http2IdleTimeoutMs: config.http2IdleTimeoutMs,
+    maxConnections: config.maxConnections,
     logger,
   });
 

@@ -134,6 +134,12 @@ export const settings = {
     "300000",
     "An HTTP/2 connection with no open stream for this long is closed gracefully (GOAWAY; clients reconnect on their next call).",
   ),
+  maxConnections: setting(
+    "MAX_CONNECTIONS",
+    int(1, 1_000_000),
+    "10000",
+    "Client connections a replica holds at once (HTTP/1.1 and HTTP/2 together; an idle HTTP/2 connection costs ~35 KB); one over it is closed as it arrives.",
+  ),
   maxMessageBytes: setting(
     "MAX_MESSAGE_BYTES",
     int(65_536, 64 * 1024 * 1024),

@@ -157,3 +157,53 @@ describe("one port", () => {
     expect(err?.code).toBe(Code.ResourceExhausted);
   });
 });
+
+describe("connection cap", () => {
+  /** GET /healthz on its own HTTP/2 connection, left open: resolves with the session once answered. */
+  const openConnection = (baseUrl: string) =>
+    new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+      const session = http2.connect(baseUrl);
+      session.on("error", reject);
+      session.on("close", () => reject(new Error("the connection was closed before an answer")));
+      const req = session.request({ ":path": "/healthz" });
+      req.on("error", reject);
+      req.on("response", (headers) => {
+        if (headers[":status"] !== 200) reject(new Error(`status ${headers[":status"]}`));
+        req.resume();
+        req.on("end", () => resolve(session));
+      });
+      req.end();
+    });
+
+  it("closes a connection over MAX_CONNECTIONS as it arrives, and serves again once one is closed", async () => {
+    const capped = await startTestService(db, { MAX_CONNECTIONS: "3" });
+    const open: http2.ClientHttp2Session[] = [];
+    try {
+      for (let i = 0; i < 3; i++) open.push(await openConnection(capped.baseUrl));
+      await expect(openConnection(capped.baseUrl)).rejects.toThrow();
+      // The three held ones still serve.
+      for (const s of open) {
+        const status = await new Promise((resolve, reject) => {
+          const req = s.request({ ":path": "/healthz" });
+          req.on("response", (h) => resolve(h[":status"]));
+          req.on("error", reject);
+          req.resume();
+          req.end();
+        });
+        expect(status).toBe(200);
+      }
+      // One closed: a new connection is served (once the server has seen the close).
+      await new Promise<void>((resolve) => open.shift()!.close(resolve));
+      let next: http2.ClientHttp2Session | undefined;
+      for (let tries = 0; !next && tries < 50; tries++) {
+        next = await openConnection(capped.baseUrl).catch(() => undefined);
+        if (!next) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(next).toBeDefined();
+      open.push(next!);
+    } finally {
+      for (const s of open) s.destroy();
+      await capped.stop();
+    }
+  });
+});

@@ -11,7 +11,8 @@
  * HTTP/1.1 answers 408 and closes the connection, HTTP/2 resets the stream. Responses, and so
  * server streams, are not limited; gRPC reflection is exempt (its request side is a stream). An
  * HTTP/2 connection with no open stream for the idle timeout is closed gracefully (GOAWAY; clients
- * reconnect on their next call), so idle connections cannot pile up.
+ * reconnect on their next call), so idle connections cannot pile up; and at most `maxConnections` are
+ * held at once (one over it is closed as it arrives).
  */
 import { readFileSync } from "node:fs";
 import http from "node:http";
@@ -34,6 +35,8 @@ export interface OnePortServerOptions {
   requestReadTimeoutMs: number;
   /** How long an HTTP/2 connection may stay open with no stream and no traffic. */
   http2IdleTimeoutMs: number;
+  /** Client connections held at once; one over it is closed as it arrives. */
+  maxConnections: number;
   logger: Logger;
 }
 
@@ -193,6 +196,21 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
     });
   }
 
+  // Each connection holds memory (an idle HTTP/2 one ~35 KB), so a client that opens one per call
+  // and never closes them cannot pile them up without bound: over the cap, Node closes a new
+  // connection as it arrives. Logged at most every 10 s, with how many were refused meanwhile.
+  outer.maxConnections = options.maxConnections;
+  let dropped = 0;
+  let dropLog: NodeJS.Timeout | undefined;
+  outer.on("drop", () => {
+    dropped++;
+    dropLog ??= setTimeout(() => {
+      logger.warn({ refused: dropped, maxConnections: options.maxConnections }, "connections refused: MAX_CONNECTIONS reached");
+      dropped = 0;
+      dropLog = undefined;
+    }, 10_000).unref();
+  });
+
   await new Promise<void>((resolve, reject) => {
     outer.once("error", reject);
     outer.listen(options.port, options.host, () => {
@@ -211,6 +229,7 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
     connections: () => sockets.size,
     close(graceMs) {
       closing ??= (async () => {
+        clearTimeout(dropLog);
         const closed = new Promise<void>((resolve) => outer.close(() => resolve()));
         for (const session of sessions) session.close();
         const deadline = Date.now() + graceMs;
