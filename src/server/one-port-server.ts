@@ -198,17 +198,20 @@ export async function listenOnePort(options: OnePortServerOptions): Promise<OneP
 
   // Each connection holds memory (an idle HTTP/2 one ~35 KB), so a client that opens one per call
   // and never closes them cannot pile them up without bound: over the cap, Node closes a new
-  // connection as it arrives. Logged at most every 10 s, with how many were refused meanwhile.
+  // connection as it arrives. Logged at once, then at most every 10 s with how many were refused.
   outer.maxConnections = options.maxConnections;
   let dropped = 0;
   let dropLog: NodeJS.Timeout | undefined;
+  const logDrops = () => {
+    dropLog = undefined;
+    if (dropped === 0) return;
+    logger.warn({ refused: dropped, maxConnections: options.maxConnections }, "connections refused: MAX_CONNECTIONS reached");
+    dropped = 0;
+    dropLog = setTimeout(logDrops, 10_000).unref();
+  };
   outer.on("drop", () => {
     dropped++;
-    dropLog ??= setTimeout(() => {
-      logger.warn({ refused: dropped, maxConnections: options.maxConnections }, "connections refused: MAX_CONNECTIONS reached");
-      dropped = 0;
-      dropLog = undefined;
-    }, 10_000).unref();
+    if (!dropLog) logDrops();
   });
 
   await new Promise<void>((resolve, reject) => {
