@@ -18,6 +18,7 @@ import { MonitoringService } from "../gen/jobs/v1/monitoring_service_pb.js";
 import { QueueService } from "../gen/jobs/v1/queue_service_pb.js";
 import { type EmbeddedPostgres, startEmbeddedPostgres } from "../src/db/embedded-postgres.js";
 import { freePort } from "../test/support/ports.js";
+import { startFlags } from "../test/support/start-flags.js";
 
 /** A database for a benchmark run. */
 export interface BenchDatabase {
@@ -47,10 +48,6 @@ export async function benchDatabase(): Promise<BenchDatabase> {
 }
 
 const mainJs = fileURLToPath(new URL("../dist/src/main.js", import.meta.url));
-/** The node flags `npm start` runs the service with (package.json's start script): the bench measures it as deployed. */
-const startFlags = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).scripts.start as string)
-  .split(/\s+/)
-  .filter((t) => t.startsWith("--"));
 
 /** The service as a process of its own. */
 export interface BenchService {
@@ -83,7 +80,7 @@ export async function benchService(db: BenchDatabase, env: Record<string, string
   const port = await freePort();
   const schema = `qs_bench_${suffix}`;
   const pgbossSchema = `pgboss_bench_${suffix}`;
-  // SERVICE_NODE_FLAGS: flags for the service's node after npm start's own (a later flag wins).
+  // npm start's node flags (the service as deployed), then SERVICE_NODE_FLAGS (a later flag wins).
   const nodeFlags = (process.env.SERVICE_NODE_FLAGS ?? "").split(" ").filter(Boolean);
   const child = spawn(process.execPath, [...startFlags, ...nodeFlags, mainJs], {
     env: {

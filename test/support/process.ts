@@ -1,10 +1,12 @@
 /**
- * The service as a real process (`node dist/src/main.js`), for start, signal and crash tests.
+ * The service as a real process (`node dist/src/main.js` with `npm start`'s node flags), for start,
+ * signal and crash tests.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { TestDatabase } from "./database.js";
 import { freePort } from "./ports.js";
+import { startFlags } from "./start-flags.js";
 
 export { freePort };
 
@@ -27,7 +29,7 @@ export interface ServiceProcess {
 
 /** Spawns the service with `env` (PORT must be fixed: the test needs to know it). */
 export function spawnService(env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ["--enable-source-maps", mainJs], {
+  const child = spawn(process.execPath, [...startFlags, mainJs], {
     // Processes always log (to the buffer below), so a failing test can show what happened.
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env, LOG_LEVEL: env.LOG_LEVEL === "silent" ? "info" : (env.LOG_LEVEL ?? "info") },
     stdio: ["ignore", "pipe", "pipe"],
